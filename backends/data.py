@@ -1,0 +1,133 @@
+"""Dataset loading and format detection, in TRL's dataset formats.
+
+Formats (https://huggingface.co/docs/trl/dataset_formats), each standard or conversational:
+language modeling (`text` / `messages`), prompt-completion, preference (`chosen`,
+`rejected`, with an explicit or implicit prompt), unpaired preference (`prompt`,
+`completion`, `label`) and prompt-only. `detect_format` works on plain rows, so the studio
+can call it without torch; loading goes through `datasets` (Arrow, memory-mapped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backends.config import EMBEDDED_DATA, DataConfig
+
+FORMAT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "unpaired_preference": ("prompt", "completion", "label"),
+    "preference": ("prompt", "chosen", "rejected"),
+    "implicit_preference": ("chosen", "rejected"),
+    "prompt_completion": ("prompt", "completion"),
+    "language_modeling": ("text",),
+    "conversational_language_modeling": ("messages",),
+    "prompt_only": ("prompt",),
+}
+METHOD_FORMATS: dict[str, tuple[str, ...]] = {
+    "sft": ("prompt_completion", "language_modeling", "conversational_language_modeling"),
+}
+_FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+class DataFormatError(ValueError):
+    """A dataset that does not fit the format a method needs; names the columns."""
+
+
+@dataclass(frozen=True)
+class DetectedFormat:
+    name: str
+    conversational: bool
+    columns: tuple[str, ...]
+
+    def describe(self) -> str:
+        kind = "conversational" if self.conversational else "standard"
+        return f"{self.name.replace('_', ' ')} ({kind}; columns {', '.join(self.columns)})"
+
+
+def _is_conversation(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) > 0
+        and all(isinstance(m, dict) and "role" in m and "content" in m for m in value)
+    )
+
+
+def detect_format(columns: list[str], first_row: dict[str, Any] | None = None) -> DetectedFormat | None:
+    """The first TRL format whose columns are all present (most specific first), else None."""
+    present = set(columns)
+    for name, needed in FORMAT_COLUMNS.items():
+        if set(needed) <= present:
+            key = needed[-1] if name != "unpaired_preference" else "completion"
+            conv = _is_conversation((first_row or {}).get(key))
+            return DetectedFormat(name, conv, tuple(columns))
+    return None
+
+
+def check_format_for_method(method: str, fmt: DetectedFormat | None, columns: list[str], source: str) -> None:
+    needed = METHOD_FORMATS[method]
+    if fmt is not None and fmt.name in needed:
+        return
+    wants = " or ".join(f"[{', '.join(FORMAT_COLUMNS[n])}]" for n in needed)
+    found = fmt.describe() if fmt else "no known format"
+    raise DataFormatError(
+        f"`data.dataset` {source} does not fit method `{method}`: found {found}, columns "
+        f"{columns}; `{method}` needs columns {wants}"
+    )
+
+
+def load_rows_dataset(cfg: DataConfig, with_completion: bool = True) -> Any:
+    """Load `cfg.dataset` as a `datasets.Dataset` (the split named by `cfg.split`)."""
+    import datasets
+
+    name = cfg.dataset
+    if name == EMBEDDED_DATA or name.startswith(EMBEDDED_DATA + ":"):
+        from backends.taskgen import task_rows
+
+        split = cfg.split if cfg.split in ("train", "heldout") else None
+        if split is None:
+            raise DataFormatError(f"`data.split` for {EMBEDDED_DATA} must be train or heldout, got {cfg.split!r}")
+        n = cfg.max_samples or 1000
+        return datasets.Dataset.from_list(task_rows(split, n, cfg.seed, with_completion))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        ds = datasets.load_from_disk(str(path))
+        if isinstance(ds, datasets.DatasetDict):
+            if cfg.split not in ds:
+                raise DataFormatError(f"`data.split` {cfg.split!r} is not in {path}; splits: {list(ds)}")
+            ds = ds[cfg.split]
+    elif path.exists():
+        builder = _FILE_BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise DataFormatError(
+                f"`data.dataset` {path}: unsupported file type {path.suffix!r}; use one of {sorted(_FILE_BUILDERS)}"
+            )
+        ds = datasets.load_dataset(builder, data_files=str(path), split="train")
+    else:
+        try:
+            ds = datasets.load_dataset(name, split=cfg.split)
+        except (OSError, ValueError) as e:  # not found, offline (ConnectionError is an OSError)
+            raise DataFormatError(
+                f"`data.dataset` {name!r} is not a local file or folder, and loading it from the "
+                f"hub failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); without network "
+                "use a local jsonl/json/csv/parquet file or a folder saved by `datasets`"
+            ) from e
+    if cfg.max_samples is not None and len(ds) > cfg.max_samples:
+        ds = ds.shuffle(seed=cfg.seed).select(range(cfg.max_samples))
+    return ds
+
+
+def load_for_method(method: str, cfg: DataConfig, eval_steps: int | None) -> tuple[Any, Any | None]:
+    """Train and eval datasets for `method`, refused with a clear error if the format is wrong."""
+    ds = load_rows_dataset(cfg)
+    if len(ds) == 0:
+        raise DataFormatError(f"`data.dataset` {cfg.dataset} has no rows (split {cfg.split!r})")
+    fmt = detect_format(ds.column_names, ds[0])
+    check_format_for_method(method, fmt, ds.column_names, cfg.dataset)
+    assert fmt is not None
+    keep = set(FORMAT_COLUMNS[fmt.name])
+    ds = ds.remove_columns([c for c in ds.column_names if c not in keep])
+    if eval_steps is None or cfg.eval_fraction == 0:
+        return ds, None
+    parts = ds.train_test_split(test_size=cfg.eval_fraction, seed=cfg.seed)
+    return parts["train"], parts["test"]

@@ -1,0 +1,184 @@
+"""Start, stop, queue and reconcile worker processes. No torch: the studio uses this.
+
+Workers are detached (`start_new_session=True`) so closing the browser or restarting the
+studio does not stop them. All state lives in the run directories; a new Launcher on the
+same runs dir picks up every run: it reattaches to live workers and marks runs whose
+process is gone as `failed`. Runs queue: one at a time on the CPU by default, one per GPU
+(CUDA_VISIBLE_DEVICES) when there are GPUs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from backends.config import RunConfig, config_to_yaml
+from backends.rundir import RunDir, RunState, list_runs
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def detect_gpus() -> list[str]:
+    """GPU indices from CUDA_VISIBLE_DEVICES or nvidia-smi, without importing torch."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d for d in visible.split(",") if d.strip() and d.strip() != "-1"]
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        out = subprocess.run([smi, "--query-gpu=index", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=True)  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as e:
+        print(f"nvidia-smi failed ({e}); scheduling on the CPU", file=sys.stderr)
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True if `pid` runs a worker (not a zombie, not a recycled pid of another program)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():
+        return True  # not Linux: trust kill(0)
+    try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state not in ("Z", "X") and "backends.worker" in cmdline
+
+
+def new_run_id(name: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40] or "run"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{secrets.token_hex(2)}"
+
+
+class Launcher:
+    def __init__(self, runs_dir: str | os.PathLike[str], python: str = sys.executable,
+                 max_cpu_runs: int = 1, gpus: list[str] | None = None) -> None:  # fmt: skip
+        self.runs_dir = Path(runs_dir).resolve()
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.python = python
+        self.gpus = detect_gpus() if gpus is None else gpus
+        self.max_cpu_runs = max_cpu_runs
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+
+    # --- creating and starting ---------------------------------------------------------
+    def create_run(self, cfg: RunConfig) -> RunDir:
+        run = RunDir(self.runs_dir / new_run_id(cfg.name or cfg.method))
+        run.path.mkdir(parents=True)
+        run.config_path.write_text(config_to_yaml(cfg), encoding="utf-8")
+        run.init_status()
+        return run
+
+    def worker_command(self, run: RunDir) -> list[str]:
+        return [self.python, "-m", "backends.worker", str(run.path)]
+
+    def command_line(self, run: RunDir) -> str:
+        """The exact command, to show in the UI and repeat by hand."""
+        return f"cd {shlex.quote(str(REPO_ROOT))} && " + shlex.join(self.worker_command(run))
+
+    def start(self, run: RunDir, device: str = "cpu") -> subprocess.Popen[bytes]:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if device == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        else:
+            env["CUDA_VISIBLE_DEVICES"] = device
+        with open(run.log_path, "ab") as log:
+            proc = subprocess.Popen(
+                self.worker_command(run), cwd=REPO_ROOT, env=env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        # Recorded now so the slot counts as taken before the worker writes its own status.
+        run.update_status(pid=proc.pid, device=device, command=self.command_line(run))
+        self._procs[run.run_id] = proc
+        return proc
+
+    # --- the queue ---------------------------------------------------------------------
+    def slots(self) -> list[str]:
+        return list(self.gpus) if self.gpus else ["cpu"] * self.max_cpu_runs
+
+    def schedule(self) -> list[RunDir]:
+        """Start pending runs, oldest first, on free slots; return those started."""
+        with self._lock:
+            self._reap()
+            runs = list_runs(self.runs_dir)
+            busy: list[str] = []
+            pending: list[RunDir] = []
+            for run in runs:
+                st = run.read_status()
+                if st["state"] == "running" or (st["state"] == "pending" and st.get("pid")):
+                    busy.append(st.get("device", "cpu"))
+                elif st["state"] == "pending":
+                    pending.append(run)
+            free = list(self.slots())
+            for device in busy:
+                if device in free:
+                    free.remove(device)
+            started = []
+            for run in sorted(pending, key=lambda r: r.read_status().get("created_at", 0)):
+                if not free:
+                    break
+                self.start(run, free.pop(0))
+                started.append(run)
+            return started
+
+    def _reap(self) -> None:
+        for run_id, proc in list(self._procs.items()):
+            if proc.poll() is not None:
+                del self._procs[run_id]
+
+    def reconcile(self) -> list[RunDir]:
+        """Mark runs whose worker is gone as failed; return them."""
+        self._reap()
+        failed = []
+        for run in list_runs(self.runs_dir):
+            st = run.read_status()
+            started = st["state"] == "running" or (st["state"] == "pending" and st.get("pid"))
+            if not started or pid_alive(st.get("pid")):
+                continue
+            if st["state"] == "pending" and time.time() - st.get("created_at", 0) < 30 and run.run_id in self._procs:
+                continue  # just started, the worker has not written its status yet
+            if run.try_finalize(
+                RunState.FAILED,
+                error=f"worker process {st.get('pid')} is gone without a final state "
+                "(killed, out of memory, or the machine restarted); see stdout.log",
+            ):
+                failed.append(run)
+        return failed
+
+    # --- stopping ----------------------------------------------------------------------
+    def stop(self, run: RunDir) -> str:
+        """Stop a run: a queued one is cancelled, a running one saves and stops at its next step."""
+        st = run.read_status()
+        state = RunState(st["state"])
+        if state.is_finalized:
+            return f"run {run.run_id} is already {state.value}"
+        if state == RunState.PENDING and not st.get("pid"):
+            run.try_finalize(RunState.STOPPED, error="cancelled before it started")
+            return f"run {run.run_id} cancelled"
+        run.request_stop()
+        return f"run {run.run_id}: stop requested; it saves a checkpoint at its next step"
+
+    def kill(self, run: RunDir) -> None:
+        pid = run.read_status().get("pid")
+        if pid_alive(pid):
+            os.killpg(pid, signal.SIGTERM)

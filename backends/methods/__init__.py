@@ -1,0 +1,15 @@
+"""One module per training method, each `train(cfg, run, runtime) -> RunState`, thin over TRL."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+_MODULES = {"sft": "backends.methods.sft"}
+
+
+def get_trainer(method: str) -> Callable[..., Any]:
+    if method not in _MODULES:
+        raise ValueError(f"`method` {method!r} has no trainer; known: {sorted(_MODULES)}")
+    return importlib.import_module(_MODULES[method]).train

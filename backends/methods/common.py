@@ -1,0 +1,64 @@
+"""What every method shares: trainer arguments, LoRA config, saving, the finish state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backends.callbacks import RunDirCallback
+from backends.config import RunConfig
+from backends.rundir import RunDir, RunState
+from backends.runtime import Runtime
+
+
+def trainer_kwargs(cfg: RunConfig, run: RunDir, rt: Runtime) -> dict[str, Any]:
+    """Keyword arguments shared by every TRL config (they all extend TrainingArguments)."""
+    t = cfg.train
+    return dict(
+        output_dir=str(run.checkpoints_dir),
+        learning_rate=t.learning_rate,
+        max_steps=t.max_steps,
+        num_train_epochs=t.num_train_epochs,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        per_device_eval_batch_size=t.per_device_eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        warmup_steps=t.warmup_steps,
+        lr_scheduler_type=t.lr_scheduler_type,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        logging_steps=t.logging_steps,
+        eval_strategy="steps" if t.eval_steps else "no",
+        eval_steps=t.eval_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        seed=t.seed,
+        # TRL configs default to bf16=True, which fails on a CPU unless use_cpu is set.
+        bf16=rt.bf16,
+        use_cpu=rt.device == "cpu",
+        activation_checkpointing=t.activation_checkpointing,
+        report_to="none",
+        disable_tqdm=True,  # progress lives in status.json / metrics.jsonl, not in the log
+        dataloader_num_workers=0,
+    )
+
+
+def peft_config(cfg: RunConfig, task_type: str = "CAUSAL_LM") -> Any:
+    if not cfg.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,
+        task_type=task_type,
+    )
+
+
+def run_and_save(trainer: Any, cfg: RunConfig, run: RunDir, callback: RunDirCallback, tokenizer: Any) -> RunState:
+    """Train (resuming if asked), save the final model or adapter to model/, return the state."""
+    trainer.train(resume_from_checkpoint=cfg.resume_from)
+    trainer.save_model(str(run.model_dir))
+    tokenizer.save_pretrained(str(run.model_dir))
+    return RunState.STOPPED if callback.stopped else RunState.SUCCEEDED

@@ -1,0 +1,248 @@
+"""The run directory: the only interface between the studio and a training worker.
+
+Everything a run produces lives in its directory (see docs/DESIGN.md), so the UI can be
+restarted or closed without losing a run:
+
+    config.yaml     fully resolved config, written once before the start
+    status.json     {"state", "pid", "started_at", "ended_at", "error", ...}, atomic writes
+    metrics.jsonl   append-only, one JSON object per line
+    stdout.log      the worker's stdout + stderr
+    STOP            sentinel: the worker saves and stops at the next step
+    model/          the final model or adapter
+    checkpoints/    resumable trainer checkpoints
+
+This module imports neither torch nor gradio: both sides of the boundary use it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+
+class RunState(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+    @property
+    def is_finalized(self) -> bool:
+        return self in (RunState.SUCCEEDED, RunState.FAILED, RunState.STOPPED)
+
+
+class RunStateError(RuntimeError):
+    """A status transition that the contract forbids (a finished run cannot change)."""
+
+
+_ALLOWED: dict[RunState, set[RunState]] = {
+    RunState.PENDING: {RunState.RUNNING, RunState.FAILED, RunState.STOPPED},
+    RunState.RUNNING: {RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.STOPPED},
+}
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so that readers see the old or the new file, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class MetricsTail:
+    """Reads new rows of a metrics.jsonl by byte offset; a partial last line waits for its end."""
+
+    path: Path
+    offset: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def poll(self) -> int:
+        """Read what was appended since the last call; return the number of new rows."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return 0
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return 0
+        complete = chunk[: end + 1]
+        self.offset += len(complete)
+        new = 0
+        for line in complete.splitlines():
+            if not line.strip():
+                continue
+            try:
+                self.rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                # A corrupt line is reported as a row of its own instead of stopping the tail.
+                self.rows.append({"split": "error", "error": f"bad metrics line: {e}"})
+            new += 1
+        return new
+
+
+class RunDir:
+    """One run's directory. Cheap to construct; every method reads or writes files."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).resolve()
+
+    # --- paths -------------------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "stdout.log"
+
+    @property
+    def stop_path(self) -> Path:
+        return self.path / "STOP"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / "samples.jsonl"
+
+    def exists(self) -> bool:
+        return self.status_path.exists()
+
+    # --- status ------------------------------------------------------------------------
+    def read_status(self) -> dict[str, Any]:
+        with open(self.status_path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def state(self) -> RunState:
+        return RunState(self.read_status()["state"])
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise read-modify-write of status.json between the worker and the studio."""
+        with open(self.path / ".status.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def init_status(self) -> None:
+        atomic_write_text(
+            self.status_path,
+            json.dumps({"state": RunState.PENDING.value, "created_at": time.time(), "pid": None}),
+        )
+
+    def update_status(self, **fields: Any) -> dict[str, Any]:
+        """Merge `fields` into status.json. A `state` key is a guarded transition."""
+        with self._locked():
+            status = self.read_status()
+            if "state" in fields:
+                current = RunState(status["state"])
+                new = RunState(fields["state"])
+                if new not in _ALLOWED.get(current, set()):
+                    raise RunStateError(
+                        f"run {self.run_id}: cannot go from state `{current.value}` to "
+                        f"`{new.value}`; a run in a final state never changes"
+                    )
+                fields["state"] = new.value
+                if new.is_finalized:
+                    fields.setdefault("ended_at", time.time())
+            elif RunState(status["state"]).is_finalized:
+                # Progress fields arriving after the end (a late callback) are ignored on purpose.
+                return status
+            status.update(fields)
+            atomic_write_text(self.status_path, json.dumps(status))
+            return status
+
+    def try_finalize(self, state: RunState, error: str | None = None) -> bool:
+        """Move to a final state unless the run already has one; return whether it moved."""
+        try:
+            self.update_status(state=state, error=error)
+        except RunStateError:
+            return False
+        return True
+
+    # --- metrics, stop, log ------------------------------------------------------------
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        line = json.dumps(row, allow_nan=False, default=float) + "\n"
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+
+    def tail_metrics(self) -> MetricsTail:
+        return MetricsTail(self.metrics_path)
+
+    def request_stop(self) -> None:
+        self.stop_path.touch()
+
+    def stop_requested(self) -> bool:
+        return self.stop_path.exists()
+
+    def log_tail(self, max_bytes: int = 8000) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - max_bytes))
+                data = f.read()
+        except FileNotFoundError:
+            return ""
+        text = data.decode("utf-8", errors="replace")
+        # Progress bars redraw with \r; keep only the last state of each line.
+        return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+    def last_checkpoint(self) -> Path | None:
+        if not self.checkpoints_dir.is_dir():
+            return None
+        found = [
+            p
+            for p in self.checkpoints_dir.iterdir()
+            if p.is_dir() and p.name.startswith("checkpoint-") and p.name[11:].isdigit()
+        ]
+        return max(found, key=lambda p: int(p.name[11:]), default=None)
+
+
+def list_runs(runs_dir: str | os.PathLike[str]) -> list[RunDir]:
+    """Every run directory under `runs_dir`, newest first."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    runs = [RunDir(p) for p in root.iterdir() if (p / "status.json").exists()]
+    return sorted(runs, key=lambda r: r.path.name, reverse=True)

@@ -1,0 +1,103 @@
+"""Alignment Studio.
+
+    python launch.py                                  the studio in a browser (http://127.0.0.1:7860)
+    python launch.py --share --auth alice:secret      a share link, with a login
+    python launch.py --preset presets/sft.yaml --headless [--set train.max_steps=10]
+    python launch.py --resume runs/<run_id> --headless
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_auth(value: str | None) -> list[tuple[str, str]] | None:
+    """`user:pass`, or a file with one `user:pass` per line."""
+    if value is None:
+        return None
+    path = Path(value)
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else [value]
+    pairs = []
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            where = f"{path}:{n}" if path.is_file() else "--auth"
+            raise SystemExit(f"error: {where}: expected user:password, got {line!r}")
+        pairs.append((user, password))
+    if not pairs:
+        raise SystemExit(f"error: --auth {value}: no user:password entries found")
+    return pairs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Alignment Studio", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__)  # fmt: skip
+    p.add_argument("--preset", help="a YAML preset (with --headless: run it; else: preselect it)")
+    p.add_argument("--headless", action="store_true", help="run --preset (or --resume) without the UI")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset field, e.g. --set train.max_steps=10 (repeatable)")  # fmt: skip
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint (headless)")
+    p.add_argument("--runs-dir", default=os.environ.get("ALIGNMENT_STUDIO_RUNS", str(ROOT / "runs")))
+    p.add_argument("--presets-dir", default=str(ROOT / "presets"))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="create a public Gradio link (needs --auth)")
+    p.add_argument("--auth", help="user:password, or a file with one user:password per line")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.headless:
+        return run_headless(args)
+    if args.share and not args.auth:
+        print("error: --share makes the studio reachable by anyone who has the link, and it can "
+              "start processes on this machine; add --auth user:password (or a file of them)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    auth = parse_auth(args.auth)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from studio.app import launch_app
+    from studio.context import StudioContext
+
+    ctx = StudioContext.create(runs_dir=args.runs_dir, presets_dir=args.presets_dir)
+    launch_app(ctx, host=args.host, port=args.port, share=args.share, auth=auth)
+    return 0
+
+
+def run_headless(args: argparse.Namespace) -> int:
+    from backends.config import ConfigError, load_preset
+    from backends.headless import prepare_resume, run_headless as run
+
+    try:
+        if args.resume:
+            cfg = None
+            if args.preset:
+                cfg = load_preset(args.preset, args.overrides)
+            elif args.overrides:
+                from backends.config import apply_overrides, read_preset, validate_config
+
+                cfg_path = Path(args.resume) / "config.yaml"
+                cfg = validate_config(apply_overrides(read_preset(cfg_path), args.overrides), f"{cfg_path} with --set")
+            cfg, old = prepare_resume(args.resume, cfg)
+            return run(cfg, args.runs_dir, resume_of=old)
+        if not args.preset:
+            print("error: --headless needs --preset P (or --resume RUN_DIR)", file=sys.stderr)
+            return 2
+        cfg = load_preset(args.preset, args.overrides)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return run(cfg, args.runs_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
