@@ -24,7 +24,8 @@ class RunDirCallback(TrainerCallback):
         self._last_tokens: tuple[float, float] | None = None  # (time, num_tokens)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.run.update_status(step=state.global_step, total_steps=state.max_steps)
+        self.run.update_status(step=state.global_step, total_steps=state.max_steps, phase="training",
+                               train_started_at=time.time(), first_step=state.global_step)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
         if not logs:
@@ -43,7 +44,7 @@ class RunDirCallback(TrainerCallback):
             if self._last_tokens is not None and now > self._last_tokens[0]:
                 row["tokens_per_sec"] = (tokens - self._last_tokens[1]) / (now - self._last_tokens[0])
             self._last_tokens = (now, tokens)
-        if len(row) > 3:
+        if set(row) - {"step", "time", "split", "epoch"}:
             self.run.append_metrics(row)
         self.run.update_status(step=state.global_step, total_steps=state.max_steps, updated_at=now)
 

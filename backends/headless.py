@@ -91,7 +91,7 @@ def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None)
             step = st.get("step") or 0
             if step > bar.n:
                 bar.update(step - bar.n)
-            bar.set_postfix_str(f"{st['state']}" + (f" loss={last_loss:.4f}" if last_loss is not None else ""))
+            bar.set_postfix_str(f"{st.get('phase') if st['state'] == 'running' else st['state']}" + (f" loss={last_loss:.4f}" if last_loss is not None else ""))
             if finished:
                 break
             time.sleep(0.5)

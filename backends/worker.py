@@ -14,7 +14,7 @@ import sys
 import time
 from types import FrameType
 
-from backends.config import config_from_yaml
+from backends.config import ConfigError, config_from_yaml
 from backends.rundir import RunDir, RunState
 
 
@@ -28,6 +28,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def failure_reason(err: BaseException) -> str:
     """One line a person can act on."""
+    if isinstance(err, ConfigError):
+        return "invalid config: " + "; ".join(err.problems)
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     name = type(err).__name__
     if name == "OutOfMemoryError" or "out of memory" in text.lower():
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run = RunDir(args.run_dir)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    run.update_status(state=RunState.RUNNING, pid=os.getpid(), started_at=time.time())
+    run.update_status(state=RunState.RUNNING, pid=os.getpid(), started_at=time.time(), phase="loading")
     try:
         cfg = config_from_yaml(run.config_path.read_text(encoding="utf-8"), str(run.config_path))
         from backends.methods import get_trainer

@@ -1,0 +1,46 @@
+"""build_app(ctx) -> gr.Blocks: the studio's tabs wired together. Nothing is built at import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from backends.rundir import list_runs
+from studio.context import StudioContext
+from studio.tabs.monitor import build_monitor_tab
+from studio.tabs.train import build_train_tab
+
+TITLE = "Alignment Studio"
+
+
+def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as app:
+        gr.Markdown(f"## {TITLE}\nRuns live in `{ctx.runs_dir}`; closing this page never stops them.")
+        with gr.Tabs():
+            with gr.Tab("Train", id="train"):
+                train = build_train_tab(ctx, initial_preset)
+            with gr.Tab("Monitor", id="monitor") as monitor_tab:
+                monitor = build_monitor_tab(ctx)
+
+        def on_launched(run_id: str, selected: list[str] | None) -> Any:
+            """A run launched from the Train tab is added to the Monitor's selection."""
+            ids = [r.run_id for r in list_runs(ctx.runs_dir)]
+            if not run_id:
+                return gr.skip()
+            return gr.Dropdown(choices=ids, value=[run_id, *[s for s in selected or [] if s != run_id and s in ids]])
+
+        train.launched.change(on_launched, [train.launched, monitor.runs], monitor.runs)
+        # A timer stopped because every shown run had ended comes back when the tab is shown.
+        monitor_tab.select(lambda: gr.Timer(active=True), None, monitor.timer)
+    return app
+
+
+def launch_app(ctx: StudioContext, host: str, port: int, share: bool = False,
+               auth: list[tuple[str, str]] | None = None, block: bool = True) -> gr.Blocks:  # fmt: skip
+    app = build_app(ctx)
+    ctx.start_scheduler()
+    app.queue(default_concurrency_limit=8)
+    app.launch(server_name=host, server_port=port, share=share, auth=auth, prevent_thread_lock=not block,
+               theme=gr.themes.Soft(), footer_links=[])  # fmt: skip
+    return app

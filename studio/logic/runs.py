@@ -1,0 +1,83 @@
+"""The runs table and a run's details, read from run directories. No gradio import."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from backends.rundir import RunDir, list_runs
+
+RUN_COLUMNS = ["run", "method", "state", "step", "elapsed", "ETA", "device"]
+
+
+def fmt_seconds(s: float | None) -> str:
+    if s is None or s < 0:
+        return ""
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def eta_seconds(st: dict[str, Any], now: float) -> float | None:
+    """Remaining time from the training rate so far (model loading excluded)."""
+    step, total, began = st.get("step"), st.get("total_steps"), st.get("train_started_at")
+    first = st.get("first_step") or 0
+    if st.get("state") != "running" or not (step and total and began) or step <= first:
+        return None
+    rate = (now - began) / (step - first)
+    return rate * max(total - step, 0)
+
+
+def run_method(run: RunDir) -> str:
+    try:
+        return str(yaml.safe_load(run.config_path.read_text(encoding="utf-8")).get("method", "?"))
+    except (OSError, yaml.YAMLError, AttributeError):
+        return "?"
+
+
+def run_row(run: RunDir, now: float | None = None) -> list[Any]:
+    now = time.time() if now is None else now
+    st = run.read_status()
+    started, ended = st.get("started_at"), st.get("ended_at")
+    elapsed = ((ended or now) - started) if started else None
+    step = f"{st.get('step') or 0} / {st.get('total_steps') or '?'}"
+    state = st["state"] + (f" ({st['phase']})" if st["state"] == "running" and st.get("phase") else "")
+    return [run.run_id, run_method(run), state, step, fmt_seconds(elapsed),
+            fmt_seconds(eta_seconds(st, now)), st.get("device", "")]  # fmt: skip
+
+
+def runs_table(runs_dir: Path) -> list[list[Any]]:
+    rows = []
+    for run in list_runs(runs_dir):
+        try:
+            rows.append(run_row(run))
+        except (OSError, ValueError, KeyError) as e:  # a half-written or hand-edited run dir
+            rows.append([run.run_id, "?", f"unreadable: {e}", "", "", "", ""])
+    return rows
+
+
+def run_summary(run: RunDir) -> str:
+    """Markdown: state, error, device notes, model folder."""
+    st = run.read_status()
+    lines = [f"**{run.run_id}** — `{st['state']}`" + (f" ({st['phase']})" if st.get("phase") and st["state"] == "running" else "")]
+    if st.get("error"):
+        lines.append(f"**Reason:** {st['error']}")
+    rt = st.get("runtime") or {}
+    if rt:
+        lines.append(f"Device: {rt.get('device')} · bf16: {rt.get('bf16')} · attention: {rt.get('attn_implementation')}")
+        lines += [f"- {n}" for n in rt.get("notes", [])]
+    if st.get("command"):
+        lines.append(f"Command: `{st['command']}`")
+    if run.model_dir.exists():
+        lines.append(f"Model: `{run.model_dir}`")
+    return "\n\n".join(lines)
+
+
+def resolve_run(runs_dir: Path, run_id: str | None) -> RunDir | None:
+    """A run of this runs dir by id; ids are names, never paths (no `..` escapes)."""
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        return None
+    run = RunDir(runs_dir / run_id)
+    return run if run.exists() else None

@@ -1,0 +1,84 @@
+"""Monitor tab: live plotly charts of any metric of one or several runs, overlaid.
+
+A 1 s timer reads only new bytes of each selected run's metrics.jsonl (MonitorState in a
+gr.State, one per browser); the figure is redrawn only when something changed, and the
+timer switches itself off once every shown run has finished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from backends.rundir import list_runs
+from studio.context import StudioContext
+from studio.logic.charts import DEFAULT_METRICS, MonitorState, make_figure
+from studio.logic.runs import run_method
+
+
+@dataclass
+class MonitorTab:
+    runs: gr.Dropdown
+    timer: gr.Timer
+
+
+def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
+    run_ids = [r.run_id for r in list_runs(ctx.runs_dir)]
+    with gr.Row():
+        runs = gr.Dropdown(run_ids, value=run_ids[:1], multiselect=True, label="Runs", scale=4, elem_id="monitor-runs")
+        refresh = gr.Button("Refresh list", scale=1)
+    with gr.Row():
+        metrics = gr.Dropdown(DEFAULT_METRICS["sft"], value=["loss"], multiselect=True, allow_custom_value=True,
+                              label="Metrics", scale=4, elem_id="monitor-metrics")  # fmt: skip
+        splits = gr.CheckboxGroup(["train", "eval"], value=["train", "eval"], label="Split", scale=1)
+        smoothing = gr.Slider(0.0, 0.99, value=0.6, step=0.01, label="Smoothing (EMA)", scale=2)
+    status = gr.Markdown(elem_id="monitor-status")
+    plot = gr.Plot(elem_id="monitor-plot")
+    state = gr.State(MonitorState())
+    timer = gr.Timer(1.0)
+
+    # --- handlers ----------------------------------------------------------------------
+    def redraw(st: MonitorState, chosen: list[str], smooth: float, split: list[str]) -> tuple[Any, str]:
+        names = st.metric_names()
+        counts = ", ".join(f"`{r}`: {st.states.get(r, '?')}, {len(t.rows)} rows" for r, t in st.tails.items())
+        return make_figure(st, chosen, smooth, split), counts or "Select one or more runs."
+
+    def on_select(selected: list[str], chosen: list[str], smooth: float, split: list[str], st: MonitorState):
+        st.select(ctx.runs_dir, selected or [])
+        st.poll(ctx.runs_dir)
+        methods = {run_method_of(r) for r in selected or []}
+        defaults = [m for method in methods for m in DEFAULT_METRICS.get(method, [])]
+        choices = sorted(set(st.metric_names()) | set(defaults) | set(chosen or []))
+        fig, counts = redraw(st, chosen, smooth, split)
+        return fig, counts, st, gr.Dropdown(choices=choices), gr.Timer(active=not st.all_terminal())
+
+    def on_tick(chosen: list[str], smooth: float, split: list[str], st: MonitorState):
+        if not st.poll(ctx.runs_dir):
+            return gr.skip(), gr.skip(), st, gr.skip(), gr.skip()
+        choices = sorted(set(st.metric_names()) | set(chosen or []))
+        fig, counts = redraw(st, chosen, smooth, split)
+        return fig, counts, st, gr.Dropdown(choices=choices), gr.Timer(active=not st.all_terminal())
+
+    def on_style(chosen: list[str], smooth: float, split: list[str], st: MonitorState):
+        return redraw(st, chosen, smooth, split)
+
+    def on_refresh(selected: list[str]) -> Any:
+        ids = [r.run_id for r in list_runs(ctx.runs_dir)]
+        return gr.Dropdown(choices=ids, value=[s for s in selected or [] if s in ids] or ids[:1])
+
+    def run_method_of(run_id: str) -> str:
+        from backends.rundir import RunDir
+
+        return run_method(RunDir(ctx.runs_dir / run_id))
+
+    # --- wiring ------------------------------------------------------------------------
+    sel_inputs = [runs, metrics, smoothing, splits, state]
+    sel_outputs = [plot, status, state, metrics, timer]
+    runs.change(on_select, sel_inputs, sel_outputs)
+    timer.tick(on_tick, [metrics, smoothing, splits, state], sel_outputs)
+    for comp in (metrics, smoothing, splits):
+        comp.change(on_style, [metrics, smoothing, splits, state], [plot, status])
+    refresh.click(on_refresh, runs, runs)
+    return MonitorTab(runs, timer)

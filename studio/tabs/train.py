@@ -1,0 +1,165 @@
+"""Train tab: pick a preset, edit it in a form, see the YAML and the exact commands, launch;
+a live runs table with details, log tail and Stop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from backends.config import METHOD_HELP, ConfigError, config_to_yaml, read_preset
+from studio.context import StudioContext
+from studio.logic import forms
+from studio.logic.runs import RUN_COLUMNS, resolve_run, run_summary, runs_table
+
+
+@dataclass
+class TrainTab:
+    runs_table: gr.Dataframe
+    run_select: gr.Dropdown
+    launched: gr.Textbox  # id of the run last launched from this browser
+
+
+def _component(field: forms.FormField, value: Any) -> gr.components.Component:
+    if field.kind == "bool":
+        return gr.Checkbox(value=value, label=field.label, info=field.info or None)
+    if field.kind == "choice":
+        return gr.Dropdown(list(field.choices), value=value, label=field.label, info=field.info or None)
+    if field.kind in ("int", "number"):
+        return gr.Number(value=value, label=field.label, info=field.info or None,
+                         precision=0 if field.kind == "int" else None)  # fmt: skip
+    return gr.Textbox(value=value, label=field.label, info=field.info or None)
+
+
+def _errors_md(problems: list[str]) -> str:
+    return "**Fix before launching:**\n" + "\n".join(f"- {p}" for p in problems)
+
+
+def _preview(ctx: StudioContext, name: str | None, values: list[Any]) -> tuple[str, str, str, str]:
+    """(errors, config YAML, headless command, method help) for the form's current values."""
+    raw = read_preset(ctx.preset_path(name)) if name else {}
+    help_line = METHOD_HELP.get(values[0], "")
+    try:
+        cfg, _ = forms.form_to_config(raw, values, f"Train form (preset {name})")
+    except ConfigError as e:
+        return _errors_md(e.problems), "", "", help_line
+    cmd = forms.headless_command(f"presets/{name}", forms.overrides(raw, values))
+    return "", config_to_yaml(cfg), cmd, help_line
+
+
+def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> TrainTab:
+    presets = ctx.list_presets()
+    preset0 = initial_preset if initial_preset in presets else ("sft.yaml" if "sft.yaml" in presets else (presets or [None])[0])
+    raw0 = read_preset(ctx.preset_path(preset0)) if preset0 else {}
+    values0 = forms.form_values(raw0, preset0 or "defaults")
+    errors0, yaml0, cmd0, help0 = _preview(ctx, preset0, values0)
+
+    with gr.Row():
+        with gr.Column(scale=2):
+            gr.Markdown("### New run")
+            preset = gr.Dropdown(presets, value=preset0, label="Preset", info=f"YAML files in {ctx.presets_dir}")
+            method_help = gr.Markdown(help0)
+            by_key = dict(zip([f.key for f in forms.FORM_FIELDS], values0, strict=True))
+            groups = [
+                ["method", "name"],
+                ["model.name_or_path"],
+                ["data.dataset", "data.max_samples"],
+                ["train.learning_rate", "train.max_steps", "train.per_device_train_batch_size"],
+                ["train.gradient_accumulation_steps", "train.max_length"],
+                ["train.eval_steps", "train.save_steps"],
+                ["lora.enabled", "lora.r", "lora.alpha"],
+                ["sft.completion_only_loss"],
+            ]
+            spec = {f.key: f for f in forms.FORM_FIELDS}
+            made: dict[str, gr.components.Component] = {}
+            for group in groups:
+                with gr.Row():
+                    for key in group:
+                        made[key] = _component(spec[key], by_key[key])
+            fields = [made[f.key] for f in forms.FORM_FIELDS]
+            errors = gr.Markdown(errors0, elem_id="train-errors")
+            launch = gr.Button("Launch", variant="primary", elem_id="launch-button")
+            launch_msg = gr.Markdown(elem_id="launch-message")
+            with gr.Accordion("Resolved config and commands", open=False):
+                yaml_view = gr.Code(yaml0, language="yaml", label="config.yaml", interactive=False)
+                headless_view = gr.Code(cmd0, language="shell", label="The same run without the UI", interactive=False)
+        with gr.Column(scale=3):
+            gr.Markdown("### Runs")
+            table = gr.Dataframe(headers=RUN_COLUMNS, value=runs_table(ctx.runs_dir), interactive=False,
+                                 elem_id="runs-table", wrap=True)  # fmt: skip
+            with gr.Row():
+                run_select = gr.Dropdown([r[0] for r in runs_table(ctx.runs_dir)], label="Run", scale=4,
+                                         elem_id="run-select")  # fmt: skip
+                stop = gr.Button("Stop", variant="stop", scale=1)
+            summary = gr.Markdown()
+            with gr.Tabs():
+                with gr.Tab("Log"):
+                    log = gr.Code(language="shell", label="stdout.log (tail)", interactive=False, max_lines=30)
+                with gr.Tab("Config"):
+                    run_config = gr.Code(language="yaml", label="config.yaml", interactive=False)
+    launched = gr.Textbox(visible=False)
+    timer = gr.Timer(2.0)
+
+    # --- handlers ----------------------------------------------------------------------
+    def on_preset(name: str) -> list[Any]:
+        try:
+            values = forms.form_values(read_preset(ctx.preset_path(name)), name)
+        except (ConfigError, ValueError) as e:
+            gr.Warning(f"Preset {name} is invalid: {e}")
+            return [gr.skip()] * len(fields)
+        return values
+
+    def on_form(name: str, *values: Any) -> tuple[str, str, str, str]:
+        return _preview(ctx, name, list(values))
+
+    def on_launch(name: str, *values: Any) -> tuple[str, str, Any, Any]:
+        raw = read_preset(ctx.preset_path(name)) if name else {}
+        try:
+            cfg, _ = forms.form_to_config(raw, list(values), f"Train form (preset {name})")
+        except ConfigError as e:
+            gr.Warning("The run was not started: fix the fields listed under the form.")
+            return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
+        run = ctx.launcher.create_run(cfg)
+        ctx.tick()  # start it now if a slot is free, instead of at the next scheduler tick
+        state = run.read_status()["state"]
+        where = "started" if state == "running" or run.read_status().get("pid") else "queued (waits for a free slot)"
+        msg = f"Run `{run.run_id}` {where}. Watch it in the Monitor tab."
+        rows = runs_table(ctx.runs_dir)
+        return msg, run.run_id, rows, gr.Dropdown(choices=[r[0] for r in rows], value=run.run_id)
+
+    def on_tick(selected: str | None) -> tuple[Any, Any, str, str]:
+        rows = runs_table(ctx.runs_dir)
+        run = resolve_run(ctx.runs_dir, selected)
+        if run is None:
+            return rows, gr.Dropdown(choices=[r[0] for r in rows]), "", ""
+        return rows, gr.Dropdown(choices=[r[0] for r in rows]), run_summary(run), run.log_tail()
+
+    def on_select(selected: str | None) -> tuple[str, str, str]:
+        run = resolve_run(ctx.runs_dir, selected)
+        if run is None:
+            return "", "", ""
+        return run_summary(run), run.log_tail(), run.config_path.read_text(encoding="utf-8")
+
+    def on_table_select(evt: gr.SelectData) -> Any:
+        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        rows = runs_table(ctx.runs_dir)
+        return rows[row][0] if 0 <= row < len(rows) else gr.skip()
+
+    def on_stop(selected: str | None) -> None:
+        run = resolve_run(ctx.runs_dir, selected)
+        if run is None:
+            gr.Warning("Select a run to stop.")
+            return
+        gr.Info(ctx.launcher.stop(run))
+
+    # --- wiring ------------------------------------------------------------------------
+    preset.change(on_preset, preset, fields)
+    for comp in fields:
+        comp.change(on_form, [preset, *fields], [errors, yaml_view, headless_view, method_help])
+    launch.click(on_launch, [preset, *fields], [launch_msg, launched, table, run_select])
+    timer.tick(on_tick, run_select, [table, run_select, summary, log])
+    run_select.change(on_select, run_select, [summary, log, run_config])
+    table.select(on_table_select, None, run_select)
+    stop.click(on_stop, run_select, None)
+    return TrainTab(table, run_select, launched)

@@ -1,0 +1,44 @@
+"""Shared fixtures: no network, a private model cache, the tiny model built once."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Set before anything imports huggingface_hub / datasets / gradio.
+os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+                  WANDB_MODE="disabled", GRADIO_ANALYTICS_ENABLED="False", TOKENIZERS_PARALLELISM="false")  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model cache for the session. The embedded model's converted copy is reused from the
+    user's cache when present (converting takes ~40 s), so tests never write to that cache."""
+    cache = tmp_path_factory.mktemp("cache")
+    user = Path.home() / ".cache" / "alignment-studio" / "models" / "smollm2-135m-instruct"
+    if (user / "config.json").exists():
+        (cache / "models").mkdir()
+        (cache / "models" / "smollm2-135m-instruct").symlink_to(user)
+    os.environ["ALIGNMENT_STUDIO_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_model(model_cache: Path) -> str:
+    """Path of the tiny random Llama (built locally with a trained BPE tokenizer)."""
+    from backends.models import resolve_model_path
+
+    return resolve_model_path("builtin:tiny-llama")
+
+
+@pytest.fixture()
+def runs_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "runs"
+    d.mkdir()
+    return d
