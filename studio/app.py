@@ -30,9 +30,10 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
                 return gr.skip()
             return gr.Dropdown(choices=ids, value=[run_id, *[s for s in selected or [] if s != run_id and s in ids]])
 
-        train.launched.change(on_launched, [train.launched, monitor.runs], monitor.runs)
+        app.load(monitor.on_page_load, None, monitor.runs, api_visibility="private")
+        train.launched.change(on_launched, [train.launched, monitor.runs], monitor.runs, api_visibility="private")
         # A timer stopped because every shown run had ended comes back when the tab is shown.
-        monitor_tab.select(lambda: gr.Timer(active=True), None, monitor.timer)
+        monitor_tab.select(lambda: gr.Timer(active=True), None, monitor.timer, api_visibility="private")
     return app
 
 

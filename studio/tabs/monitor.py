@@ -7,6 +7,7 @@ timer switches itself off once every shown run has finished.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,15 +23,22 @@ from studio.logic.runs import run_method
 class MonitorTab:
     runs: gr.Dropdown
     timer: gr.Timer
+    on_page_load: Callable[[], Any]  # wired by app.py to app.load
+
+
+def default_selection(ctx: StudioContext) -> list[str]:
+    """Live runs if any, else the newest run."""
+    runs = list_runs(ctx.runs_dir)
+    live = [r.run_id for r in runs if r.read_status()["state"] in ("running", "pending")]
+    return live or [r.run_id for r in runs[:1]]
 
 
 def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
-    run_ids = [r.run_id for r in list_runs(ctx.runs_dir)]
     with gr.Row():
-        runs = gr.Dropdown(run_ids, value=run_ids[:1], multiselect=True, label="Runs", scale=4, elem_id="monitor-runs")
+        runs = gr.Dropdown([], multiselect=True, label="Runs", scale=4, elem_id="monitor-runs", allow_custom_value=True)
         refresh = gr.Button("Refresh list", scale=1)
     with gr.Row():
-        metrics = gr.Dropdown(DEFAULT_METRICS["sft"], value=["loss"], multiselect=True, allow_custom_value=True,
+        metrics = gr.Dropdown(DEFAULT_METRICS["sft"], value=DEFAULT_METRICS["sft"][:2], multiselect=True, allow_custom_value=True,
                               label="Metrics", scale=4, elem_id="monitor-metrics")  # fmt: skip
         splits = gr.CheckboxGroup(["train", "eval"], value=["train", "eval"], label="Split", scale=1)
         smoothing = gr.Slider(0.0, 0.99, value=0.6, step=0.01, label="Smoothing (EMA)", scale=2)
@@ -41,7 +49,6 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
 
     # --- handlers ----------------------------------------------------------------------
     def redraw(st: MonitorState, chosen: list[str], smooth: float, split: list[str]) -> tuple[Any, str]:
-        names = st.metric_names()
         counts = ", ".join(f"`{r}`: {st.states.get(r, '?')}, {len(t.rows)} rows" for r, t in st.tails.items())
         return make_figure(st, chosen, smooth, split), counts or "Select one or more runs."
 
@@ -64,6 +71,11 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
     def on_style(chosen: list[str], smooth: float, split: list[str], st: MonitorState):
         return redraw(st, chosen, smooth, split)
 
+    def on_page_load() -> Any:
+        """Each new page gets today's run list, with live runs (or the newest) selected."""
+        ids = [r.run_id for r in list_runs(ctx.runs_dir)]
+        return gr.Dropdown(choices=ids, value=default_selection(ctx))
+
     def on_refresh(selected: list[str]) -> Any:
         ids = [r.run_id for r in list_runs(ctx.runs_dir)]
         return gr.Dropdown(choices=ids, value=[s for s in selected or [] if s in ids] or ids[:1])
@@ -76,9 +88,10 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
     # --- wiring ------------------------------------------------------------------------
     sel_inputs = [runs, metrics, smoothing, splits, state]
     sel_outputs = [plot, status, state, metrics, timer]
-    runs.change(on_select, sel_inputs, sel_outputs)
-    timer.tick(on_tick, [metrics, smoothing, splits, state], sel_outputs)
-    for comp in (metrics, smoothing, splits):
-        comp.change(on_style, [metrics, smoothing, splits, state], [plot, status])
-    refresh.click(on_refresh, runs, runs)
-    return MonitorTab(runs, timer)
+    runs.change(on_select, sel_inputs, sel_outputs, api_name="monitor_select")
+    timer.tick(on_tick, [metrics, smoothing, splits, state], sel_outputs, api_name="monitor_tick",
+               show_progress="hidden")  # fmt: skip
+    gr.on([c.change for c in (metrics, smoothing, splits)], on_style, [metrics, smoothing, splits, state],
+          [plot, status], api_visibility="private", trigger_mode="always_last")  # fmt: skip
+    refresh.click(on_refresh, runs, runs, api_visibility="private")
+    return MonitorTab(runs, timer, on_page_load)

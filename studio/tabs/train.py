@@ -22,14 +22,14 @@ class TrainTab:
 
 
 def _component(field: forms.FormField, value: Any) -> gr.components.Component:
+    common = dict(label=field.label, info=field.info or None, elem_id="field-" + field.key.replace(".", "-"))
     if field.kind == "bool":
-        return gr.Checkbox(value=value, label=field.label, info=field.info or None)
+        return gr.Checkbox(value=value, **common)
     if field.kind == "choice":
-        return gr.Dropdown(list(field.choices), value=value, label=field.label, info=field.info or None)
+        return gr.Dropdown(list(field.choices), value=value, **common)
     if field.kind in ("int", "number"):
-        return gr.Number(value=value, label=field.label, info=field.info or None,
-                         precision=0 if field.kind == "int" else None)  # fmt: skip
-    return gr.Textbox(value=value, label=field.label, info=field.info or None)
+        return gr.Number(value=value, precision=0 if field.kind == "int" else None, **common)
+    return gr.Textbox(value=value, **common)
 
 
 def _errors_md(problems: list[str]) -> str:
@@ -89,7 +89,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             table = gr.Dataframe(headers=RUN_COLUMNS, value=runs_table(ctx.runs_dir), interactive=False,
                                  elem_id="runs-table", wrap=True)  # fmt: skip
             with gr.Row():
-                run_select = gr.Dropdown([r[0] for r in runs_table(ctx.runs_dir)], label="Run", scale=4,
+                run_select = gr.Dropdown([r[0] for r in runs_table(ctx.runs_dir)], label="Run", scale=4, allow_custom_value=True,
                                          elem_id="run-select")  # fmt: skip
                 stop = gr.Button("Stop", variant="stop", scale=1)
             summary = gr.Markdown()
@@ -154,12 +154,12 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         gr.Info(ctx.launcher.stop(run))
 
     # --- wiring ------------------------------------------------------------------------
-    preset.change(on_preset, preset, fields)
-    for comp in fields:
-        comp.change(on_form, [preset, *fields], [errors, yaml_view, headless_view, method_help])
-    launch.click(on_launch, [preset, *fields], [launch_msg, launched, table, run_select])
-    timer.tick(on_tick, run_select, [table, run_select, summary, log])
-    run_select.change(on_select, run_select, [summary, log, run_config])
-    table.select(on_table_select, None, run_select)
-    stop.click(on_stop, run_select, None)
+    preset.change(on_preset, preset, fields, api_visibility="private")
+    gr.on([c.change for c in fields], on_form, [preset, *fields], [errors, yaml_view, headless_view, method_help],
+          api_name="preview", trigger_mode="always_last")  # fmt: skip
+    launch.click(on_launch, [preset, *fields], [launch_msg, launched, table, run_select], api_name="launch")
+    timer.tick(on_tick, run_select, [table, run_select, summary, log], api_name="runs", show_progress="hidden")
+    run_select.change(on_select, run_select, [summary, log, run_config], api_name="run_details")
+    table.select(on_table_select, None, run_select, api_visibility="private")
+    stop.click(on_stop, run_select, None, api_name="stop")
     return TrainTab(table, run_select, launched)

@@ -1,0 +1,41 @@
+"""A real studio server on localhost for the client and browser tests."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Server:
+    url: str
+    runs_dir: Path
+    ctx: object
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def studio(tmp_path: Path, tiny_model: str) -> Iterator[Server]:
+    from studio.app import launch_app
+    from studio.context import StudioContext
+
+    runs = tmp_path / "runs"
+    ctx = StudioContext.create(runs_dir=runs, presets_dir=ROOT / "presets")
+    port = free_port()
+    app = launch_app(ctx, host="127.0.0.1", port=port, block=False)
+    try:
+        yield Server(f"http://127.0.0.1:{port}/", runs, ctx)
+    finally:
+        ctx.stop_scheduler()
+        app.close()

@@ -1,0 +1,55 @@
+"""The app through gradio_client against a real local server: launch, runs table, Monitor."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from gradio_client import Client
+
+from backends.config import read_preset
+from studio.logic import forms
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tiny_values() -> list:
+    return forms.form_values(read_preset(ROOT / "presets/tiny/sft.yaml"))
+
+
+def test_launch_from_the_app_shows_in_table_and_monitor(studio) -> None:
+    client = Client(studio.url, verbose=False)
+    values = tiny_values()
+    errors, yaml_text, command, _ = client.predict("tiny/sft.yaml", *values, api_name="/preview")
+    assert errors == "" and "builtin:tiny-llama" in yaml_text and "--preset presets/tiny/sft.yaml" in command
+
+    msg, run_id, _, _ = client.predict("tiny/sft.yaml", *values, api_name="/launch")
+    assert run_id and run_id in msg
+    deadline = time.time() + 180
+    row = None
+    while time.time() < deadline:
+        table, _, summary, _ = client.predict(run_id, api_name="/runs")
+        row = next(r for r in table["data"] if r[0] == run_id)
+        if row[2] in ("succeeded", "failed"):
+            break
+        time.sleep(1)
+    assert row is not None and row[2] == "succeeded", (row, summary)
+    assert row[3] == "20 / 20" and row[1] == "sft"
+
+    plot, status, _, _ = client.predict([run_id], ["loss"], 0.0, ["train", "eval"], api_name="/monitor_select")
+    assert f"`{run_id}`: succeeded" in status
+    import json
+
+    fig = json.loads(plot["plot"]) if isinstance(plot, dict) else json.loads(plot)
+    traces = {t["name"]: t for t in fig["data"]}
+    train = traces[f"{run_id} · train"] if len(run_id) < 40 else next(t for n, t in traces.items() if n.endswith("train"))
+    assert len(train["y"]) == 20 and train["y"][-1] < train["y"][0]
+
+
+def test_invalid_form_starts_nothing(studio) -> None:
+    client = Client(studio.url, verbose=False)
+    values = tiny_values()
+    values[[f.key for f in forms.FORM_FIELDS].index("train.learning_rate")] = -3
+    msg, *_ = client.predict("tiny/sft.yaml", *values, api_name="/launch")
+    assert "learning_rate" in msg and "-3" in msg
+    assert not any(studio.runs_dir.iterdir())
