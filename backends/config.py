@@ -17,13 +17,27 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from backends.method_params import DPOParams, KTOParams, RewardParams, RewardSpec, RLParams, SFTParams
+
 EMBEDDED_MODEL = "builtin:smollm2-135m-instruct"
 TINY_MODEL = "builtin:tiny-llama"
 EMBEDDED_DATA = "builtin:tasks"
 
-Method = Literal["sft"]
+Method = Literal["sft", "reward", "dpo", "simpo", "orpo", "kto", "grpo", "rloo", "ppo", "sample"]
+METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 METHOD_HELP: dict[str, str] = {
     "sft": "Supervised fine-tuning: imitate prompt -> completion pairs (loss on the completion only).",
+    "reward": "Reward model: a scalar head learns to score chosen above rejected (Bradley-Terry loss).",
+    "dpo": "Direct Preference Optimization and its losses (dpo.loss_type: sigmoid = DPO, ipo, robust, "
+    "hinge, ...): learn from pairs against a frozen reference, no reward model.",
+    "simpo": "SimPO: length-normalised log-prob margin with a target gap; no reference model.",
+    "orpo": "ORPO: SFT loss plus an odds-ratio preference term; no reference model.",
+    "kto": "KTO: learns from single responses labelled good or bad (unpaired preferences).",
+    "grpo": "GRPO: sample a group per prompt, reward each, and push toward the above-average ones; no value model.",
+    "rloo": "RLOO: REINFORCE with a leave-one-out baseline over the group of samples.",
+    "ppo": "PPO (InstructGPT): rollouts, per-token KL to the reference, GAE with a value head, clipped updates.",
+    "sample": "Sample N responses per prompt, score them with a judge, write best-vs-worst pairs and a "
+    "best-of-N SFT set (on-policy preference data).",
 }
 
 
@@ -106,11 +120,15 @@ class TrainConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
-class SFTParams(_Strict):
-    completion_only_loss: bool = Field(
-        True, description="Loss on the completion only (prompt-completion data)."
-    )
-    packing: bool = Field(False, description="Pack several sequences into one row.")
+class SampleParams(_Strict):
+    """The `sample` stage: on-policy preference data from the model's own samples."""
+
+    num_samples: int = Field(4, ge=2, description="Responses per prompt.")
+    max_new_tokens: int = Field(64, gt=0)
+    temperature: float = Field(0.9, gt=0.0)
+    batch_size: int = Field(16, gt=0, description="Prompts per generate call.")
+    judge: RewardSpec = Field(default_factory=RewardSpec, description="What scores each response.")
+    sft_threshold: float = Field(1.0, description="Best responses scoring at least this go to the SFT set.")
 
 
 class RunConfig(_Strict):
@@ -121,6 +139,11 @@ class RunConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     sft: SFTParams = Field(default_factory=SFTParams)
+    reward: RewardParams = Field(default_factory=RewardParams)
+    dpo: DPOParams = Field(default_factory=DPOParams)
+    kto: KTOParams = Field(default_factory=KTOParams)
+    rl: RLParams = Field(default_factory=RLParams)
+    sample: SampleParams = Field(default_factory=SampleParams)
     resume_from: str | None = Field(
         None, description="Set by --resume: the checkpoint this run continues from."
     )
@@ -132,6 +155,12 @@ class RunConfig(_Strict):
             problems.append(
                 f"`train.eval_steps` is {self.train.eval_steps} but `data.eval_fraction` is 0: "
                 "set a fraction > 0 or eval_steps: null"
+            )
+        if self.method in ("grpo", "rloo") and self.train.per_device_train_batch_size % self.rl.num_generations:
+            problems.append(
+                f"`train.per_device_train_batch_size` ({self.train.per_device_train_batch_size}) counts "
+                f"completions for {self.method} and must be a multiple of `rl.num_generations` "
+                f"({self.rl.num_generations})"
             )
         if problems:
             raise ValueError("; ".join(problems))

@@ -24,9 +24,21 @@ FORMAT_COLUMNS: dict[str, tuple[str, ...]] = {
     "conversational_language_modeling": ("messages",),
     "prompt_only": ("prompt",),
 }
+_PREFERENCE = ("preference", "implicit_preference")
+_PROMPTS = ("prompt_only", "prompt_completion")  # RL uses only the prompt (and extra columns)
 METHOD_FORMATS: dict[str, tuple[str, ...]] = {
     "sft": ("prompt_completion", "language_modeling", "conversational_language_modeling"),
+    "reward": _PREFERENCE,
+    "dpo": _PREFERENCE,
+    "simpo": _PREFERENCE,
+    "orpo": _PREFERENCE,
+    "kto": ("unpaired_preference",),
+    "grpo": _PROMPTS,
+    "rloo": _PROMPTS,
+    "ppo": _PROMPTS,
+    "sample": _PROMPTS,
 }
+RL_METHODS = ("grpo", "rloo", "ppo", "sample")
 _FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
@@ -76,19 +88,27 @@ def check_format_for_method(method: str, fmt: DetectedFormat | None, columns: li
     )
 
 
-def load_rows_dataset(cfg: DataConfig, with_completion: bool = True) -> Any:
+def builtin_rows(method: str, split: str, n: int, seed: int) -> list[dict[str, Any]]:
+    """`builtin:tasks` shaped for `method`: prompt-completion for SFT, pairs for preference
+    methods, unpaired rows for KTO, prompt-only (with the checkers) for RL and sampling."""
+    from backends import taskgen
+
+    if split not in ("train", "heldout"):
+        raise DataFormatError(f"`data.split` for {EMBEDDED_DATA} must be train or heldout, got {split!r}")
+    if METHOD_FORMATS[method] == _PREFERENCE:
+        return taskgen.pair_rows(split, n, seed)  # type: ignore[arg-type]
+    if method == "kto":
+        return taskgen.unpaired_rows(split, n, seed)  # type: ignore[arg-type]
+    return taskgen.task_rows(split, n, seed, with_completion=method == "sft")  # type: ignore[arg-type]
+
+
+def load_rows_dataset(cfg: DataConfig, method: str = "sft") -> Any:
     """Load `cfg.dataset` as a `datasets.Dataset` (the split named by `cfg.split`)."""
     import datasets
 
     name = cfg.dataset
-    if name == EMBEDDED_DATA or name.startswith(EMBEDDED_DATA + ":"):
-        from backends.taskgen import task_rows
-
-        split = cfg.split if cfg.split in ("train", "heldout") else None
-        if split is None:
-            raise DataFormatError(f"`data.split` for {EMBEDDED_DATA} must be train or heldout, got {cfg.split!r}")
-        n = cfg.max_samples or 1000
-        return datasets.Dataset.from_list(task_rows(split, n, cfg.seed, with_completion))
+    if name == EMBEDDED_DATA:
+        return datasets.Dataset.from_list(builtin_rows(method, cfg.split, cfg.max_samples or 1000, cfg.seed))
     path = Path(name).expanduser()
     if path.is_dir():
         ds = datasets.load_from_disk(str(path))
@@ -119,14 +139,15 @@ def load_rows_dataset(cfg: DataConfig, with_completion: bool = True) -> Any:
 
 def load_for_method(method: str, cfg: DataConfig, eval_steps: int | None) -> tuple[Any, Any | None]:
     """Train and eval datasets for `method`, refused with a clear error if the format is wrong."""
-    ds = load_rows_dataset(cfg)
+    ds = load_rows_dataset(cfg, method)
     if len(ds) == 0:
         raise DataFormatError(f"`data.dataset` {cfg.dataset} has no rows (split {cfg.split!r})")
     fmt = detect_format(ds.column_names, ds[0])
     check_format_for_method(method, fmt, ds.column_names, cfg.dataset)
     assert fmt is not None
-    keep = set(FORMAT_COLUMNS[fmt.name])
-    ds = ds.remove_columns([c for c in ds.column_names if c not in keep])
+    if method not in RL_METHODS:  # RL keeps extra columns: reward functions receive them
+        keep = set(FORMAT_COLUMNS[fmt.name])
+        ds = ds.remove_columns([c for c in ds.column_names if c not in keep])
     if eval_steps is None or cfg.eval_fraction == 0:
         return ds, None
     parts = ds.train_test_split(test_size=cfg.eval_fraction, seed=cfg.seed)

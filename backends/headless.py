@@ -73,8 +73,9 @@ def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     tail = run.tail_metrics()
-    bar = tqdm(total=None, unit="step", dynamic_ncols=True, file=sys.stdout,
-               disable=None if sys.stdout.isatty() else False)  # fmt: skip
+    tty = sys.stdout.isatty()
+    # In a log file (not a terminal) a line every 10 s is enough.
+    bar = tqdm(total=None, unit="step", dynamic_ncols=True, file=sys.stdout, mininterval=0.1 if tty else 10.0)
     last_loss: float | None = None
     try:
         while True:
@@ -91,7 +92,11 @@ def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None)
             step = st.get("step") or 0
             if step > bar.n:
                 bar.update(step - bar.n)
-            bar.set_postfix_str(f"{st.get('phase') if st['state'] == 'running' else st['state']}" + (f" loss={last_loss:.4f}" if last_loss is not None else ""))
+            else:
+                bar.refresh() if tty else None
+            phase = st.get("phase") if st["state"] == "running" else st["state"]
+            loss = f" loss={last_loss:.4f}" if last_loss is not None else ""
+            bar.set_postfix_str(f"{phase}{loss}", refresh=False)
             if finished:
                 break
             time.sleep(0.5)

@@ -203,3 +203,57 @@ def load_causal_lm(cfg: ModelConfig, attn_implementation: str, dtype: Any = None
 
         model = PeftModel.from_pretrained(model, path).merge_and_unload()
     return model
+
+
+def load_sequence_classifier(cfg: ModelConfig, attn_implementation: str, pad_token_id: int | None) -> Any:
+    """A causal LM's backbone with a fresh scalar head (num_labels=1): a reward model to train."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    path = resolve_model_path(cfg.name_or_path)
+    base = _adapter_base(path)
+    if base is not None:  # e.g. start the reward model from an SFT run's adapter
+        path = str(_merged_copy(cfg, attn_implementation))
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=1, dtype=torch.float32, attn_implementation=attn_implementation,
+            trust_remote_code=cfg.trust_remote_code,
+        )  # fmt: skip
+    except OSError as e:
+        raise _hub_error(cfg.name_or_path, e) from e
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = pad_token_id
+    return model
+
+
+def _merged_copy(cfg: ModelConfig, attn_implementation: str) -> Path:
+    """Merge an adapter into its base once and keep the result next to the adapter."""
+    path = Path(resolve_model_path(cfg.name_or_path))
+    target = path.parent / (path.name + "-merged")
+
+    def build(out: Path) -> None:
+        load_causal_lm(cfg, attn_implementation).save_pretrained(out, safe_serialization=True)
+        load_tokenizer(cfg).save_pretrained(out)
+
+    return _build_once(target, build)
+
+
+def load_reward_model(path: str, attn_implementation: str = "sdpa") -> tuple[Any, Any]:
+    """A trained reward model (a `reward` run's model/ folder, adapter or full) and its
+    tokenizer, ready to score: adapters are merged, the model is in eval mode."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    folder = resolve_model_path(path)
+    base = _adapter_base(folder)
+    tok = load_tokenizer(ModelConfig(name_or_path=folder))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base or folder, num_labels=1, dtype=torch.float32, attn_implementation=attn_implementation
+    )
+    if base is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, folder).merge_and_unload()
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tok.pad_token_id
+    return model.eval(), tok

@@ -175,3 +175,37 @@ def task_rows(
             row["completion"] = [{"role": "assistant", "content": task.reference}]
         rows.append(row)
     return rows
+
+
+def pair_rows(split: Split, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Synthetic preference pairs: chosen = the task's reference (meets every constraint),
+    rejected = the reference of another task on the same topic that meets fewer of them.
+
+    This is a stand-in for quick starts and tests; the `sample` stage makes real
+    on-policy pairs from a model's own responses."""
+    tasks = list(generate_tasks(split, n, seed))
+    by_topic: dict[str, list[Task]] = {}
+    for t in tasks:
+        by_topic.setdefault(t.topic, []).append(t)
+    rows = []
+    for t in tasks:
+        candidates = [o for o in by_topic[t.topic] if o is not t] or [o for o in tasks if o is not t]
+        worst = min(candidates[:20], key=lambda o: t.score(o.reference))
+        if t.score(worst.reference) >= 1.0:
+            continue  # no contrast available for this task
+        rows.append({
+            "prompt": [{"role": "user", "content": t.prompt}],
+            "chosen": [{"role": "assistant", "content": t.reference}],
+            "rejected": [{"role": "assistant", "content": worst.reference}],
+            "constraints": t.constraints_json(),
+        })  # fmt: skip
+    return rows
+
+
+def unpaired_rows(split: Split, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """KTO's format: each pair becomes one desirable and one undesirable row."""
+    rows = []
+    for p in pair_rows(split, n, seed):
+        rows.append({"prompt": p["prompt"], "completion": p["chosen"], "label": True})
+        rows.append({"prompt": p["prompt"], "completion": p["rejected"], "label": False})
+    return rows

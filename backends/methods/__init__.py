@@ -6,7 +6,18 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-_MODULES = {"sft": "backends.methods.sft"}
+_MODULES = {
+    "sft": "backends.methods.sft",
+    "reward": "backends.methods.reward",
+    "dpo": "backends.methods.dpo",
+    "simpo": "backends.methods.dpo",
+    "orpo": "backends.methods.dpo",
+    "kto": "backends.methods.kto",
+    "grpo": "backends.methods.grpo",
+    "rloo": "backends.methods.grpo",
+    "ppo": "backends.methods.ppo",
+    "sample": "backends.methods.sample",
+}
 
 
 def get_trainer(method: str) -> Callable[..., Any]:
