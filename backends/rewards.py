@@ -1,0 +1,125 @@
+"""Reward functions for RL runs and judges for the `sample` stage, built from `RewardSpec`s.
+
+Every reward has TRL's reward-function signature, `f(prompts, completions, **columns) ->
+list[float]`, where prompts and completions are strings or conversations, so the same
+objects serve GRPO, RLOO, PPO and best-of-N sampling.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from backends.method_params import RewardSpec
+from backends.rundir import RunDir
+from backends.tasks import score_response
+
+RewardFn = Callable[..., list[float]]
+
+
+def text_of(message: Any) -> str:
+    """The text of a completion: a plain string or the content of a conversation's last turn."""
+    if isinstance(message, list):
+        return str(message[-1]["content"]) if message else ""
+    return str(message)
+
+
+def checker_reward(prompts: list[Any], completions: list[Any], constraints: list[str] | None = None,
+                   **_: Any) -> list[float]:  # fmt: skip
+    """Share of the task's constraints that the completion meets (0..1)."""
+    if constraints is None:
+        raise ValueError(
+            "the `checkers` reward needs a `constraints` column (the embedded tasks have one); use a "
+            "reward_model or function reward for other prompt sets"
+        )
+    return [score_response(c, text_of(m)) for c, m in zip(constraints, completions, strict=True)]
+
+
+def reward_model_reward(path: str, batch_size: int = 16) -> RewardFn:
+    import torch
+
+    from backends.models import load_reward_model
+
+    model, tok = load_reward_model(path)
+
+    def reward_model(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
+        texts = []
+        for p, c in zip(prompts, completions, strict=True):
+            if isinstance(p, list):
+                conv = p + (c if isinstance(c, list) else [{"role": "assistant", "content": c}])
+                texts.append(tok.apply_chat_template(conv, tokenize=False))
+            else:
+                texts.append(str(p) + text_of(c))
+        scores: list[float] = []
+        for i in range(0, len(texts), batch_size):
+            enc = tok(texts[i : i + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=1024)
+            with torch.no_grad():
+                scores += model(**enc).logits[:, 0].float().tolist()
+        return scores
+
+    return reward_model
+
+
+def function_reward(path: str) -> RewardFn:
+    module, _, attr = path.partition(":")
+    if not attr:
+        raise ValueError(f"a `function` reward path must be `module:callable`, got {path!r}")
+    fn = getattr(importlib.import_module(module), attr)
+    if not callable(fn):
+        raise ValueError(f"reward function {path!r} is not callable")
+    return fn
+
+
+def build_reward(spec: RewardSpec) -> RewardFn:
+    if spec.kind == "checkers":
+        return checker_reward
+    assert spec.path is not None
+    if spec.kind == "reward_model":
+        return reward_model_reward(spec.path)
+    return function_reward(spec.path)
+
+
+class SampleRecorder:
+    """Writes a few completions per logging step, with their rewards, to samples.jsonl."""
+
+    def __init__(self, run: RunDir, per_step: int) -> None:
+        self.run, self.per_step = run, per_step
+        self.step = 0
+        self._written: dict[tuple[int, str], int] = {}
+
+    def wrap(self, fn: RewardFn, name: str) -> RewardFn:
+        def recorded(prompts: list[Any], completions: list[Any], **kw: Any) -> list[float]:
+            scores = fn(prompts, completions, **kw)
+            self.record(name, prompts, completions, scores)
+            return scores
+
+        recorded.__name__ = name  # TRL names its reward metrics after the function
+        return recorded
+
+    def record(self, name: str, prompts: list[Any], completions: list[Any], scores: list[float]) -> None:
+        key = (self.step, name)
+        room = self.per_step - self._written.get(key, 0)
+        if room <= 0:
+            return
+        with open(self.run.samples_path, "a", encoding="utf-8") as f:
+            for p, c, s in list(zip(prompts, completions, scores, strict=True))[:room]:
+                text = text_of(c)
+                row = {"step": self.step, "reward_fn": name, "prompt": text_of(p), "completion": text,
+                       "reward": s, "length": len(text.split())}  # fmt: skip
+                f.write(json.dumps(row) + "\n")
+        self._written[key] = self._written.get(key, 0) + min(room, len(scores))
+
+
+def reward_names(specs: list[RewardSpec]) -> list[str]:
+    names = []
+    for i, spec in enumerate(specs):
+        base = spec.kind if spec.kind != "function" else (spec.path or "function").rsplit(":", 1)[-1]
+        names.append(base if [s.kind for s in specs].count(spec.kind) == 1 else f"{base}_{i}")
+    return names
+
+
+def resolve_path(path: str, base: Path) -> str:
+    return str((base / path).resolve()) if not Path(path).is_absolute() else path

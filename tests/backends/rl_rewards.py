@@ -1,0 +1,16 @@
+"""Programmatic rewards for the RL learning tests: easy for a tiny random policy to climb."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backends.rewards import text_of
+
+
+def vowel_share(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
+    """Share of the completion's characters that are the letter 'e' or 'a' (0..1)."""
+    out = []
+    for c in completions:
+        text = text_of(c)
+        out.append(sum(ch in "ea" for ch in text) / max(len(text), 1))
+    return out
