@@ -92,6 +92,13 @@ def run_headless(args: argparse.Namespace) -> int:
         if not args.preset:
             print("error: --headless needs --preset P (or --resume RUN_DIR)", file=sys.stderr)
             return 2
+        from backends.config import read_preset
+        from backends.pipeline import is_pipeline, load_pipeline
+
+        if is_pipeline(read_preset(args.preset)):
+            from backends.headless import run_pipeline_headless
+
+            return run_pipeline_headless(load_pipeline(args.preset, args.overrides), args.runs_dir)
         cfg = load_preset(args.preset, args.overrides)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -7,15 +7,20 @@ terminates the worker.
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
+import subprocess
 import sys
+from collections.abc import Callable
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
 from backends.config import ConfigError, RunConfig, config_from_yaml
-from backends.launcher import Launcher, RunDir
+from backends.launcher import REPO_ROOT, Launcher, RunDir
+from backends.pipeline import create_pipeline
 from backends.rundir import RunState
 
 
@@ -46,7 +51,8 @@ def _print_result(run: RunDir) -> int:
     state = st["state"]
     where = f"run directory: {run.path}"
     if state == RunState.SUCCEEDED.value:
-        print(f"succeeded in {st.get('ended_at', 0) - st.get('started_at', 0):.0f} s; model: {run.model_dir}\n{where}")
+        made = f"model: {run.model_dir}" if run.model_dir.exists() else f"outputs: {run.path / 'data'}"
+        print(f"succeeded in {st.get('ended_at', 0) - st.get('started_at', 0):.0f} s; {made}\n{where}")
         return 0
     reason = st.get("error") or "no reason recorded; see stdout.log"
     print(f"run {state}: {reason}\n{where}\nlog tail:\n{run.log_tail(1500)}", file=sys.stderr)
@@ -59,7 +65,9 @@ def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None)
     if resume_of is not None and cfg.resume_from:
         copy_metrics_until(resume_of, run, int(Path(cfg.resume_from).name.split("-")[-1]))
     print(f"run {run.run_id}\n  {launcher.command_line(run)}")
-    proc = launcher.start(run, launcher.slots()[0])
+    device = launcher.slots()[0]
+    run.claim(device)
+    proc = launcher.start(run, device)
     interrupts = 0
 
     def on_sigint(signum: int, frame: object) -> None:
@@ -72,37 +80,96 @@ def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None)
             proc.terminate()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    tail = run.tail_metrics()
-    tty = sys.stdout.isatty()
-    # In a log file (not a terminal) a line every 10 s is enough.
-    bar = tqdm(total=None, unit="step", dynamic_ncols=True, file=sys.stdout, mininterval=0.1 if tty else 10.0)
-    last_loss: float | None = None
     try:
-        while True:
-            finished = proc.poll() is not None
-            tail.poll()
-            for row in reversed(tail.rows):
-                if row.get("split") == "train" and isinstance(row.get("loss"), float):
-                    last_loss = row["loss"]
-                    break
-            st = run.read_status()
-            total = st.get("total_steps")
-            if total and bar.total != total:
-                bar.total = total
-            step = st.get("step") or 0
-            if step > bar.n:
-                bar.update(step - bar.n)
-            else:
-                bar.refresh() if tty else None
-            phase = st.get("phase") if st["state"] == "running" else st["state"]
-            loss = f" loss={last_loss:.4f}" if last_loss is not None else ""
-            bar.set_postfix_str(f"{phase}{loss}", refresh=False)
-            if finished:
-                break
-            time.sleep(0.5)
+        follow(run, lambda: proc.poll() is not None)
     finally:
-        bar.close()
         signal.signal(signal.SIGINT, previous)
     launcher.reconcile()
     return _print_result(run)
 
+
+
+def _headline(row: dict) -> str:
+    for key in ("loss", "reward"):
+        if isinstance(row.get(key), float):
+            return f" {key}={row[key]:.4f}"
+    return ""
+
+
+def follow(run: RunDir, finished: Callable[[], bool], label: str = "") -> None:
+    """A progress bar (step / total, phase, latest loss or reward, ETA) until `finished()`."""
+    tail = run.tail_metrics()
+    tty = sys.stdout.isatty()
+    # In a log file (not a terminal) a line every 10 s is enough.
+    bar = tqdm(total=None, unit="step", desc=label or None, dynamic_ncols=True, file=sys.stdout,
+               mininterval=0.1 if tty else 10.0)  # fmt: skip
+    headline = ""
+    try:
+        while True:
+            done = finished()
+            tail.poll()
+            train = [r for r in tail.rows if r.get("split") == "train"]
+            if train:
+                headline = _headline(train[-1]) or headline
+            st = run.read_status()
+            if st.get("total_steps") and bar.total != st["total_steps"]:
+                bar.total = st["total_steps"]
+            step = st.get("step") or 0
+            if step > bar.n:
+                bar.update(step - bar.n)
+            elif tty:
+                bar.refresh()
+            phase = st.get("phase") if st["state"] == "running" else st["state"]
+            bar.set_postfix_str(f"{phase}{headline}", refresh=False)
+            if done:
+                break
+            time.sleep(0.5)
+    finally:
+        bar.close()
+
+
+def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
+    """Run a pipeline preset as a child `python -m backends.pipeline` and follow each stage."""
+    pdir = create_pipeline(raw, runs_dir)
+    launcher = Launcher(runs_dir)
+    cmd = [launcher.python, "-m", "backends.pipeline", str(pdir.path)]
+    print(f"pipeline {pdir.run_id}\n  cd {REPO_ROOT} && {shlex.join(cmd)}")
+    with open(pdir.log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
+    interrupts = 0
+
+    def on_sigint(signum: int, frame: object) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        pdir.request_stop()
+        tqdm.write("stopping the pipeline: the current stage saves and stops (Ctrl-C again to kill)")
+        if interrupts > 1:
+            proc.terminate()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    followed: set[str] = set()
+    try:
+        while proc.poll() is None:
+            stages = pdir.read_status().get("stages", [])
+            current = next((s for s in stages if s.get("run_id") and s["run_id"] not in followed
+                            and not s.get("reused")), None)  # fmt: skip
+            if current is None:
+                time.sleep(0.5)
+                continue
+            followed.add(current["run_id"])
+            run = RunDir(pdir.path.parent / current["run_id"])
+            follow(run, lambda run=run: run.state().is_finalized or proc.poll() is not None,
+                   label=f"{current['stage']} ({current['method']})")  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    st = pdir.read_status()
+    for s_ in st.get("stages", []):
+        print(f"  {s_['stage']:<12} {s_['method']:<8} {s_['state']:<10} {s_.get('run_id') or ''}"
+              + (" (reused)" if s_.get("reused") else ""))  # fmt: skip
+    if st["state"] == RunState.SUCCEEDED.value:
+        print(f"pipeline succeeded\nrun directory: {pdir.path}")
+        return 0
+    print(f"pipeline {st['state']}: {st.get('error') or 'see ' + str(pdir.log_path)}\n"
+          f"log tail:\n{pdir.log_tail(1500)}", file=sys.stderr)  # fmt: skip
+    return 1

@@ -62,7 +62,7 @@ def pid_alive(pid: int | None) -> bool:
     except OSError:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X") and "backends.worker" in cmdline
+    return state not in ("Z", "X") and ("backends.worker" in cmdline or "backends.pipeline" in cmdline)
 
 
 def new_run_id(name: str) -> str:
@@ -125,7 +125,9 @@ class Launcher:
             pending: list[RunDir] = []
             for run in runs:
                 st = run.read_status()
-                if st["state"] == "running" or (st["state"] == "pending" and st.get("pid")):
+                if st.get("kind") == "pipeline":
+                    continue  # a pipeline process only waits on its stages; it holds no slot
+                if st["state"] == "running" or (st["state"] == "pending" and st.get("claimed")):
                     busy.append(st.get("device", "cpu"))
                 elif st["state"] == "pending":
                     pending.append(run)
@@ -137,8 +139,11 @@ class Launcher:
             for run in sorted(pending, key=lambda r: r.read_status().get("created_at", 0)):
                 if not free:
                     break
-                self.start(run, free.pop(0))
-                started.append(run)
+                device = free[0]
+                if run.claim(device):  # another scheduler may have taken it meanwhile
+                    free.pop(0)
+                    self.start(run, device)
+                    started.append(run)
             return started
 
     def _reap(self) -> None:
@@ -153,6 +158,8 @@ class Launcher:
         for run in list_runs(self.runs_dir):
             st = run.read_status()
             started = st["state"] == "running" or (st["state"] == "pending" and st.get("pid"))
+            if st["state"] == "pending" and st.get("claimed") and not st.get("pid"):
+                continue  # claimed a moment ago; its process is being started
             if not started or pid_alive(st.get("pid")):
                 continue
             if st["state"] == "pending" and time.time() - st.get("created_at", 0) < 30 and run.run_id in self._procs:

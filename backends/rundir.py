@@ -191,6 +191,17 @@ class RunDir:
             atomic_write_text(self.status_path, json.dumps(status))
             return status
 
+    def claim(self, device: str) -> bool:
+        """Take a pending run for starting, once: two schedulers (the studio's thread and a
+        pipeline process) never both start it."""
+        with self._locked():
+            status = self.read_status()
+            if status["state"] != RunState.PENDING.value or status.get("claimed"):
+                return False
+            status.update(claimed=True, device=device)
+            atomic_write_text(self.status_path, json.dumps(status))
+            return True
+
     def try_finalize(self, state: RunState, error: str | None = None) -> bool:
         """Move to a final state unless the run already has one; return whether it moved."""
         try:

@@ -1,0 +1,82 @@
+"""Batched generation: vLLM when it is installed and a GPU is present, transformers otherwise.
+Both paths return, per prompt, a list of `n` completion strings; the choice is printed."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+from backends.config import ModelConfig
+
+
+def prompt_text(tok: Any, prompt: Any) -> str:
+    if isinstance(prompt, list):
+        return tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    return str(prompt)
+
+
+def vllm_available(device: str) -> bool:
+    return device == "cuda" and importlib.util.find_spec("vllm") is not None
+
+
+def generate_transformers(model: Any, tok: Any, prompts: list[Any], n: int, max_new_tokens: int,
+                          temperature: float, batch_size: int, seed: int = 0,
+                          progress: Callable[[int, int], None] | None = None) -> list[list[str]]:  # fmt: skip
+    import torch
+
+    tok.padding_side = "left"
+    model.eval()
+    torch.manual_seed(seed)
+    out: list[list[str]] = []
+    for i in range(0, len(prompts), batch_size):
+        chunk = [prompt_text(tok, p) for p in prompts[i : i + batch_size]]
+        enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        with torch.no_grad():
+            seq = model.generate(**enc, do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
+                                 top_k=0, top_p=1.0, max_new_tokens=max_new_tokens, num_return_sequences=n,
+                                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)  # fmt: skip
+        texts = tok.batch_decode(seq[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        out += [texts[j * n : (j + 1) * n] for j in range(len(chunk))]
+        if progress:
+            progress(min(i + batch_size, len(prompts)), len(prompts))
+    return out
+
+
+def generate_vllm(model_path: str, tok: Any, prompts: list[Any], n: int, max_new_tokens: int,
+                  temperature: float, seed: int = 0) -> list[list[str]]:  # fmt: skip
+    from vllm import LLM, SamplingParams
+
+    llm = LLM(model=model_path, seed=seed)
+    params = SamplingParams(n=n, temperature=temperature, max_tokens=max_new_tokens, seed=seed)
+    results = llm.generate([prompt_text(tok, p) for p in prompts], params)
+    return [[o.text for o in r.outputs] for r in results]
+
+
+class Generator:
+    """Loads the model once; vLLM when available, else transformers. `engine` says which."""
+
+    def __init__(self, cfg: ModelConfig, device: str, attn: str) -> None:
+        from backends.models import _adapter_base, _merged_copy, load_causal_lm, load_tokenizer, resolve_model_path
+
+        self.tok = load_tokenizer(cfg)
+        if vllm_available(device):
+            path = resolve_model_path(cfg.name_or_path)
+            if _adapter_base(path):
+                path = str(_merged_copy(cfg, attn))  # vLLM loads full weights
+            self.engine, self.path, self.model = "vllm", path, None
+        else:
+            why = "no GPU" if device != "cuda" else "vLLM is not installed"
+            self.engine, self.path = "transformers", None
+            self.model = load_causal_lm(cfg, attn).to(device)
+            print(f"generation: transformers generate ({why} for vLLM)", flush=True)
+        if self.engine == "vllm":
+            print("generation: vLLM", flush=True)
+
+    def generate(self, prompts: list[Any], n: int, max_new_tokens: int, temperature: float, batch_size: int,
+                 seed: int = 0, progress: Callable[[int, int], None] | None = None) -> list[list[str]]:  # fmt: skip
+        if self.engine == "vllm":
+            assert self.path is not None
+            return generate_vllm(self.path, self.tok, prompts, n, max_new_tokens, temperature, seed)
+        return generate_transformers(self.model, self.tok, prompts, n, max_new_tokens, temperature, batch_size,
+                                     seed, progress)  # fmt: skip
