@@ -152,3 +152,82 @@ def load_for_method(method: str, cfg: DataConfig, eval_steps: int | None) -> tup
         return ds, None
     parts = ds.train_test_split(test_size=cfg.eval_fraction, seed=cfg.seed)
     return parts["train"], parts["test"]
+
+
+def peek(path: Path) -> tuple[list[str], dict[str, Any] | None]:
+    """Column names and first row of a local dataset without loading it (no torch, no Arrow
+    copy): the first JSON line, a CSV header, a parquet schema, a saved dataset's info."""
+    import csv
+    import json
+
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        for info in (path / "dataset_info.json", *path.glob("*/dataset_info.json")):
+            if info.exists():
+                return list(json.loads(info.read_text()).get("features", {})), None
+        return [], None
+    if suffix == ".jsonl":
+        return _peek_jsonl(path)
+    if suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            row = next(reader, None)
+            return list(reader.fieldnames or []), row
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names), None
+    if suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8")) if path.stat().st_size < 50_000_000 else None
+        if isinstance(data, list) and data and isinstance(data[0], dict):
+            return list(data[0]), data[0]
+        return [], None
+    raise DataFormatError(f"`data.dataset` {path}: unsupported file type {path.suffix!r}; use one of {sorted(_FILE_BUILDERS)}")
+
+
+def _peek_jsonl(path: Path, max_lines: int = 200_000) -> tuple[list[str], dict[str, Any] | None]:
+    """First row of a JSON-lines file; every malformed line among the first `max_lines` is
+    reported by number (up to 5), so a broken file is refused before a run starts."""
+    import json
+
+    first: dict[str, Any] | None = None
+    bad: list[str] = []
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            if n > max_lines or len(bad) >= 5:
+                break
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                bad.append(f"line {n} is not UTF-8")
+                continue
+            except json.JSONDecodeError as e:
+                bad.append(f"line {n} is not valid JSON ({e.msg})")
+                continue
+            if not isinstance(row, dict):
+                bad.append(f"line {n} is not a JSON object")
+            elif first is None:
+                first = row
+    if bad:
+        raise DataFormatError(f"`data.dataset` {path}: " + "; ".join(bad))
+    if first is None:
+        raise DataFormatError(f"`data.dataset` {path} has no rows")
+    return list(first), first
+
+
+def preflight(method: str, cfg: DataConfig) -> None:
+    """Refuse, before a run is created, a local dataset that is missing or does not fit `method`.
+    Builtin data, hub ids and `@stage` references are checked by the worker instead."""
+    name = cfg.dataset
+    if name == EMBEDDED_DATA or name.startswith("@"):
+        return
+    path = Path(name).expanduser()
+    if not path.exists():
+        if path.suffix.lower() in _FILE_BUILDERS or name.startswith(("/", ".", "~")):
+            raise DataFormatError(f"`data.dataset` {name} does not exist")
+        return  # a hub id
+    columns, row = peek(path)
+    if columns:
+        check_format_for_method(method, detect_format(columns, row), columns, str(path))

@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from backends.config import ConfigError, RunConfig, config_from_yaml
+from backends.data import DataFormatError, preflight
 from backends.launcher import REPO_ROOT, Launcher, RunDir
 from backends.pipeline import create_pipeline
 from backends.rundir import RunState
@@ -60,6 +61,11 @@ def _print_result(run: RunDir) -> int:
 
 
 def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None) -> int:
+    try:
+        preflight(cfg.method, cfg.data)
+    except DataFormatError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     launcher = Launcher(runs_dir)
     run = launcher.create_run(cfg)
     if resume_of is not None and cfg.resume_from:

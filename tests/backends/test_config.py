@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import ConfigError, RunConfig, config_from_yaml, config_to_yaml, load_preset
+from backends.config import ConfigError, RunConfig, config_from_yaml, config_to_yaml, load_preset, read_preset
+from backends.pipeline import is_pipeline, load_pipeline, stage_dicts
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = sorted((ROOT / "presets").rglob("*.yaml"))
@@ -19,9 +20,23 @@ def test_presets_exist() -> None:
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: str(p.relative_to(ROOT / "presets")))
 def test_every_shipped_preset_loads_and_round_trips(path: Path) -> None:
+    raw = read_preset(path)
+    if is_pipeline(raw):
+        stages = stage_dicts(load_pipeline(path), str(path))
+        assert len(stages) >= 1
+        return
     cfg = load_preset(path)
     assert isinstance(cfg, RunConfig)
     assert config_from_yaml(config_to_yaml(cfg), "round trip") == cfg
+
+
+def test_every_method_and_classic_pipeline_has_a_preset_and_a_tiny_twin() -> None:
+    from backends.config import METHODS
+
+    names = {p.stem for p in PRESETS if p.parent.name == "presets"}
+    tiny = {p.stem for p in PRESETS if p.parent.name == "tiny"}
+    expected = (set(METHODS) | {"ipo", "instructgpt", "sft_dpo", "grpo_r1"})
+    assert expected <= names and expected <= tiny
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -84,3 +99,26 @@ def test_overrides(tmp_path: Path) -> None:
     assert "with --set" in problems(p, ["train.nope=1"])[0]
     assert "must look like key.sub=value" in problems(p, ["justakey"])[0]
     assert "is not a section" in problems(p, ["train.max_steps.x=1"])[0]
+
+
+def test_pipeline_references_are_checked(tmp_path: Path) -> None:
+    p = write(tmp_path, """
+name: p
+stages:
+  - {stage: sft, method: sft}
+  - {stage: rm, method: reward, data: {dataset: "@sft.pairs"}}
+  - {stage: ppo, method: ppo, model: {name_or_path: "@later"}, train: {learning_rate: -1}}
+  - {stage: later, method: sft}
+""")
+    with pytest.raises(ConfigError) as e:
+        load_pipeline(p)
+    text = "\n".join(e.value.problems)
+    assert "`@sft.pairs`: only a sample stage has .pairs data" in text
+    assert "`@later` does not name an earlier stage" in text
+    assert "stages[2] (ppo)" in text and "learning_rate" in text
+
+
+def test_grpo_batch_must_hold_whole_groups(tmp_path: Path) -> None:
+    p = write(tmp_path, "method: grpo\nrl:\n  num_generations: 4\ntrain:\n  per_device_train_batch_size: 6\n")
+    (msg,) = problems(p)
+    assert "multiple of `rl.num_generations` (4)" in msg

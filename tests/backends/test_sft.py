@@ -102,22 +102,41 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(runs_dir: Path, tiny_model: s
 @pytest.mark.parametrize(
     ("data", "expect"),
     [
-        ("/nonexistent/data.jsonl", "/nonexistent/data.jsonl"),
+        ("/nonexistent/data.jsonl", "`data.dataset` /nonexistent/data.jsonl does not exist"),
         ("PROMPT_ONLY", "needs columns"),
+        ("BAD_JSON", "line 3 is not valid JSON"),
     ],
 )
-def test_failures_say_why_in_one_line(runs_dir: Path, tmp_path: Path, tiny_model: str, data: str, expect: str) -> None:
+def test_bad_data_is_refused_before_a_run_starts(runs_dir: Path, tmp_path: Path, data: str, expect: str) -> None:
     if data == "PROMPT_ONLY":
         data = str(tmp_path / "prompts.jsonl")
         Path(data).write_text('{"prompt": "hi"}\n{"prompt": "hello"}\n')
+    if data == "BAD_JSON":
+        data = str(tmp_path / "bad.jsonl")
+        Path(data).write_text('\n{"prompt": "hi", "completion": "yo"}\n{"prompt": oops}\n')
     proc = headless(runs_dir, "--set", f"data.dataset={data}")
-    assert proc.returncode == 1
-    st = only_run(runs_dir).read_status()
-    assert st["state"] == "failed"
-    assert expect in st["error"] and "\n" not in st["error"]
+    assert proc.returncode == 2
     assert expect in proc.stderr
     if "needs columns" in expect:
-        assert "['prompt']" in st["error"] and "prompt, completion" in st["error"]
+        assert "['prompt']" in proc.stderr and "prompt, completion" in proc.stderr
+    assert list_runs(runs_dir) == []
+
+
+def test_wrong_format_found_by_the_worker_fails_the_run_in_one_line(tmp_path: Path, tiny_model: str) -> None:
+    """The worker checks the format again (for data only it can see, such as a hub dataset):
+    the run ends as failed with the reason on one line."""
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
+    run = RunDir(tmp_path / "r")
+    run.path.mkdir()
+    run.config_path.write_text(f"method: sft\nmodel: {{name_or_path: {tiny_model}}}\ndata: {{dataset: {data}}}\n")
+    run.init_status()
+    proc = subprocess.run([sys.executable, "-m", "backends.worker", str(run.path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode != 0
+    st = run.read_status()
+    assert st["state"] == "failed" and "\n" not in st["error"]
+    assert "found preference" in st["error"] and "needs columns [prompt, completion]" in st["error"]
 
 
 def test_bad_preset_never_creates_a_run(runs_dir: Path) -> None:
