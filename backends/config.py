@@ -38,6 +38,7 @@ METHOD_HELP: dict[str, str] = {
     "ppo": "PPO (InstructGPT): rollouts, per-token KL to the reference, GAE with a value head, clipped updates.",
     "sample": "Sample N responses per prompt, score them with a judge, write best-vs-worst pairs and a "
     "best-of-N SFT set (on-policy preference data).",
+    "pipeline": "A pipeline of stages (e.g. SFT -> reward model -> PPO), each stage its own run.",
 }
 
 
@@ -246,6 +247,17 @@ def load_preset(path: str | os.PathLike[str], overrides: list[str] | None = None
 
 def config_to_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def config_from_text(text: str, source: str) -> dict[str, Any]:
+    """A raw mapping from YAML text typed by a person (the pipeline editor)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError([f"{source} is not valid YAML: {e}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source} must be a mapping of keys to values"])
+    return raw
 
 
 def config_from_yaml(text: str, source: str) -> RunConfig:

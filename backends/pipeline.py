@@ -218,3 +218,17 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def start_detached(pdir: RunDir, python: str = sys.executable) -> int:
+    """Start `python -m backends.pipeline PDIR` in its own session (the studio's way); return its pid."""
+    import subprocess
+
+    from backends.launcher import REPO_ROOT
+
+    with open(pdir.log_path, "ab") as log:
+        proc = subprocess.Popen([python, "-m", "backends.pipeline", str(pdir.path)], cwd=REPO_ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
+    pdir.update_status(pid=proc.pid, claimed=True)
+    return proc.pid

@@ -18,9 +18,70 @@ from plotly.subplots import make_subplots
 
 from backends.rundir import MetricsTail, RunDir, RunState
 
+_PREF = ["loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected"]
 DEFAULT_METRICS: dict[str, list[str]] = {
     "sft": ["loss", "mean_token_accuracy", "learning_rate", "grad_norm"],
+    "reward": ["loss", "accuracy", "margin", "mean_reward"],
+    "dpo": _PREF,
+    "simpo": _PREF,
+    "orpo": ["loss", "nll_loss", "log_odds_ratio", "rewards/accuracies"],
+    "kto": ["loss", "rewards/chosen", "rewards/rejected", "kl"],
+    "grpo": ["reward", "kl", "completions/mean_length", "reward_std"],
+    "rloo": ["reward", "kl", "completions/mean_length", "reward_std"],
+    "ppo": ["reward", "kl", "response_length", "loss/value", "entropy", "clipfrac"],
+    "sample": ["reward", "best_reward", "pairs", "sft_rows"],
 }
+
+
+def default_metrics(methods: list[str]) -> list[str]:
+    """The first charts to show for runs of these methods (a few of each, in order)."""
+    out: list[str] = []
+    for m in methods:
+        for name in DEFAULT_METRICS.get(m, ["loss"])[:4]:
+            if name not in out:
+                out.append(name)
+    return out or ["loss"]
+
+
+def read_samples(run: RunDir, last: int = 200) -> list[dict[str, Any]]:
+    """The last `last` rows of a run's samples.jsonl (RL completions with their rewards)."""
+    import json
+
+    if not run.samples_path.exists():
+        return []
+    lines = run.samples_path.read_text(encoding="utf-8", errors="replace").splitlines()[-last:]
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line being written right now
+    return rows
+
+
+def samples_table(rows: list[dict[str, Any]], limit: int = 50) -> list[list[Any]]:
+    """Newest first: step, reward function, reward, length, completion, prompt."""
+    out = []
+    for r in reversed(rows[-limit:]):
+        prompt = r.get("prompt")
+        prompt = prompt[-1]["content"] if isinstance(prompt, list) else str(prompt)
+        out.append([r.get("step"), r.get("reward_fn", "judge"), round(float(r.get("reward", 0)), 3),
+                    r.get("length"), str(r.get("completion"))[:400], prompt[:200]])  # fmt: skip
+    return out
+
+
+def reward_length_figure(rows: list[dict[str, Any]]) -> go.Figure:
+    """Reward against response length, coloured by step: a judge rewarding length, or a
+    policy collapsing to short or long answers, shows up here."""
+    fig = go.Figure()
+    if rows:
+        fig.add_trace(go.Scatter(x=[r.get("length", 0) for r in rows], y=[r.get("reward", 0) for r in rows],
+                                 mode="markers", marker=dict(color=[r.get("step", 0) for r in rows], colorscale="Viridis",
+                                 showscale=True, colorbar=dict(title="step"), size=7, opacity=0.7),
+                                 text=[str(r.get("completion", ""))[:120] for r in rows], hoverinfo="text+x+y"))  # fmt: skip
+    fig.update_layout(height=320, margin=dict(l=40, r=20, t=40, b=40), template="plotly_white",
+                      title="reward vs response length (words)", xaxis_title="words", yaxis_title="reward")  # fmt: skip
+    return fig
 _NOT_METRICS = {"step", "time", "split", "epoch", "error"}
 
 

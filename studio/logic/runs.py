@@ -31,6 +31,8 @@ def eta_seconds(st: dict[str, Any], now: float) -> float | None:
 
 
 def run_method(run: RunDir) -> str:
+    if run.path.joinpath("status.json").exists() and run.read_status().get("kind") == "pipeline":
+        return "pipeline"
     try:
         return str(yaml.safe_load(run.config_path.read_text(encoding="utf-8")).get("method", "?"))
     except (OSError, yaml.YAMLError, AttributeError):
@@ -72,6 +74,12 @@ def run_summary(run: RunDir) -> str:
         lines.append(f"Command: `{st['command']}`")
     if run.model_dir.exists():
         lines.append(f"Model: `{run.model_dir}`")
+    if (run.path / "data").is_dir():
+        lines.append("Data: " + ", ".join(f"`{p}`" for p in sorted((run.path / "data").glob("*.jsonl"))))
+    if st.get("stages"):
+        lines.append("| stage | method | state | run |\n|---|---|---|---|\n" + "\n".join(
+            f"| {s['stage']} | {s['method']} | {s['state']}{' (reused)' if s.get('reused') else ''} | "
+            f"{s.get('run_id') or ''} |" for s in st["stages"]))  # fmt: skip
     return "\n\n".join(lines)
 
 

@@ -15,7 +15,16 @@ import gradio as gr
 
 from backends.rundir import list_runs
 from studio.context import StudioContext
-from studio.logic.charts import DEFAULT_METRICS, MonitorState, make_figure
+from backends.rundir import RunDir
+from studio.logic.charts import (
+    DEFAULT_METRICS,
+    MonitorState,
+    default_metrics,
+    make_figure,
+    read_samples,
+    reward_length_figure,
+    samples_table,
+)
 from studio.logic.runs import run_method
 
 
@@ -44,10 +53,23 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         smoothing = gr.Slider(0.0, 0.99, value=0.6, step=0.01, label="Smoothing (EMA)", scale=2)
     status = gr.Markdown(elem_id="monitor-status")
     plot = gr.Plot(elem_id="monitor-plot")
+    with gr.Accordion("Samples: completions and their rewards (RL and sample runs)", open=True):
+        with gr.Row():
+            samples = gr.Dataframe(headers=["step", "reward fn", "reward", "words", "completion", "prompt"],
+                                   interactive=False, wrap=True, max_height=420, scale=3, elem_id="monitor-samples")  # fmt: skip
+            scatter = gr.Plot(scale=2, elem_id="monitor-scatter")
     state = gr.State(MonitorState())
     timer = gr.Timer(1.0)
 
     # --- handlers ----------------------------------------------------------------------
+    def gallery(st: MonitorState) -> tuple[Any, Any]:
+        """Samples of the first selected run that has any."""
+        for run_id in st.tails:
+            rows = read_samples(RunDir(ctx.runs_dir / run_id))
+            if rows:
+                return samples_table(rows), reward_length_figure(rows)
+        return [], reward_length_figure([])
+
     def redraw(st: MonitorState, chosen: list[str], smooth: float, split: list[str]) -> tuple[Any, str]:
         counts = ", ".join(f"`{r}`: {st.states.get(r, '?')}, {len(t.rows)} rows" for r, t in st.tails.items())
         return make_figure(st, chosen, smooth, split), counts or "Select one or more runs."
@@ -55,18 +77,21 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
     def on_select(selected: list[str], chosen: list[str], smooth: float, split: list[str], st: MonitorState):
         st.select(ctx.runs_dir, selected or [])
         st.poll(ctx.runs_dir)
-        methods = {run_method_of(r) for r in selected or []}
-        defaults = [m for method in methods for m in DEFAULT_METRICS.get(method, [])]
-        choices = sorted(set(st.metric_names()) | set(defaults) | set(chosen or []))
-        fig, counts = redraw(st, chosen, smooth, split)
-        return fig, counts, st, gr.Dropdown(choices=choices), gr.Timer(active=not st.all_terminal())
+        methods = [run_method_of(r) for r in selected or []]
+        defaults = default_metrics(methods)
+        choices = sorted(set(st.metric_names()) | set(defaults))
+        fig, counts = redraw(st, defaults, smooth, split)
+        table, sc = gallery(st)
+        return (fig, counts, st, gr.Dropdown(choices=choices, value=defaults), gr.Timer(active=not st.all_terminal()),
+                table, sc)  # fmt: skip
 
     def on_tick(chosen: list[str], smooth: float, split: list[str], st: MonitorState):
         if not st.poll(ctx.runs_dir):
-            return gr.skip(), gr.skip(), st, gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), st, gr.skip(), gr.skip(), gr.skip(), gr.skip()
         choices = sorted(set(st.metric_names()) | set(chosen or []))
         fig, counts = redraw(st, chosen, smooth, split)
-        return fig, counts, st, gr.Dropdown(choices=choices), gr.Timer(active=not st.all_terminal())
+        table, sc = gallery(st)
+        return fig, counts, st, gr.Dropdown(choices=choices), gr.Timer(active=not st.all_terminal()), table, sc
 
     def on_style(chosen: list[str], smooth: float, split: list[str], st: MonitorState):
         return redraw(st, chosen, smooth, split)
@@ -81,13 +106,11 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         return gr.Dropdown(choices=ids, value=[s for s in selected or [] if s in ids] or ids[:1])
 
     def run_method_of(run_id: str) -> str:
-        from backends.rundir import RunDir
-
         return run_method(RunDir(ctx.runs_dir / run_id))
 
     # --- wiring ------------------------------------------------------------------------
     sel_inputs = [runs, metrics, smoothing, splits, state]
-    sel_outputs = [plot, status, state, metrics, timer]
+    sel_outputs = [plot, status, state, metrics, timer, samples, scatter]
     runs.change(on_select, sel_inputs, sel_outputs, api_name="monitor_select")
     timer.tick(on_tick, [metrics, smoothing, splits, state], sel_outputs, api_name="monitor_tick",
                show_progress="hidden")  # fmt: skip

@@ -8,7 +8,9 @@ from typing import Any
 
 import gradio as gr
 
-from backends.config import METHOD_HELP, ConfigError, config_to_yaml, read_preset
+from backends.config import METHOD_HELP, ConfigError, config_from_text, config_to_yaml, read_preset
+from backends.data import DataFormatError, preflight
+from backends.pipeline import create_pipeline, is_pipeline, stage_dicts, start_detached
 from studio.context import StudioContext
 from studio.logic import forms
 from studio.logic.runs import RUN_COLUMNS, resolve_run, run_summary, runs_table
@@ -21,8 +23,15 @@ class TrainTab:
     launched: gr.Textbox  # id of the run last launched from this browser
 
 
-def _component(field: forms.FormField, value: Any) -> gr.components.Component:
-    common = dict(label=field.label, info=field.info or None, elem_id="field-" + field.key.replace(".", "-"))
+def _read_text(ctx: StudioContext, name: str | None) -> str:
+    return ctx.preset_path(name).read_text(encoding="utf-8") if name else ""
+
+
+def _component(field: forms.FormField, value: Any, method: str) -> gr.components.Component:
+    common = dict(label=field.label, info=field.info or None, elem_id="field-" + field.key.replace(".", "-"),
+                  visible=forms.visible(field, method))  # fmt: skip
+    if field.kind == "yaml":
+        return gr.Textbox(value=value, lines=1, **common)
     if field.kind == "bool":
         return gr.Checkbox(value=value, **common)
     if field.kind == "choice":
@@ -39,11 +48,16 @@ def _errors_md(problems: list[str]) -> str:
 def _preview(ctx: StudioContext, name: str | None, values: list[Any]) -> tuple[str, str, str, str]:
     """(errors, config YAML, headless command, method help) for the form's current values."""
     raw = read_preset(ctx.preset_path(name)) if name else {}
+    if is_pipeline(raw):
+        return "", "", f"python launch.py --preset presets/{name} --headless", METHOD_HELP["pipeline"]
     help_line = METHOD_HELP.get(values[0], "")
     try:
         cfg, _ = forms.form_to_config(raw, values, f"Train form (preset {name})")
+        preflight(cfg.method, cfg.data)
     except ConfigError as e:
         return _errors_md(e.problems), "", "", help_line
+    except DataFormatError as e:
+        return _errors_md([str(e)]), "", "", help_line
     cmd = forms.headless_command(f"presets/{name}", forms.overrides(raw, values))
     return "", config_to_yaml(cfg), cmd, help_line
 
@@ -52,7 +66,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     presets = ctx.list_presets()
     preset0 = initial_preset if initial_preset in presets else ("sft.yaml" if "sft.yaml" in presets else (presets or [None])[0])
     raw0 = read_preset(ctx.preset_path(preset0)) if preset0 else {}
-    values0 = forms.form_values(raw0, preset0 or "defaults")
+    values0 = forms.form_values({} if is_pipeline(raw0) else raw0, preset0 or "defaults")
     errors0, yaml0, cmd0, help0 = _preview(ctx, preset0, values0)
 
     with gr.Row():
@@ -69,14 +83,27 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
                 ["train.gradient_accumulation_steps", "train.max_length"],
                 ["train.eval_steps", "train.save_steps"],
                 ["lora.enabled", "lora.r", "lora.alpha"],
-                ["sft.completion_only_loss"],
+                ["sft.completion_only_loss", "reward.center_rewards_coefficient"],
+                ["dpo.loss_type", "dpo.beta", "dpo.simpo_gamma", "kto.beta"],
+                ["rl.rewards"],
+                ["rl.num_generations", "rl.max_completion_length", "rl.temperature", "rl.beta"],
+                ["rl.ppo_epochs", "rl.cliprange", "rl.vf_coef", "rl.adaptive_kl"],
+                ["sample.num_samples", "sample.max_new_tokens", "sample.sft_threshold"],
+                ["sample.judge"],
             ]
             spec = {f.key: f for f in forms.FORM_FIELDS}
             made: dict[str, gr.components.Component] = {}
-            for group in groups:
-                with gr.Row():
-                    for key in group:
-                        made[key] = _component(spec[key], by_key[key])
+            pipeline0 = is_pipeline(raw0)
+            with gr.Column(visible=not pipeline0) as form_box:
+                for group in groups:
+                    with gr.Row():
+                        for key in group:
+                            made[key] = _component(spec[key], by_key[key], values0[0])
+            with gr.Column(visible=pipeline0) as pipeline_box:
+                gr.Markdown("A pipeline: each stage runs in its own run directory; `@stage` refers to an "
+                            "earlier stage's model, `@stage.pairs` / `@stage.sft` to a sample stage's data.")  # fmt: skip
+                pipeline_yaml = gr.Code(_read_text(ctx, preset0) if pipeline0 else "", language="yaml",
+                                        label="Pipeline", interactive=True, elem_id="pipeline-yaml")  # fmt: skip
             fields = [made[f.key] for f in forms.FORM_FIELDS]
             errors = gr.Markdown(errors0, elem_id="train-errors")
             launch = gr.Button("Launch", variant="primary", elem_id="launch-button")
@@ -103,30 +130,56 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
 
     # --- handlers ----------------------------------------------------------------------
     def on_preset(name: str) -> list[Any]:
+        raw = read_preset(ctx.preset_path(name))
+        if is_pipeline(raw):
+            return [gr.Column(visible=False), gr.Column(visible=True), _read_text(ctx, name)] + [gr.skip()] * len(fields)
         try:
-            values = forms.form_values(read_preset(ctx.preset_path(name)), name)
+            values = forms.form_values(raw, name)
         except (ConfigError, ValueError) as e:
             gr.Warning(f"Preset {name} is invalid: {e}")
-            return [gr.skip()] * len(fields)
-        return values
+            return [gr.skip()] * (3 + len(fields))
+        return [gr.Column(visible=True), gr.Column(visible=False), ""] + values
+
+    def on_method(method: str) -> list[Any]:
+        return [gr.update(visible=forms.visible(f, method)) for f in forms.FORM_FIELDS]
 
     def on_form(name: str, *values: Any) -> tuple[str, str, str, str]:
         return _preview(ctx, name, list(values))
 
-    def on_launch(name: str, *values: Any) -> tuple[str, str, Any, Any]:
+    def launched_message(run_id: str, what: str = "Run") -> tuple[str, Any, Any]:
+        rows = runs_table(ctx.runs_dir)
+        msg = f"{what} `{run_id}` started. Watch it in the Monitor tab."
+        return msg, rows, gr.Dropdown(choices=[r[0] for r in rows], value=run_id)
+
+    def on_launch(name: str, pipeline_text: str, *values: Any) -> tuple[str, str, Any, Any]:
         raw = read_preset(ctx.preset_path(name)) if name else {}
+        if is_pipeline(raw):
+            return launch_pipeline(name, pipeline_text)
         try:
             cfg, _ = forms.form_to_config(raw, list(values), f"Train form (preset {name})")
-        except ConfigError as e:
-            gr.Warning("The run was not started: fix the fields listed under the form.")
-            return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
+            preflight(cfg.method, cfg.data)
+        except (ConfigError, DataFormatError) as e:
+            gr.Warning("The run was not started: fix the problems listed under the form.")
+            return _errors_md(getattr(e, "problems", [str(e)])), gr.skip(), gr.skip(), gr.skip()
         run = ctx.launcher.create_run(cfg)
         ctx.tick()  # start it now if a slot is free, instead of at the next scheduler tick
-        state = run.read_status()["state"]
-        where = "started" if state == "running" or run.read_status().get("pid") else "queued (waits for a free slot)"
-        msg = f"Run `{run.run_id}` {where}. Watch it in the Monitor tab."
-        rows = runs_table(ctx.runs_dir)
-        return msg, run.run_id, rows, gr.Dropdown(choices=[r[0] for r in rows], value=run.run_id)
+        msg, rows, drop = launched_message(run.run_id)
+        if run.read_status()["state"] == "pending" and not run.read_status().get("pid"):
+            msg = msg.replace("started", "queued (it starts when a slot is free)")
+        return msg, run.run_id, rows, drop
+
+    def launch_pipeline(name: str, text: str) -> tuple[str, str, Any, Any]:
+        source = f"pipeline editor (preset {name})"
+        try:
+            raw = config_from_text(text, source)
+            stage_dicts(raw, source)
+        except ConfigError as e:
+            gr.Warning("The pipeline was not started: fix the problems listed under the form.")
+            return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
+        pdir = create_pipeline(raw, ctx.runs_dir)
+        start_detached(pdir, ctx.launcher.python)
+        msg, rows, drop = launched_message(pdir.run_id, "Pipeline")
+        return msg, pdir.run_id, rows, drop
 
     def on_tick(selected: str | None) -> tuple[Any, Any, str, str]:
         rows = runs_table(ctx.runs_dir)
@@ -154,10 +207,11 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         gr.Info(ctx.launcher.stop(run))
 
     # --- wiring ------------------------------------------------------------------------
-    preset.change(on_preset, preset, fields, api_visibility="private")
+    preset.change(on_preset, preset, [form_box, pipeline_box, pipeline_yaml, *fields], api_visibility="private")
+    fields[0].change(on_method, fields[0], fields, api_visibility="private")
     gr.on([c.change for c in fields], on_form, [preset, *fields], [errors, yaml_view, headless_view, method_help],
           api_name="preview", trigger_mode="always_last")  # fmt: skip
-    launch.click(on_launch, [preset, *fields], [launch_msg, launched, table, run_select], api_name="launch")
+    launch.click(on_launch, [preset, pipeline_yaml, *fields], [launch_msg, launched, table, run_select], api_name="launch")
     timer.tick(on_tick, run_select, [table, run_select, summary, log], api_name="runs", show_progress="hidden")
     run_select.change(on_select, run_select, [summary, log, run_config], api_name="run_details")
     table.select(on_table_select, None, run_select, api_visibility="private")

@@ -23,7 +23,7 @@ def test_launch_from_the_app_shows_in_table_and_monitor(studio) -> None:
     errors, yaml_text, command, _ = client.predict("tiny/sft.yaml", *values, api_name="/preview")
     assert errors == "" and "builtin:tiny-llama" in yaml_text and "--preset presets/tiny/sft.yaml" in command
 
-    msg, run_id, _, _ = client.predict("tiny/sft.yaml", *values, api_name="/launch")
+    msg, run_id, _, _ = client.predict("tiny/sft.yaml", "", *values, api_name="/launch")
     assert run_id and run_id in msg
     deadline = time.time() + 180
     row = None
@@ -36,13 +36,15 @@ def test_launch_from_the_app_shows_in_table_and_monitor(studio) -> None:
     assert row is not None and row[2] == "succeeded", (row, summary)
     assert row[3] == "20 / 20" and row[1] == "sft"
 
-    plot, status, _, _ = client.predict([run_id], ["loss"], 0.0, ["train", "eval"], api_name="/monitor_select")
+    plot, status, metrics, _, _, _ = client.predict([run_id], ["loss"], 0.0, ["train", "eval"],
+                                                    api_name="/monitor_select")  # fmt: skip
+    assert metrics["value"][:2] == ["loss", "mean_token_accuracy"]  # SFT's default charts
     assert f"`{run_id}`: succeeded" in status
     import json
 
     fig = json.loads(plot["plot"]) if isinstance(plot, dict) else json.loads(plot)
-    traces = {t["name"]: t for t in fig["data"]}
-    train = traces[f"{run_id} · train"] if len(run_id) < 40 else next(t for n, t in traces.items() if n.endswith("train"))
+    # the first subplot is the loss; its train curve has one point per step
+    train = next(t for t in fig["data"] if t.get("xaxis", "x") == "x" and t["name"].endswith("· train"))
     assert len(train["y"]) == 20 and train["y"][-1] < train["y"][0]
 
 
@@ -50,6 +52,32 @@ def test_invalid_form_starts_nothing(studio) -> None:
     client = Client(studio.url, verbose=False)
     values = tiny_values()
     values[[f.key for f in forms.FORM_FIELDS].index("train.learning_rate")] = -3
-    msg, *_ = client.predict("tiny/sft.yaml", *values, api_name="/launch")
+    msg, *_ = client.predict("tiny/sft.yaml", "", *values, api_name="/launch")
     assert "learning_rate" in msg and "-3" in msg
+    assert not any(studio.runs_dir.iterdir())
+
+
+def test_pipeline_preset_launches_from_the_app_and_shows_its_stages(studio) -> None:
+    client = Client(studio.url, verbose=False)
+    text = (ROOT / "presets/tiny/sft_dpo.yaml").read_text()
+    msg, pipe_id, _, _ = client.predict("tiny/sft_dpo.yaml", text, *tiny_values(), api_name="/launch")
+    assert pipe_id and "Pipeline" in msg
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        table, _, summary, _ = client.predict(pipe_id, api_name="/runs")
+        row = next(r for r in table["data"] if r[0] == pipe_id)
+        if row[2].split()[0] in ("succeeded", "failed"):
+            break
+        time.sleep(1)
+    assert row[1] == "pipeline" and row[2] == "succeeded" and row[3] == "2 / 2", (row, summary)
+    assert "| sft | sft | succeeded |" in summary and "| dpo | dpo | succeeded |" in summary
+    stage_rows = [r for r in table["data"] if "tiny-sft-dpo-" in r[0] and r[0] != pipe_id]
+    assert sorted(r[1] for r in stage_rows) == ["dpo", "sft"]
+
+
+def test_pipeline_editor_errors_are_shown_and_start_nothing(studio) -> None:
+    client = Client(studio.url, verbose=False)
+    bad = "name: x\nstages:\n  - {stage: a, method: dpo, model: {name_or_path: '@nope'}}\n"
+    msg, *_ = client.predict("tiny/sft_dpo.yaml", bad, *tiny_values(), api_name="/launch")
+    assert "`@nope` does not name an earlier stage" in msg
     assert not any(studio.runs_dir.iterdir())
