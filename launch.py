@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_headless(args: argparse.Namespace) -> int:
     from backends.config import ConfigError, load_preset
-    from backends.headless import prepare_resume, run_headless as run
+    from backends.headless import prepare_resume
+    from backends.headless import run_headless as run
 
     try:
         if args.resume:

@@ -57,13 +57,19 @@ class Generator:
     """Loads the model once; vLLM when available, else transformers. `engine` says which."""
 
     def __init__(self, cfg: ModelConfig, device: str, attn: str) -> None:
-        from backends.models import _adapter_base, _merged_copy, load_causal_lm, load_tokenizer, resolve_model_path
+        from backends.models import (
+            adapter_base,
+            merged_copy,
+            load_causal_lm,
+            load_tokenizer,
+            resolve_model_path,
+        )
 
         self.tok = load_tokenizer(cfg)
         if vllm_available(device):
             path = resolve_model_path(cfg.name_or_path)
-            if _adapter_base(path):
-                path = str(_merged_copy(cfg, attn))  # vLLM loads full weights
+            if adapter_base(path):
+                path = str(merged_copy(cfg, attn))  # vLLM loads full weights
             self.engine, self.path, self.model = "vllm", path, None
         else:
             why = "no GPU" if device != "cuda" else "vLLM is not installed"

@@ -12,8 +12,8 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm

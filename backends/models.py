@@ -159,7 +159,7 @@ def load_tokenizer(cfg: ModelConfig) -> Any:
     from transformers import AutoTokenizer
 
     path = resolve_model_path(cfg.name_or_path)
-    base = _adapter_base(path) or path
+    base = adapter_base(path) or path
     try:
         tok = AutoTokenizer.from_pretrained(path if Path(path, "tokenizer_config.json").exists() else base,
                                             trust_remote_code=cfg.trust_remote_code)
@@ -172,7 +172,7 @@ def load_tokenizer(cfg: ModelConfig) -> Any:
     return tok
 
 
-def _adapter_base(path: str) -> str | None:
+def adapter_base(path: str) -> str | None:
     """The base model of a PEFT adapter folder (e.g. a LoRA run's model/), else None."""
     cfg_file = Path(path) / "adapter_config.json"
     if not cfg_file.exists():
@@ -188,7 +188,7 @@ def load_causal_lm(cfg: ModelConfig, attn_implementation: str, dtype: Any = None
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(cfg.name_or_path)
-    base = _adapter_base(path)
+    base = adapter_base(path)
     if dtype is None:
         dtype = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16,
                  "float16": torch.float16}[cfg.dtype]  # fmt: skip
@@ -211,9 +211,9 @@ def load_sequence_classifier(cfg: ModelConfig, attn_implementation: str, pad_tok
     from transformers import AutoModelForSequenceClassification
 
     path = resolve_model_path(cfg.name_or_path)
-    base = _adapter_base(path)
+    base = adapter_base(path)
     if base is not None:  # e.g. start the reward model from an SFT run's adapter
-        path = str(_merged_copy(cfg, attn_implementation))
+        path = str(merged_copy(cfg, attn_implementation))
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             path, num_labels=1, dtype=torch.float32, attn_implementation=attn_implementation,
@@ -226,7 +226,7 @@ def load_sequence_classifier(cfg: ModelConfig, attn_implementation: str, pad_tok
     return model
 
 
-def _merged_copy(cfg: ModelConfig, attn_implementation: str) -> Path:
+def merged_copy(cfg: ModelConfig, attn_implementation: str) -> Path:
     """Merge an adapter into its base once and keep the result next to the adapter."""
     path = Path(resolve_model_path(cfg.name_or_path))
     target = path.parent / (path.name + "-merged")
@@ -245,7 +245,7 @@ def load_reward_model(path: str, attn_implementation: str = "sdpa") -> tuple[Any
     from transformers import AutoModelForSequenceClassification
 
     folder = resolve_model_path(path)
-    base = _adapter_base(folder)
+    base = adapter_base(folder)
     tok = load_tokenizer(ModelConfig(name_or_path=folder))
     model = AutoModelForSequenceClassification.from_pretrained(
         base or folder, num_labels=1, dtype=torch.float32, attn_implementation=attn_implementation

@@ -30,9 +30,16 @@ from typing import Any
 
 import yaml
 
-from backends.config import ConfigError, RunConfig, apply_overrides, config_to_yaml, read_preset, validate_config
+from backends.config import (
+    ConfigError,
+    RunConfig,
+    apply_overrides,
+    config_to_yaml,
+    read_preset,
+    validate_config,
+)
 from backends.launcher import Launcher
-from backends.rundir import RunDir, RunState, atomic_write_text, list_runs
+from backends.rundir import RunDir, RunState, list_runs
 
 REF = re.compile(r"^@([A-Za-z0-9_-]+)(?:\.(pairs|sft))?$")
 

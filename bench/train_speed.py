@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 def machine() -> dict[str, object]:
     cpu = "?"
     try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        cpu = next(x.split(":", 1)[1].strip() for x in open("/proc/cpuinfo") if x.startswith("model name"))
     except (OSError, StopIteration):
         pass
     from backends.runtime import cpu_supports_bf16
@@ -51,7 +51,7 @@ def main() -> int:
     rc = run_headless(cfg, runs)
     wall = time.time() - t0
     (run,) = list_runs(runs)
-    rows = [json.loads(l) for l in run.metrics_path.read_text().splitlines()]
+    rows = [json.loads(x) for x in run.metrics_path.read_text().splitlines()]
     train = [r for r in rows if r.get("split") == "train" and "loss" in r]
     st = run.read_status()
     span = train[-1]["time"] - train[0]["time"] if len(train) > 1 else float("nan")

@@ -22,15 +22,18 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     model = load_causal_lm(cfg.model, rt.attn_implementation)
     common = dict(**trainer_kwargs(cfg, run, rt), max_length=cfg.train.max_length, beta=cfg.dpo.beta)
     if cfg.method == "dpo":
-        from trl import DPOConfig as Config, DPOTrainer as Trainer
+        from trl import DPOConfig as Config
+        from trl import DPOTrainer as Trainer
 
         args = Config(**common, loss_type=[cfg.dpo.loss_type], label_smoothing=cfg.dpo.label_smoothing)
     elif cfg.method == "simpo":
-        from trl.experimental.cpo import CPOConfig as Config, CPOTrainer as Trainer
+        from trl.experimental.cpo import CPOConfig as Config
+        from trl.experimental.cpo import CPOTrainer as Trainer
 
         args = Config(**common, loss_type="simpo", cpo_alpha=0.0, simpo_gamma=cfg.dpo.simpo_gamma)
     elif cfg.method == "orpo":
-        from trl.experimental.orpo import ORPOConfig as Config, ORPOTrainer as Trainer
+        from trl.experimental.orpo import ORPOConfig as Config
+        from trl.experimental.orpo import ORPOTrainer as Trainer
 
         args = Config(**common)
     else:

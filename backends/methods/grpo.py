@@ -59,9 +59,11 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         vllm_mode="colocate",
     )
     if cfg.method == "grpo":
-        from trl import GRPOConfig as Config, GRPOTrainer as Trainer
+        from trl import GRPOConfig as Config
+        from trl import GRPOTrainer as Trainer
     else:
-        from trl import RLOOConfig as Config, RLOOTrainer as Trainer
+        from trl import RLOOConfig as Config
+        from trl import RLOOTrainer as Trainer
     args = Config(**common)
     callback = RunDirCallback(run)
     trainer = Trainer(model=model, reward_funcs=funcs, args=args, train_dataset=train_ds, eval_dataset=eval_ds,

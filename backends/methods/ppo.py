@@ -26,7 +26,7 @@ from backends.data import load_for_method
 from backends.methods import ppo_math as pm
 from backends.methods.common import peft_config
 from backends.models import load_causal_lm, load_tokenizer
-from backends.rewards import SampleRecorder, build_reward, reward_names, text_of
+from backends.rewards import SampleRecorder, build_reward, reward_names
 from backends.rundir import RunDir, RunState
 from backends.runtime import Runtime
 

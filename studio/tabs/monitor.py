@@ -13,9 +13,8 @@ from typing import Any
 
 import gradio as gr
 
-from backends.rundir import list_runs
+from backends.rundir import RunDir, list_runs
 from studio.context import StudioContext
-from backends.rundir import RunDir
 from studio.logic.charts import (
     DEFAULT_METRICS,
     MonitorState,

@@ -15,7 +15,6 @@ import pytest
 
 from backends.config import RunConfig
 from backends.launcher import Launcher, pid_alive
-from backends.rundir import RunDir
 
 FAKE = """#!{python}
 import json, os, sys, time

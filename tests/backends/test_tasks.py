@@ -8,7 +8,14 @@ import json
 import pytest
 
 from backends.taskgen import generate_tasks, task_rows
-from backends.tasks import HELDOUT_TOPICS, KINDS, TRAIN_TOPICS, Constraint, constraints_from_json, score_response
+from backends.tasks import (
+    HELDOUT_TOPICS,
+    KINDS,
+    TRAIN_TOPICS,
+    Constraint,
+    constraints_from_json,
+    score_response,
+)
 
 CASES = [
     ("word_count", {"relation": "at_most", "n": 3}, "one two three", "one two three four"),
