@@ -59,9 +59,9 @@ class Generator:
     def __init__(self, cfg: ModelConfig, device: str, attn: str) -> None:
         from backends.models import (
             adapter_base,
-            merged_copy,
             load_causal_lm,
             load_tokenizer,
+            merged_copy,
             resolve_model_path,
         )
 
