@@ -52,7 +52,7 @@ def main() -> int:
     wall = time.time() - t0
     (run,) = list_runs(runs)
     rows = [json.loads(x) for x in run.metrics_path.read_text().splitlines()]
-    train = [r for r in rows if r.get("split") == "train" and "loss" in r]
+    train = [r for r in rows if r.get("split") == "train"]
     st = run.read_status()
     span = train[-1]["time"] - train[0]["time"] if len(train) > 1 else float("nan")
     tokens = [r["tokens_per_sec"] for r in train[1:] if "tokens_per_sec" in r]
