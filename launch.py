@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint (headless)")
     p.add_argument("--runs-dir", default=os.environ.get("ALIGNMENT_STUDIO_RUNS", str(ROOT / "runs")))
     p.add_argument("--presets-dir", default=str(ROOT / "presets"))
+    p.add_argument("--data-dir", default=os.environ.get("ALIGNMENT_STUDIO_DATA", str(ROOT / "studio_data")),
+                   help="labels (SQLite) and exported datasets")  # fmt: skip
+    p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                   help="another folder users may open data from (repeatable); nothing else is served")  # fmt: skip
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="create a public Gradio link (needs --auth)")
@@ -68,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     from studio.app import launch_app
     from studio.context import StudioContext
 
-    ctx = StudioContext.create(runs_dir=args.runs_dir, presets_dir=args.presets_dir)
+    ctx = StudioContext.create(runs_dir=args.runs_dir, presets_dir=args.presets_dir, data_dir=args.data_dir,
+                               allow_paths=args.allow_path)  # fmt: skip
     launch_app(ctx, host=args.host, port=args.port, share=args.share, auth=auth)
     return 0
 

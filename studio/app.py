@@ -8,6 +8,7 @@ import gradio as gr
 
 from backends.rundir import list_runs
 from studio.context import StudioContext
+from studio.tabs.label import KEYBOARD_JS, build_label_tab
 from studio.tabs.monitor import build_monitor_tab
 from studio.tabs.train import build_train_tab
 
@@ -22,6 +23,8 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
                 train = build_train_tab(ctx, initial_preset)
             with gr.Tab("Monitor", id="monitor") as monitor_tab:
                 monitor = build_monitor_tab(ctx)
+            with gr.Tab("Label", id="label"):
+                label = build_label_tab(ctx)
 
         def on_launched(run_id: str, selected: list[str] | None) -> Any:
             """A run launched from the Train tab is added to the Monitor's selection."""
@@ -31,6 +34,7 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
             return gr.Dropdown(choices=ids, value=[run_id, *[s for s in selected or [] if s != run_id and s in ids]])
 
         app.load(monitor.on_page_load, None, monitor.runs, api_visibility="private")
+        app.load(label.on_page_load, None, label.sessions, api_visibility="private")
         train.launched.change(on_launched, [train.launched, monitor.runs], monitor.runs, api_visibility="private")
         # A timer stopped because every shown run had ended comes back when the tab is shown.
         monitor_tab.select(lambda: gr.Timer(active=True), None, monitor.timer, api_visibility="private")
@@ -43,5 +47,5 @@ def launch_app(ctx: StudioContext, host: str, port: int, share: bool = False,
     ctx.start_scheduler()
     app.queue(default_concurrency_limit=8)
     app.launch(server_name=host, server_port=port, share=share, auth=auth, prevent_thread_lock=not block,
-               theme=gr.themes.Soft(), footer_links=[])  # fmt: skip
+               theme=gr.themes.Soft(), footer_links=[], js=KEYBOARD_JS)  # fmt: skip
     return app

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends.launcher import Launcher
+from backends.store import LabelStore
 
 
 @dataclass
@@ -15,19 +16,31 @@ class StudioContext:
     runs_dir: Path
     presets_dir: Path
     launcher: Launcher
+    data_dir: Path
+    store: LabelStore
+    extra_roots: list[Path] = field(default_factory=list)
     poll_seconds: float = 1.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     @classmethod
-    def create(cls, runs_dir: str | Path, presets_dir: str | Path, max_cpu_runs: int = 1) -> StudioContext:
+    def create(cls, runs_dir: str | Path, presets_dir: str | Path, data_dir: str | Path | None = None,
+               max_cpu_runs: int = 1, allow_paths: list[str] | None = None) -> StudioContext:  # fmt: skip
         launcher = Launcher(runs_dir, max_cpu_runs=max_cpu_runs)
-        ctx = cls(Path(runs_dir).resolve(), Path(presets_dir).resolve(), launcher)
+        data = Path(data_dir or Path(runs_dir).resolve().parent / "studio_data").resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        ctx = cls(Path(runs_dir).resolve(), Path(presets_dir).resolve(), launcher, data,
+                  LabelStore(data / "labels.sqlite"), [Path(p).resolve() for p in allow_paths or []])  # fmt: skip
         # A studio restarted mid-run finds its runs on disk: live workers keep going, runs
         # whose worker died while nobody watched are marked failed with the reason.
         for run in launcher.reconcile():
             print(f"run {run.run_id}: worker gone, marked failed", file=sys.stderr)
         return ctx
+
+    @property
+    def roots(self) -> list[Path]:
+        """The folders a user may open files from (a share link exposes nothing else)."""
+        return [self.data_dir, self.runs_dir, *self.extra_roots]
 
     def list_presets(self) -> list[str]:
         """Preset paths relative to the presets dir, e.g. `sft.yaml`, `tiny/sft.yaml`."""

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class Server:
     url: str
     runs_dir: Path
-    ctx: object
+    ctx: object  # StudioContext
 
 
 def free_port() -> int:
@@ -31,7 +31,7 @@ def studio(tmp_path: Path, tiny_model: str) -> Iterator[Server]:
     from studio.context import StudioContext
 
     runs = tmp_path / "runs"
-    ctx = StudioContext.create(runs_dir=runs, presets_dir=ROOT / "presets")
+    ctx = StudioContext.create(runs_dir=runs, presets_dir=ROOT / "presets", data_dir=tmp_path / "data")
     port = free_port()
     app = launch_app(ctx, host="127.0.0.1", port=port, block=False)
     try:

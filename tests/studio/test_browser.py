@@ -73,3 +73,31 @@ def test_launch_tiny_sft_and_watch_the_chart(studio, page, tmp_path: Path) -> No
     assert final > first_seen and final >= 60
     assert page.locator("#monitor-plot .legendtext", has_text=run_id[:20]).count() >= 1
     shot(page, tmp_path, "monitor-tab.png")
+
+
+def test_label_pairs_with_the_keyboard_and_export(studio, page, tmp_path: Path) -> None:
+    import json
+
+    from backends.taskgen import pair_rows
+
+    rows = pair_rows("train", 8, seed=1)[:3]
+    sid = studio.ctx.store.create_session("kbd", [{"prompt": r["prompt"], "responses": [r["chosen"], r["rejected"]]}
+                                                  for r in rows])  # fmt: skip
+    page.goto(studio.url)
+    page.get_by_role("tab", name="Label").click()
+    choose(page, "Labeling session", "kbd (3 items)")
+    progress = page.locator("#label-progress")
+    progress.get_by_text("0 of 3 labeled").wait_for(timeout=30_000)
+    shot(page, tmp_path, "label-pair.png")
+    page.locator("#label-prompt").click()  # focus the page, not a text box
+    for key, done in (("1", 1), ("2", 2), ("u", 1), ("3", 2), ("4", 3)):
+        page.keyboard.press(key)
+        progress.get_by_text(f"{done} of 3 labeled").wait_for(timeout=30_000)
+    shot(page, tmp_path, "label-tab.png")
+    votes = studio.ctx.store.votes(sid)
+    assert [v.choice for v in votes] == ["left", "tie", "both_bad"]  # the "right" vote was undone
+    page.get_by_text("Export and train").click()
+    page.locator("#label-export").click()
+    page.locator("#label-export-msg").get_by_text("Exported 1 pairs").wait_for(timeout=30_000)
+    exported = (studio.ctx.data_dir / "labels" / "kbd-majority.jsonl").read_text().splitlines()
+    assert len(exported) == 1 and json.loads(exported[0])["votes"] == 1

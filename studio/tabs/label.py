@@ -1,0 +1,246 @@
+"""Label tab: people compare two responses side by side (random left/right order), alone
+or several at once under their login names; agreement; export; one click to train on it.
+
+Keyboard: 1 = left better, 2 = right better, 3 = tie, 4 = both bad, s = skip, u = undo
+(ignored while typing in a text box). Every vote is committed to SQLite before the page
+shows the next pair."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from backends.agreement import agreement_report, export_pairs, judge_agreement
+from backends.config import ConfigError, load_preset
+from backends.store import StoreError
+from backends.tasks import score_response
+from studio.context import StudioContext
+from studio.logic.labeling import (
+    LabelState,
+    PathRefused,
+    items_from_rows,
+    progress_line,
+    read_jsonl,
+    safe_path,
+    show,
+)
+
+KEYBOARD_JS = """
+() => {
+  const keys = {"1": "label-left", "2": "label-right", "3": "label-tie", "4": "label-bad",
+                "s": "label-skip", "u": "label-undo"};
+  document.addEventListener("keydown", (e) => {
+    const t = e.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable)) return;
+    const id = keys[e.key];
+    const button = id && document.getElementById(id);
+    if (button && button.offsetParent !== null) { e.preventDefault(); button.click(); }
+  });
+}
+"""
+
+
+@dataclass
+class LabelTab:
+    sessions: gr.Dropdown
+    on_page_load: Any  # refreshes the session list (another annotator may have made one)
+
+
+def annotator_of(request: gr.Request | None, typed: str) -> str:
+    """The login name under --auth; otherwise the name typed in the box."""
+    user = getattr(request, "username", None) if request is not None else None
+    return user or (typed or "").strip() or "anonymous"
+
+
+def session_choices(ctx: StudioContext) -> list[tuple[str, int]]:
+    return [(f"{s['name']} ({s['items']} items)", s["id"]) for s in ctx.store.sessions()]
+
+
+def build_label_tab(ctx: StudioContext) -> LabelTab:
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            # Sessions appear after the page was built (another annotator may create one).
+            session = gr.Dropdown(session_choices(ctx), label="Labeling session", elem_id="label-session",
+                                  allow_custom_value=True)  # fmt: skip
+            name_box = gr.Textbox(label="Your name", value="me", info="Ignored when the studio runs with --auth: "
+                                  "your login name is used.", elem_id="label-name")  # fmt: skip
+            with gr.Accordion("New session", open=not ctx.store.sessions()):
+                source = gr.Textbox(label="From a file", elem_id="label-source",
+                                    info="A preference .jsonl (chosen / rejected), rows with a `responses` list, "
+                                    "or a run's samples.jsonl / data/pairs.jsonl; under the runs or data folder.")  # fmt: skip
+                new_name = gr.Textbox(label="Session name", elem_id="label-new-name")
+                create = gr.Button("Create session", elem_id="label-create")
+                create_msg = gr.Markdown()
+        with gr.Column(scale=3):
+            progress = gr.Markdown("Pick or create a labeling session.", elem_id="label-progress")
+            prompt = gr.Markdown(elem_id="label-prompt", container=True)
+            with gr.Row(equal_height=True):
+                left = gr.Markdown(elem_id="label-left-text", container=True)
+                right = gr.Markdown(elem_id="label-right-text", container=True)
+            with gr.Row():
+                b_left = gr.Button("Left is better [1]", variant="primary", elem_id="label-left")
+                b_right = gr.Button("Right is better [2]", variant="primary", elem_id="label-right")
+                b_tie = gr.Button("Tie [3]", elem_id="label-tie")
+                b_bad = gr.Button("Both bad [4]", elem_id="label-bad")
+                b_skip = gr.Button("Skip [s]", elem_id="label-skip")
+                b_undo = gr.Button("Undo [u]", elem_id="label-undo")
+            note = gr.Textbox(label="Note (optional)", lines=1, elem_id="label-note")
+    with gr.Accordion("Agreement", open=False):
+        agree_btn = gr.Button("Compute agreement")
+        agreement = gr.Markdown(elem_id="label-agreement")
+    with gr.Accordion("Past votes", open=False):
+        past = gr.Dataframe(headers=["when", "annotator", "item", "choice", "shown left", "note"], interactive=False)
+    with gr.Accordion("Export and train", open=False):
+        with gr.Row():
+            policy = gr.Radio(["majority", "unanimous"], value="majority", label="Several votes on a pair",
+                              info="Ties and both-bad votes count against a decision.")  # fmt: skip
+            base_preset = gr.Dropdown([p for p in ctx.list_presets() if p.split("/")[-1] in ("reward.yaml", "dpo.yaml")],
+                                      value="reward.yaml", label="Train with preset")  # fmt: skip
+        with gr.Row():
+            export = gr.Button("Export preference dataset", elem_id="label-export")
+            train = gr.Button("Train on these labels", variant="primary", elem_id="label-train")
+        export_msg = gr.Markdown(elem_id="label-export-msg")
+    state = gr.State(LabelState())
+
+    # --- handlers ----------------------------------------------------------------------
+    def view(st: LabelState, who: str) -> tuple[Any, ...]:
+        item = st.advance(ctx.store, who)
+        p, lt, rt = show(item, st)
+        return st, progress_line(ctx.store, st, who), p, lt, rt, ""
+
+    def on_session(sid: Any, typed: str, st: LabelState, request: gr.Request) -> tuple[Any, ...]:
+        known = {s["id"] for s in ctx.store.sessions()}
+        try:
+            sid = int(sid) if sid not in (None, "") else None
+        except (TypeError, ValueError):
+            sid = None
+        if sid is not None and sid not in known:
+            gr.Warning(f"No labeling session with id {sid}.")
+            sid = None
+        st = LabelState(session_id=sid)
+        return view(st, annotator_of(request, typed))
+
+    def on_create(path: str, name: str) -> tuple[str, Any]:
+        try:
+            file = safe_path(path, ctx.roots)
+            items = items_from_rows(read_jsonl(file), str(file))
+            sid = ctx.store.create_session(name.strip() or file.stem, items, source=str(file))
+        except (PathRefused, ValueError, OSError) as e:
+            return f"**Not created:** {e}", gr.skip()
+        return f"Session created with {len(items)} items.", gr.Dropdown(choices=session_choices(ctx), value=sid)
+
+    def vote(choice: str):
+        def on_vote(st: LabelState, typed: str, text: str, request: gr.Request) -> tuple[Any, ...]:
+            who = annotator_of(request, typed)
+            if st.item_id is None:
+                gr.Warning("Nothing to vote on: pick a session with unlabeled pairs.")
+                return (st, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            try:
+                ctx.store.record_vote(st.item_id, who, choice, st.left, st.right, note=text or "")
+            except StoreError as e:
+                gr.Warning(str(e))
+                return (st, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            return view(st, who)
+
+        return on_vote
+
+    def on_skip(st: LabelState, typed: str, request: gr.Request) -> tuple[Any, ...]:
+        if st.item_id is not None:
+            st.skipped.add(st.item_id)
+        return view(st, annotator_of(request, typed))
+
+    def on_undo(st: LabelState, typed: str, request: gr.Request) -> tuple[Any, ...]:
+        who = annotator_of(request, typed)
+        if st.session_id is None:
+            return view(st, who)
+        undone = ctx.store.undo_last(st.session_id, who)
+        if undone is None:
+            gr.Info("No vote of yours to undo in this session.")
+            return view(st, who)
+        st.skipped.discard(undone.item_id)
+        st.item_id, st.left, st.right = undone.item_id, undone.left_index, undone.right_index
+        p, lt, rt = show(ctx.store.item(undone.item_id), st)
+        return st, progress_line(ctx.store, st, who), p, lt, rt, undone.note
+
+    def on_agreement(st: LabelState) -> str:
+        if st.session_id is None:
+            return "Pick a session first."
+        votes = ctx.store.votes(st.session_id)
+        rep = agreement_report(votes)
+        lines = [f"**{rep['votes']} votes** by {', '.join(rep['annotators']) or 'nobody'}; "
+                 f"{rep['items_with_several_votes']} pairs have several votes."]  # fmt: skip
+        if rep["mean_item_agreement"] is not None:
+            lines.append(f"Mean per-pair agreement: {rep['mean_item_agreement']:.2f}")
+        for pair, k in rep["cohen_kappa"].items():
+            lines.append(f"Cohen's kappa, {pair}: {k:.2f}")
+        if rep["fleiss_kappa"] is not None:
+            lines.append(f"Fleiss' kappa: {rep['fleiss_kappa']:.2f}")
+        if rep["left_share"] is not None:
+            lines.append(f"Left side chosen in {100 * rep['left_share']:.0f}% of decisive votes (50% = no position bias)")
+        items = ctx.store.items(st.session_id)
+        checked = {it.id: [score_response(it.meta["constraints"], _plain(r)) for r in it.responses]
+                   for it in items if "constraints" in it.meta}  # fmt: skip
+        judged = judge_agreement(votes, checked)
+        if judged is not None:
+            lines.append(f"Agreement with the embedded checkers: {100 * judged:.0f}% of decisive votes")
+        return "\n\n".join(lines)
+
+    def on_past(st: LabelState) -> list[list[Any]]:
+        if st.session_id is None:
+            return []
+        return [[time.strftime("%H:%M:%S", time.localtime(v.created_at)), v.annotator, v.item_id, v.choice,
+                 f"response {v.left_index}", v.note] for v in reversed(ctx.store.votes(st.session_id))]  # fmt: skip
+
+    def do_export(st: LabelState, pol: str) -> tuple[str, str | None]:
+        if st.session_id is None:
+            return "Pick a session first.", None
+        rows = export_pairs(ctx.store.items(st.session_id), ctx.store.votes(st.session_id), pol)  # type: ignore[arg-type]
+        if not rows:
+            return f"No pair has a `{pol}` winner yet; label more first.", None
+        name = next(s["name"] for s in ctx.store.sessions() if s["id"] == st.session_id)
+        out = ctx.data_dir / "labels" / f"{name}-{pol}.jsonl"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return f"Exported {len(rows)} pairs to `{out}`.", str(out)
+
+    def on_export(st: LabelState, pol: str) -> str:
+        return do_export(st, pol)[0]
+
+    def on_train(st: LabelState, pol: str, preset: str) -> str:
+        msg, path = do_export(st, pol)
+        if path is None:
+            return msg
+        try:
+            cfg = load_preset(ctx.preset_path(preset), [f"data.dataset={path}", "data.eval_fraction=0.0",
+                                                        "train.eval_steps=null"])  # fmt: skip
+        except ConfigError as e:
+            return f"{msg}\n\n**Not started:** {e}"
+        run = ctx.launcher.create_run(cfg)
+        ctx.tick()
+        return f"{msg}\n\nStarted `{cfg.method}` run `{run.run_id}` on them; watch it in the Monitor tab."
+
+    # --- wiring ------------------------------------------------------------------------
+    shown = [state, progress, prompt, left, right, note]
+    session.change(on_session, [session, name_box, state], shown, api_name="label_session")
+    create.click(on_create, [source, new_name], [create_msg, session], api_name="label_create")
+    for button, choice in ((b_left, "left"), (b_right, "right"), (b_tie, "tie"), (b_bad, "both_bad")):
+        button.click(vote(choice), [state, name_box, note], shown, api_name=f"label_vote_{choice}").then(
+            on_past, state, past, api_visibility="private")  # fmt: skip
+    b_skip.click(on_skip, [state, name_box], shown, api_name="label_skip")
+    b_undo.click(on_undo, [state, name_box], shown, api_name="label_undo")
+    agree_btn.click(on_agreement, state, agreement, api_name="label_agreement").then(
+        on_past, state, past, api_visibility="private")  # fmt: skip
+    export.click(on_export, [state, policy], export_msg, api_name="label_export")
+    train.click(on_train, [state, policy, base_preset], export_msg, api_name="label_train")
+    def on_page_load() -> Any:
+        return gr.Dropdown(choices=session_choices(ctx))
+
+    return LabelTab(session, on_page_load)
+
+
+def _plain(response: Any) -> str:
+    return response[-1]["content"] if isinstance(response, list) and response else str(response)
