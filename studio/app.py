@@ -8,6 +8,7 @@ import gradio as gr
 
 from backends.rundir import list_runs
 from studio.context import StudioContext
+from studio.tabs.data import build_data_tab
 from studio.tabs.label import KEYBOARD_JS, build_label_tab
 from studio.tabs.monitor import build_monitor_tab
 from studio.tabs.train import build_train_tab
@@ -18,7 +19,9 @@ TITLE = "Alignment Studio"
 def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"## {TITLE}\nRuns live in `{ctx.runs_dir}`; closing this page never stops them.")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
+            with gr.Tab("Data", id="data"):
+                data = build_data_tab(ctx)
             with gr.Tab("Train", id="train"):
                 train = build_train_tab(ctx, initial_preset)
             with gr.Tab("Monitor", id="monitor") as monitor_tab:
@@ -35,6 +38,18 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
 
         app.load(monitor.on_page_load, None, monitor.runs, api_visibility="private")
         app.load(label.on_page_load, None, label.sessions, api_visibility="private")
+        app.load(data.on_page_load, None, data.source, api_visibility="private")
+
+        def on_train_request(request: str) -> list[Any]:
+            """"Train on this" in the Data tab: a fitting method and the dataset, in the Train form."""
+            if not request:
+                return [gr.skip()] * 3
+            method, dataset, _ = request.split("|", 2)
+            return [gr.Tabs(selected="train"), method, dataset]
+
+        data.train_request.change(on_train_request, data.train_request,
+                                  [tabs, train.fields["method"], train.fields["data.dataset"]],
+                                  api_visibility="private")  # fmt: skip
         train.launched.change(on_launched, [train.launched, monitor.runs], monitor.runs, api_visibility="private")
         # A timer stopped because every shown run had ended comes back when the tab is shown.
         monitor_tab.select(lambda: gr.Timer(active=True), None, monitor.timer, api_visibility="private")

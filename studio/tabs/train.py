@@ -21,6 +21,8 @@ class TrainTab:
     runs_table: gr.Dataframe
     run_select: gr.Dropdown
     launched: gr.Textbox  # id of the run last launched from this browser
+    fields: dict[str, gr.components.Component]  # the form, by config key
+    preset: gr.Dropdown
 
 
 def _read_text(ctx: StudioContext, name: str | None) -> str:
@@ -216,4 +218,4 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     run_select.change(on_select, run_select, [summary, log, run_config], api_name="run_details")
     table.select(on_table_select, None, run_select, api_visibility="private")
     stop.click(on_stop, run_select, None, api_name="stop")
-    return TrainTab(table, run_select, launched)
+    return TrainTab(table, run_select, launched, made, preset)
