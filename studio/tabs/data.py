@@ -125,10 +125,15 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
             raise
         return open_dataset(src, path)
 
-    def rows_table(view: DataView, rows: list[dict[str, Any]], tok_dir: Path | None) -> dict[str, Any]:
+    def rows_table(view: DataView, rows: list[dict[str, Any]], tok_dir: Path | None) -> Any:
+        """Prompts and whole conversations go through the chat template (what the model will
+        see); answers are shown as their text."""
         template = load_template(tok_dir)
         cols = view.columns
-        return {"headers": cols, "data": [[as_text(r.get(c), template)[:2000] for c in cols] for r in rows]}
+        data = [[as_text(r.get(c), template if c in ("prompt", "messages") else None)[:2000] for c in cols]
+                for r in rows]  # fmt: skip
+        width = f"{100 / max(len(cols), 1):.0f}%"
+        return gr.Dataframe(value={"headers": cols, "data": data}, headers=cols, column_widths=[width] * len(cols))
 
     def on_open(src: str, mdl: str, mx: float) -> tuple[Any, ...]:
         t0 = time.time()
