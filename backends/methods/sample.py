@@ -46,9 +46,10 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
             best_scores = []
             for i, row in enumerate(chunk):
                 group = list(zip(outs[i], scores[i * s.num_samples : (i + 1) * s.num_samples], strict=True))
+                checker = {k: row[k] for k in ("constraints",) if k in row}
                 for text, score in group:
                     samples.write(json.dumps({"step": step, "prompt": row["prompt"], "completion": text,
-                                              "reward": score, "length": len(text.split())}) + "\n")  # fmt: skip
+                                              "reward": score, "length": len(text.split()), **checker}) + "\n")  # fmt: skip
                 best, worst = max(group, key=lambda g: g[1]), min(group, key=lambda g: g[1])
                 best_scores.append(best[1])
                 keep = {k: v for k, v in row.items() if k not in ("prompt", "completion")}

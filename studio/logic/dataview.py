@@ -42,6 +42,8 @@ class DataView:
 
 
 class _JsonlIndex:
+    CHUNK = 32 << 20  # bytes scanned at a time: keeps memory flat on huge files
+
     def __init__(self, path: Path) -> None:
         self.path = path
         size = path.stat().st_size
@@ -49,7 +51,7 @@ class _JsonlIndex:
             self.starts = np.zeros(0, dtype=np.int64)
             return
         parts = [np.zeros(1, dtype=np.int64)]
-        chunk = 32 << 20  # 32 MiB at a time keeps memory flat on huge files
+        chunk = self.CHUNK
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             buf = np.frombuffer(mm, dtype=np.uint8)
             for off in range(0, size, chunk):

@@ -53,7 +53,8 @@ def items_from_rows(rows: list[dict[str, Any]], source: str) -> list[dict[str, A
         groups: dict[str, dict[str, Any]] = {}
         for r in rows:
             key = json.dumps(r["prompt"], sort_keys=True)
-            g = groups.setdefault(key, {"prompt": r["prompt"], "responses": [], "meta": {}})
+            meta = {k: r[k] for k in ("constraints",) if k in r}
+            g = groups.setdefault(key, {"prompt": r["prompt"], "responses": [], "meta": meta})
             g["responses"].append(r["completion"])
         items = [g for g in groups.values() if len(g["responses"]) >= 2]
         if not items:

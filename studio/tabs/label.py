@@ -69,12 +69,21 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             name_box = gr.Textbox(label="Your name", value="me", info="Ignored when the studio runs with --auth: "
                                   "your login name is used.", elem_id="label-name")  # fmt: skip
             with gr.Accordion("New session", open=not ctx.store.sessions()):
-                source = gr.Textbox(label="From a file", elem_id="label-source",
-                                    info="A preference .jsonl (chosen / rejected), rows with a `responses` list, "
-                                    "or a run's samples.jsonl / data/pairs.jsonl; under the runs or data folder.")  # fmt: skip
+                source = gr.Textbox(label="From files", elem_id="label-source",
+                                    info="A preference .jsonl (chosen / rejected), rows with a `responses` list, or "
+                                    "runs' samples.jsonl (several, comma-separated: responses to the same prompt are "
+                                    "compared); under the runs or data folder.")  # fmt: skip
                 new_name = gr.Textbox(label="Session name", elem_id="label-new-name")
                 create = gr.Button("Create session", elem_id="label-create")
                 create_msg = gr.Markdown()
+            with gr.Accordion("Generate candidates", open=False):
+                gen_a = gr.Textbox("builtin:smollm2-135m-instruct", label="Model A",
+                                   info="The embedded default, a run's model/ folder, or any local model.")  # fmt: skip
+                gen_b = gr.Textbox("", label="Model B (optional)", info="Empty: two samples of model A per prompt.")
+                gen_prompts = gr.Textbox("builtin:tasks", label="Prompts", info="builtin:tasks or a prompt file.")
+                gen_n = gr.Number(20, label="Prompts to sample", precision=0, minimum=1)
+                gen_btn = gr.Button("Generate in the background")
+                gen_msg = gr.Markdown()
         with gr.Column(scale=3):
             progress = gr.Markdown("Pick or create a labeling session.", elem_id="label-progress")
             prompt = gr.Markdown(elem_id="label-prompt", container=True)
@@ -126,12 +135,34 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
 
     def on_create(path: str, name: str) -> tuple[str, Any]:
         try:
-            file = safe_path(path, ctx.roots)
-            items = items_from_rows(read_jsonl(file), str(file))
-            sid = ctx.store.create_session(name.strip() or file.stem, items, source=str(file))
+            files = [safe_path(p, ctx.roots) for p in (path or "").split(",") if p.strip()] or [safe_path("", ctx.roots)]
+            rows = [row for f in files for row in read_jsonl(f)]
+            items = items_from_rows(rows, ", ".join(map(str, files)))
+            sid = ctx.store.create_session(name.strip() or files[0].stem, items, source=", ".join(map(str, files)))
         except (PathRefused, ValueError, OSError) as e:
             return f"**Not created:** {e}", gr.skip()
         return f"Session created with {len(items)} items.", gr.Dropdown(choices=session_choices(ctx), value=sid)
+
+    def on_generate(a: str, b: str, prompts: str, n: float) -> tuple[str, str]:
+        """Start one `sample` run per model; their samples.jsonl become the session's source."""
+        models = [m.strip() for m in (a, b) if m and m.strip()]
+        if not models:
+            return "Name at least one model.", gr.skip()
+        paths, ids = [], []
+        for model in models:
+            sets = [f"model.name_or_path={model}", f"data.dataset={prompts.strip() or 'builtin:tasks'}",
+                    f"data.max_samples={int(n or 20)}", "sample.num_samples=2",
+                    "name=label-candidates"]  # fmt: skip
+            try:
+                cfg = load_preset(ctx.preset_path("sample.yaml"), sets)
+            except ConfigError as e:
+                return f"**Not started:** {e}", gr.skip()
+            run = ctx.launcher.create_run(cfg)
+            paths.append(str(run.samples_path))
+            ids.append(run.run_id)
+        ctx.tick()
+        return (f"Started {', '.join(f'`{i}`' for i in ids)} (progress in the Train tab's runs table). When they "
+                "have succeeded, press **Create session**: the source box is filled in.", ", ".join(paths))  # fmt: skip
 
     def vote(choice: str):
         def on_vote(st: LabelState, typed: str, text: str, request: gr.Request) -> tuple[Any, ...]:
@@ -227,6 +258,7 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
     shown = [state, progress, prompt, left, right, note]
     session.change(on_session, [session, name_box, state], shown, api_name="label_session")
     create.click(on_create, [source, new_name], [create_msg, session], api_name="label_create")
+    gen_btn.click(on_generate, [gen_a, gen_b, gen_prompts, gen_n], [gen_msg, source], api_name="label_generate")
     for button, choice in ((b_left, "left"), (b_right, "right"), (b_tie, "tie"), (b_bad, "both_bad")):
         button.click(vote(choice), [state, name_box, note], shown, api_name=f"label_vote_{choice}").then(
             on_past, state, past, api_visibility="private")  # fmt: skip

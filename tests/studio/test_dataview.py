@@ -102,3 +102,14 @@ def test_data_tab_opens_a_file_and_sends_it_to_train(studio) -> None:
     assert request.startswith(f"reward|{path}|")  # the first method that takes preference pairs
     refused, *_ = client.predict("/etc/passwd", "builtin:tiny-llama", 256, api_name="/data_open")
     assert "Cannot open" in refused and "not a file under the folders this studio serves" in refused
+
+
+def test_line_index_is_exact_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio.logic import dataview
+
+    monkeypatch.setattr(dataview._JsonlIndex, "CHUNK", 37)  # many boundaries, some inside lines
+    rows = [{"prompt": "x" * (i % 13), "completion": str(i)} for i in range(300)]
+    view = open_dataset("f", write(tmp_path / "f.jsonl", rows))
+    assert view.rows_total == 300
+    assert [r["completion"] for r in view.page(0, 300)] == [str(i) for i in range(300)]
+    assert sorted(int(r["completion"]) for r in view.sample(50, seed=1)) == sorted({int(r["completion"]) for r in view.sample(50, seed=1)})

@@ -79,3 +79,22 @@ def test_two_annotators_agreement_export_and_train(studio) -> None:
             break
         time.sleep(1)
     assert state == "succeeded"
+
+
+def test_generate_candidates_from_two_models_then_label_them(studio, tiny_model: str) -> None:
+    client = Client(studio.url, verbose=False)
+    msg, source = client.predict("builtin:tiny-llama", tiny_model, "builtin:tasks", 3, api_name="/label_generate")
+    assert msg.startswith("Started") and source.count("samples.jsonl") == 2
+    run_ids = [Path(p).parent.name for p in source.split(", ")]
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        states = [json.loads((studio.runs_dir / r / "status.json").read_text())["state"] for r in run_ids]
+        if all(s in ("succeeded", "failed") for s in states):
+            break
+        time.sleep(1)
+    assert states == ["succeeded", "succeeded"]
+    created, _ = client.predict(source, "two-models", api_name="/label_create")
+    assert "Session created with 3 items" in created
+    sid = studio.ctx.store.session_id("two-models")
+    items = studio.ctx.store.items(sid)
+    assert all(len(it.responses) == 4 and "constraints" in it.meta for it in items)  # 2 samples x 2 models
