@@ -98,3 +98,25 @@ def test_generate_candidates_from_two_models_then_label_them(studio, tiny_model:
     sid = studio.ctx.store.session_id("two-models")
     items = studio.ctx.store.items(sid)
     assert all(len(it.responses) == 4 and "constraints" in it.meta for it in items)  # 2 samples x 2 models
+
+
+def test_with_auth_votes_carry_the_login_name(tmp_path: Path, tiny_model: str) -> None:
+    from studio.app import launch_app
+    from studio.context import StudioContext
+    from tests.studio.conftest import ROOT, free_port
+
+    ctx = StudioContext.create(tmp_path / "runs", ROOT / "presets", tmp_path / "data")
+    sid = ctx.store.create_session("s", [{"prompt": "p", "responses": ["a", "b"]}])
+    port = free_port()
+    app = launch_app(ctx, "127.0.0.1", port, auth=[("alice", "pw1"), ("bob", "pw2")], block=False)
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - gradio_client raises several types on a refused login
+            Client(f"http://127.0.0.1:{port}/", auth=("alice", "wrong"), verbose=False)
+        bob = Client(f"http://127.0.0.1:{port}/", auth=("bob", "pw2"), verbose=False)
+        bob.predict(sid, "typed-name", api_name="/label_session")
+        bob.predict("typed-name", "", api_name="/label_vote_tie")
+    finally:
+        ctx.stop_scheduler()
+        app.close()
+    (vote,) = ctx.store.votes(sid)
+    assert vote.annotator == "bob" and vote.choice == "tie"
