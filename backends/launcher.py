@@ -13,7 +13,6 @@ import os
 import secrets
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -184,8 +183,3 @@ class Launcher:
             return f"run {run.run_id} cancelled"
         run.request_stop()
         return f"run {run.run_id}: stop requested; it saves a checkpoint at its next step"
-
-    def kill(self, run: RunDir) -> None:
-        pid = run.read_status().get("pid")
-        if pid_alive(pid):
-            os.killpg(pid, signal.SIGTERM)

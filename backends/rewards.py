@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from backends.method_params import RewardSpec
@@ -119,7 +118,3 @@ def reward_names(specs: list[RewardSpec]) -> list[str]:
         base = spec.kind if spec.kind != "function" else (spec.path or "function").rsplit(":", 1)[-1]
         names.append(base if [s.kind for s in specs].count(spec.kind) == 1 else f"{base}_{i}")
     return names
-
-
-def resolve_path(path: str, base: Path) -> str:
-    return str((base / path).resolve()) if not Path(path).is_absolute() else path

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from backends.config import METHODS, ConfigError, RunConfig, config_to_yaml, validate_config
+from backends.config import METHODS, ConfigError, RunConfig, validate_config
 from backends.method_params import DPOLoss
 
 RL = ("grpo", "rloo", "ppo")
@@ -163,7 +163,3 @@ def headless_command(preset: str, sets: list[str]) -> str:
     for s in sets:
         parts += ["--set", s]
     return shlex.join(parts)
-
-
-def preview(cfg: RunConfig) -> str:
-    return config_to_yaml(cfg)
