@@ -17,13 +17,21 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from backends.method_params import DPOParams, KTOParams, RewardParams, RewardSpec, RLParams, SFTParams
+from backends.method_params import (
+    DPOParams,
+    EvalParams,
+    KTOParams,
+    RewardParams,
+    RewardSpec,
+    RLParams,
+    SFTParams,
+)
 
 EMBEDDED_MODEL = "builtin:smollm2-135m-instruct"
 TINY_MODEL = "builtin:tiny-llama"
 EMBEDDED_DATA = "builtin:tasks"
 
-Method = Literal["sft", "reward", "dpo", "simpo", "orpo", "kto", "grpo", "rloo", "ppo", "sample"]
+Method = Literal["sft", "reward", "dpo", "simpo", "orpo", "kto", "grpo", "rloo", "ppo", "sample", "eval"]
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 METHOD_HELP: dict[str, str] = {
     "sft": "Supervised fine-tuning: imitate prompt -> completion pairs (loss on the completion only).",
@@ -38,6 +46,8 @@ METHOD_HELP: dict[str, str] = {
     "ppo": "PPO (InstructGPT): rollouts, per-token KL to the reference, GAE with a value head, clipped updates.",
     "sample": "Sample N responses per prompt, score them with a judge, write best-vs-worst pairs and a "
     "best-of-N SFT set (on-policy preference data).",
+    "eval": "Compare two or more models on a prompt set: generate, judge (checkers, reward model, LLM, "
+    "people), and tally win rates with confidence intervals.",
     "pipeline": "A pipeline of stages (e.g. SFT -> reward model -> PPO), each stage its own run.",
 }
 
@@ -145,6 +155,7 @@ class RunConfig(_Strict):
     kto: KTOParams = Field(default_factory=KTOParams)
     rl: RLParams = Field(default_factory=RLParams)
     sample: SampleParams = Field(default_factory=SampleParams)
+    eval: EvalParams = Field(default_factory=EvalParams)
     resume_from: str | None = Field(
         None, description="Set by --resume: the checkpoint this run continues from."
     )
@@ -157,6 +168,8 @@ class RunConfig(_Strict):
                 f"`train.eval_steps` is {self.train.eval_steps} but `data.eval_fraction` is 0: "
                 "set a fraction > 0 or eval_steps: null"
             )
+        if self.method == "eval" and len(set(self.eval.models)) < max(2, len(self.eval.models)):
+            problems.append(f"`eval.models` must name two or more different models, got {self.eval.models}")
         if self.method in ("grpo", "rloo") and self.train.per_device_train_batch_size % self.rl.num_generations:
             problems.append(
                 f"`train.per_device_train_batch_size` ({self.train.per_device_train_batch_size}) counts "

@@ -37,8 +37,9 @@ METHOD_FORMATS: dict[str, tuple[str, ...]] = {
     "rloo": _PROMPTS,
     "ppo": _PROMPTS,
     "sample": _PROMPTS,
+    "eval": _PROMPTS,
 }
-RL_METHODS = ("grpo", "rloo", "ppo", "sample")
+RL_METHODS = ("grpo", "rloo", "ppo", "sample", "eval")
 _FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 

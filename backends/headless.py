@@ -51,8 +51,14 @@ def _print_result(run: RunDir) -> int:
     st = run.read_status()
     state = st["state"]
     where = f"run directory: {run.path}"
+    if (run.path / "winrate.json").exists():
+        import json
+
+        from backends.methods.eval import tally_table
+
+        print(tally_table(json.loads((run.path / "winrate.json").read_text())))
     if state == RunState.SUCCEEDED.value:
-        made = f"model: {run.model_dir}" if run.model_dir.exists() else f"outputs: {run.path / 'data'}"
+        made = f"model: {run.model_dir}" if run.model_dir.exists() else f"outputs: {run.path}"
         print(f"succeeded in {st.get('ended_at', 0) - st.get('started_at', 0):.0f} s; {made}\n{where}")
         return 0
     reason = st.get("error") or "no reason recorded; see stdout.log"
@@ -173,6 +179,14 @@ def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
     for s_ in st.get("stages", []):
         print(f"  {s_['stage']:<12} {s_['method']:<8} {s_['state']:<10} {s_.get('run_id') or ''}"
               + (" (reused)" if s_.get("reused") else ""))  # fmt: skip
+    for s_ in st.get("stages", []):
+        winrate = pdir.path.parent / (s_.get("run_id") or "-") / "winrate.json"
+        if winrate.exists():
+            import json
+
+            from backends.methods.eval import tally_table
+
+            print(f"\n{s_['stage']}:\n" + tally_table(json.loads(winrate.read_text())))
     if st["state"] == RunState.SUCCEEDED.value:
         print(f"pipeline succeeded\nrun directory: {pdir.path}")
         return 0

@@ -83,3 +83,29 @@ class RLParams(_Strict):
     adaptive_kl: bool = Field(False, description="PPO: adapt the KL coefficient toward target_kl.")
     target_kl: float = Field(6.0, gt=0.0, description="PPO: target KL for the adaptive controller.")
     whiten_advantages: bool = True
+
+
+class JudgeSpec(_Strict):
+    """One judge of a comparison. Score judges (checkers, reward_model, function) score each
+    answer; `llm` asks an instruct model which of two answers is better, in both orders."""
+
+    kind: Literal["checkers", "reward_model", "function", "llm"] = "checkers"
+    path: str | None = Field(None, description="reward_model: folder or @stage; function: module:callable; "
+                             "llm: the judge model (default: the embedded model).")  # fmt: skip
+    tie_margin: float = Field(0.0, ge=0.0, description="Score differences up to this are ties.")
+
+    @model_validator(mode="after")
+    def _needs_path(self) -> JudgeSpec:
+        if self.kind in ("reward_model", "function") and not self.path:
+            raise ValueError(f"a `{self.kind}` judge needs `path`")
+        return self
+
+
+class EvalParams(_Strict):
+    """The `eval` method: generate from two or more models on a prompt set and judge them."""
+
+    models: list[str] = Field(default_factory=list, description="Models to compare (two or more).")
+    judges: list[JudgeSpec] = Field(default_factory=lambda: [JudgeSpec()], min_length=1)
+    max_new_tokens: int = Field(96, gt=0)
+    temperature: float = Field(0.7, ge=0.0, description="0: greedy.")
+    batch_size: int = Field(8, gt=0, description="Prompts per generate call; tallies update after each batch.")

@@ -17,6 +17,7 @@ _MODULES = {
     "rloo": "backends.methods.grpo",
     "ppo": "backends.methods.ppo",
     "sample": "backends.methods.sample",
+    "eval": "backends.methods.eval",
 }
 
 
