@@ -8,6 +8,7 @@ import gradio as gr
 
 from backends.rundir import list_runs
 from studio.context import StudioContext
+from studio.tabs.arena import build_arena_tab
 from studio.tabs.data import build_data_tab
 from studio.tabs.label import KEYBOARD_JS, build_label_tab
 from studio.tabs.monitor import build_monitor_tab
@@ -28,6 +29,8 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
                 monitor = build_monitor_tab(ctx)
             with gr.Tab("Label", id="label"):
                 label = build_label_tab(ctx)
+            with gr.Tab("Arena", id="arena"):
+                arena = build_arena_tab(ctx)
 
         def on_launched(run_id: str, selected: list[str] | None) -> Any:
             """A run launched from the Train tab is added to the Monitor's selection."""
@@ -39,6 +42,7 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
         app.load(monitor.on_page_load, None, monitor.runs, api_visibility="private")
         app.load(label.on_page_load, None, label.sessions, api_visibility="private")
         app.load(data.on_page_load, None, data.source, api_visibility="private")
+        app.load(arena.on_page_load, None, [arena.models, arena.comparison], api_visibility="private")
 
         def on_train_request(request: str) -> list[Any]:
             """"Train on this" in the Data tab: a fitting method and the dataset, in the Train form."""

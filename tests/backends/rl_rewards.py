@@ -14,3 +14,8 @@ def vowel_share(prompts: list[Any], completions: list[Any], **_: Any) -> list[fl
         text = text_of(c)
         out.append(sum(ch in "ea" for ch in text) / max(len(text), 1))
     return out
+
+
+def longer_is_better(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
+    """A judge that only looks at length: the number of words."""
+    return [float(len(text_of(c).split())) for c in completions]

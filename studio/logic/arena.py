@@ -1,0 +1,80 @@
+"""Arena tables from an eval run's files (winrate.json, samples.jsonl, judgments.jsonl). No gradio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from backends.rundir import RunDir
+
+
+def short(model: str) -> str:
+    """A readable name: `smollm2-135m-instruct`, a run id for `runs/<id>/model`, else the folder."""
+    if model.startswith("builtin:"):
+        return model.split(":", 1)[1]
+    p = Path(model)
+    return p.parent.name if p.name == "model" else (p.name or model)
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def tally_rows(wr: dict[str, Any]) -> list[list[Any]]:
+    return [[p["judge"], short(p["a"]), short(p["b"]), p["wins"], p["ties"], p["losses"], _fmt(p["win_rate"]),
+             f"[{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}]", _fmt(p["mean_len_a"], 1), _fmt(p["mean_len_b"], 1),
+             _fmt(p.get("lc_win_rate"))] for p in wr["pairs"]]  # fmt: skip
+
+
+def ranking_rows(wr: dict[str, Any]) -> list[list[Any]]:
+    return [[judge, short(r["model"]), f"{r['score']:+.2f}", f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]"]
+            for judge, rows in wr.get("bradley_terry", {}).items() for r in rows]  # fmt: skip
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # the line being written right now
+    return out
+
+
+VERDICT = {1.0: "A", 0.5: "tie", 0.0: "B"}
+
+
+def per_prompt_rows(run: RunDir) -> dict[str, Any]:
+    """One row per prompt: the prompt, each model's answer and scores, each judge's verdict."""
+    samples = _read(run.samples_path)
+    judgments = _read(run.path / "judgments.jsonl")
+    models = list(dict.fromkeys(s["model"] for s in samples))
+    pairs = list(dict.fromkeys((j["a"], j["b"], j["judge"]) for j in judgments))
+    headers = ["#", "prompt"] + [f"{short(m)}" for m in models] + [f"{judge}: {short(a)} (A) vs {short(b)} (B)"
+                                                                  for a, b, judge in pairs]  # fmt: skip
+    by_prompt: dict[int, dict[str, Any]] = {}
+    for s in samples:
+        row = by_prompt.setdefault(s["prompt_id"], {"prompt": s["prompt"], "answers": {}, "verdicts": {}})
+        scores = ", ".join(f"{k} {v:.2f}" for k, v in s.get("scores", {}).items())
+        row["answers"][s["model"]] = f"{s['response'][:300]}\n[{s['length']} words{'; ' + scores if scores else ''}]"
+    for j in judgments:
+        by_prompt.setdefault(j["prompt_id"], {"prompt": "", "answers": {}, "verdicts": {}})["verdicts"][
+            (j["a"], j["b"], j["judge"])] = VERDICT.get(j["outcome"], str(j["outcome"]))  # fmt: skip
+    data = [[pid, r["prompt"][:300]] + [r["answers"].get(m, "") for m in models]
+            + [r["verdicts"].get(p, "") for p in pairs] for pid, r in sorted(by_prompt.items())]  # fmt: skip
+    return {"headers": headers, "data": data, "n_models": len(models)}
+
+
+def disagreements(table: dict[str, Any]) -> dict[str, Any]:
+    """Rows where the judges' verdicts on the same pair of models differ."""
+    start = 2 + table.get("n_models", 0)
+    verdict_heads = table["headers"][start:]
+    groups: dict[str, list[int]] = {}
+    for k, h in enumerate(verdict_heads):
+        groups.setdefault(h.split(": ", 1)[1], []).append(start + k)
+    keep = [row for row in table["data"]
+            if any(len({row[c] for c in cols if row[c]}) > 1 for cols in groups.values())]  # fmt: skip
+    return {**table, "data": keep}

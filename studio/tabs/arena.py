@@ -1,0 +1,164 @@
+"""Arena tab: pit two or more models against each other on a prompt set, judged by the
+checkers, a reward-model run, an LLM judge, or people (through the Label tab), with live
+win-rate tallies, confidence intervals, length effects and the prompts where judges disagree."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from backends.config import EMBEDDED_MODEL, ConfigError, RunConfig, validate_config
+from backends.rundir import RunDir, list_runs
+from studio.context import StudioContext
+from studio.logic.arena import disagreements, per_prompt_rows, ranking_rows, tally_rows
+from studio.logic.labeling import PathRefused, safe_path
+from studio.logic.runs import run_method
+
+
+@dataclass
+class ArenaTab:
+    models: gr.Dropdown
+    comparison: gr.Dropdown
+    on_page_load: Any
+
+
+def model_choices(ctx: StudioContext) -> list[str]:
+    """The embedded model and every finished run's model folder."""
+    out = [EMBEDDED_MODEL]
+    for run in list_runs(ctx.runs_dir):
+        if run.model_dir.exists() and run.read_status()["state"] == "succeeded":
+            out.append(str(run.model_dir))
+    return out
+
+
+def eval_runs(ctx: StudioContext) -> list[str]:
+    return [r.run_id for r in list_runs(ctx.runs_dir) if run_method(r) == "eval"]
+
+
+def build_arena_tab(ctx: StudioContext) -> ArenaTab:
+    with gr.Row():
+        with gr.Column(scale=2):
+            models = gr.Dropdown(model_choices(ctx), value=[EMBEDDED_MODEL], multiselect=True, allow_custom_value=True,
+                                 label="Models (two or more)", elem_id="arena-models",
+                                 info="The embedded model, any run's model/ folder, a local folder or a hub id.")  # fmt: skip
+            prompts = gr.Textbox("builtin:tasks", label="Prompt set", elem_id="arena-prompts",
+                                 info="builtin:tasks (its held-out split: never trained on), or a file of prompts.")  # fmt: skip
+            typed = gr.Textbox(lines=3, label="Or type prompts, one per line", elem_id="arena-typed")
+            with gr.Row():
+                n = gr.Number(24, label="Prompts", precision=0, minimum=1)
+                max_new = gr.Number(96, label="Max new tokens", precision=0, minimum=1)
+                temp = gr.Number(0.7, label="Temperature", minimum=0)
+            judges = gr.CheckboxGroup(["checkers", "reward_model", "llm"], value=["checkers"], label="Judges",
+                                      info="checkers need the embedded tasks' prompts; llm judges each pair in both "
+                                      "orders.")  # fmt: skip
+            with gr.Row():
+                rm_path = gr.Textbox(label="Reward model (a reward run's model/)", scale=2)
+                llm_path = gr.Textbox(EMBEDDED_MODEL, label="LLM judge model", scale=2)
+            start = gr.Button("Compare", variant="primary", elem_id="arena-start")
+            start_msg = gr.Markdown(elem_id="arena-msg")
+        with gr.Column(scale=3):
+            with gr.Row():
+                comparison = gr.Dropdown(eval_runs(ctx), label="Comparison", allow_custom_value=True, scale=4,
+                                         elem_id="arena-run")  # fmt: skip
+                to_label = gr.Button("Judge by people (Label tab)", scale=2)
+            status = gr.Markdown(elem_id="arena-status")
+            tallies = gr.Dataframe(headers=["judge", "A", "B", "W", "T", "L", "win rate A", "95% CI", "mean words A",
+                                            "mean words B", "length-controlled"], interactive=False,
+                                   elem_id="arena-tallies")  # fmt: skip
+            ranking = gr.Dataframe(headers=["judge", "model", "Bradley-Terry score", "95% CI"], interactive=False)
+            agreement = gr.Markdown()
+    with gr.Row():
+        only_dis = gr.Checkbox(False, label="Only prompts where the judges disagree")
+    per_prompt = gr.Dataframe(interactive=False, wrap=True, max_height=500, elem_id="arena-prompts-table")
+    timer = gr.Timer(2.0)
+
+    # --- handlers ----------------------------------------------------------------------
+    def on_start(ms: list[str], src: str, typed_text: str, k: float, mx: float, t: float, js: list[str],
+                 rm: str, llm: str) -> tuple[str, Any]:  # fmt: skip
+        dataset, split = (src or "builtin:tasks").strip(), "heldout"
+        if typed_text and typed_text.strip():
+            lines = [x.strip() for x in typed_text.splitlines() if x.strip()]
+            out = ctx.data_dir / "arena" / f"prompts-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("".join(json.dumps({"prompt": [{"role": "user", "content": x}]}) + "\n" for x in lines))
+            dataset, split = str(out), "train"
+            js = [j for j in js if j != "checkers"] or ["llm"]  # typed prompts carry no constraints
+        elif dataset != "builtin:tasks":
+            try:
+                dataset, split = str(safe_path(dataset, ctx.roots)), "train"
+            except PathRefused as e:
+                return f"**Not started:** {e}", gr.skip()
+        judge_specs = [{"kind": "checkers"} if j == "checkers" else {"kind": "reward_model", "path": rm.strip()}
+                       if j == "reward_model" else {"kind": "llm", "path": llm.strip() or EMBEDDED_MODEL} for j in js]  # fmt: skip
+        raw = {"name": "arena", "method": "eval", "model": {"name_or_path": (ms or [EMBEDDED_MODEL])[0]},
+               "data": {"dataset": dataset, "split": split, "max_samples": int(k or 24)},
+               "eval": {"models": ms or [], "judges": judge_specs, "max_new_tokens": int(mx or 96),
+                        "temperature": float(t or 0.0)}}  # fmt: skip
+        try:
+            cfg: RunConfig = validate_config(raw, "Arena form")
+        except ConfigError as e:
+            return "**Not started:**\n" + "\n".join(f"- {p}" for p in e.problems), gr.skip()
+        run = ctx.launcher.create_run(cfg)
+        ctx.tick()
+        return (f"Comparison `{run.run_id}` started; tallies update below as judgments arrive.",
+                gr.Dropdown(choices=eval_runs(ctx), value=run.run_id))  # fmt: skip
+
+    def on_show(run_id: str | None, dis: bool) -> tuple[Any, ...]:
+        run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
+        if run is None or not run.exists():
+            return "Pick a comparison.", [], [], "", {"headers": ["#"], "data": []}
+        st = run.read_status()
+        wr_path = run.path / "winrate.json"
+        if not wr_path.exists():
+            return (f"`{run.run_id}`: {st['state']} ({st.get('phase') or 'waiting'}); no judgments yet"
+                    + (f"\n\n**Reason:** {st['error']}" if st.get("error") else ""), [], [], "", {"headers": ["#"], "data": []})
+        wr = json.loads(wr_path.read_text())
+        engine = wr["sampling"]["engine"]
+        head = (f"`{run.run_id}`: **{st['state']}** · {wr['prompts_done']} of {wr['prompt_set']['n']} prompts · "
+                f"generation: {engine}" + (" (vLLM not available here)" if engine == "transformers" else "")
+                + f" · {wr['ci_method']}")  # fmt: skip
+        if st.get("error"):
+            head += f"\n\n**Reason:** {st['error']}"
+        agree = "; ".join(f"{k}: {100 * v:.0f}% agree" for k, v in wr["judge_agreement"].items())
+        table = per_prompt_rows(run)
+        if dis:
+            table = disagreements(table)
+        table = {"headers": table["headers"], "data": table["data"]}
+        return head, tally_rows(wr), ranking_rows(wr), (f"Judges: {agree}" if agree else ""), table
+
+    def on_tick(run_id: str | None, dis: bool) -> tuple[Any, ...]:
+        return on_show(run_id, dis)
+
+    def on_label(run_id: str | None) -> str:
+        run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
+        if run is None or not run.samples_path.exists():
+            return "Pick a comparison with answers first."
+        rows = [json.loads(x) for x in run.samples_path.read_text().splitlines()]
+        items: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            it = items.setdefault(r["prompt_id"], {"prompt": r["prompt"], "responses": [], "meta": {"models": []}})
+            it["responses"].append(r["response"])
+            it["meta"]["models"].append(r["model"])
+        name = f"arena-{run.run_id}"
+        try:
+            ctx.store.create_session(name, list(items.values()), source=str(run.samples_path))
+        except ValueError as e:
+            return f"**Not created:** {e}"
+        return f"Labeling session `{name}` created: open the Label tab and pick it."
+
+    def on_page_load() -> tuple[Any, Any]:
+        return gr.Dropdown(choices=model_choices(ctx)), gr.Dropdown(choices=eval_runs(ctx))
+
+    # --- wiring ------------------------------------------------------------------------
+    start.click(on_start, [models, prompts, typed, n, max_new, temp, judges, rm_path, llm_path], [start_msg, comparison],
+                api_name="arena_start")  # fmt: skip
+    outs = [status, tallies, ranking, agreement, per_prompt]
+    comparison.change(on_show, [comparison, only_dis], outs, api_name="arena_show")
+    only_dis.change(on_show, [comparison, only_dis], outs, api_visibility="private")
+    timer.tick(on_tick, [comparison, only_dis], outs, api_visibility="private", show_progress="hidden")
+    to_label.click(on_label, comparison, start_msg, api_name="arena_to_label")
+    return ArenaTab(models, comparison, on_page_load)
