@@ -127,8 +127,11 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         table = per_prompt_rows(run)
         if dis:
             table = disagreements(table)
-        table = {"headers": table["headers"], "data": table["data"]}
-        return head, tally_rows(wr), ranking_rows(wr), (f"Judges: {agree}" if agree else ""), table
+        k = len(table["headers"])
+        widths = ["4%", "26%"] + [f"{70 / max(k - 2, 1):.0f}%"] * (k - 2)
+        frame = gr.Dataframe(value={"headers": table["headers"], "data": table["data"]}, headers=table["headers"],
+                             column_widths=widths)  # fmt: skip
+        return head, tally_rows(wr), ranking_rows(wr), (f"Judges: {agree}" if agree else ""), frame
 
     def on_tick(run_id: str | None, dis: bool) -> tuple[Any, ...]:
         return on_show(run_id, dis)

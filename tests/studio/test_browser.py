@@ -101,3 +101,25 @@ def test_label_pairs_with_the_keyboard_and_export(studio, page, tmp_path: Path) 
     page.locator("#label-export-msg").get_by_text("Exported 1 pairs").wait_for(timeout=30_000)
     exported = (studio.ctx.data_dir / "labels" / "kbd-majority.jsonl").read_text().splitlines()
     assert len(exported) == 1 and json.loads(exported[0])["votes"] == 1
+
+
+def test_run_a_comparison_in_the_arena_and_see_the_tally(studio, page, tiny_model: str, tmp_path: Path) -> None:
+    page.goto(studio.url)
+    page.get_by_role("tab", name="Arena").click()
+    models = page.locator("#arena-models")
+    models.locator(".remove-all").click()  # clear the default (the embedded model) selection
+    box = models.locator("input")
+    for name in ("builtin:tiny-llama", tiny_model):
+        box.click()
+        box.fill(name)
+        box.press("Enter")
+    page.keyboard.press("Escape")
+    page.get_by_label("Prompts", exact=True).fill("4")
+    page.locator("#arena-start").click()
+    page.locator("#arena-msg").get_by_text("started").wait_for(timeout=30_000)
+    page.locator("#arena-status").get_by_text("succeeded").wait_for(timeout=240_000)
+    tallies = page.locator("#arena-tallies")
+    page.wait_for_function("() => document.querySelector('#arena-tallies').innerText.includes('checkers')",
+                           timeout=30_000)  # fmt: skip
+    assert "tiny-llama" in tallies.inner_text() and "[0." in tallies.inner_text()  # a 95% interval is shown
+    shot(page, tmp_path, "arena-tab.png")
