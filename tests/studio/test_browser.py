@@ -44,6 +44,7 @@ def choose(page, label: str, value: str) -> None:
 
 def test_launch_tiny_sft_and_watch_the_chart(studio, page, tmp_path: Path) -> None:
     page.goto(studio.url)
+    page.get_by_role("tab", name="Train").click()
     page.get_by_role("button", name="Launch").wait_for()
     choose(page, "Preset", "tiny/sft.yaml")
     model = page.locator("#field-model-name_or_path textarea, #field-model-name_or_path input").first
