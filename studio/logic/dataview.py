@@ -238,6 +238,49 @@ def compute_stats(view: DataView, tokenizer: Any, template: Any, max_length: int
                  dup, broken)  # fmt: skip
 
 
+def column_types(view: DataView) -> dict[str, str]:
+    """A readable type per column, from the first rows: text, conversation, bool, number, list, ..."""
+    out: dict[str, str] = {}
+    for row in view.page(0, 20):
+        for col in view.columns:
+            if col in out or row.get(col) is None:
+                continue
+            v = row[col]
+            if isinstance(v, list) and v and isinstance(v[0], dict) and "content" in v[0]:
+                out[col] = "conversation"
+            else:
+                out[col] = {str: "text", bool: "bool", int: "number", float: "number", list: "list",
+                            dict: "object"}.get(type(v), type(v).__name__)  # fmt: skip
+    return {c: out.get(c, "empty") for c in view.columns}
+
+
+def filter_sample(view: DataView, kind: str, tokenizer: Any, template: Any, max_length: int,
+                  n: int = 2000, limit: int = 50) -> list[dict[str, Any]]:  # fmt: skip
+    """Sampled rows with problems, over max_length, or with a duplicate prompt."""
+    rows = view.sample(n)
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        if kind == "problems":
+            keep = bool(row_problems(row, view.fmt))
+        elif kind == "over max length":
+            lens = {c: (len(tokenizer.encode(as_text(row.get(c), template)).ids) if tokenizer
+                        else len(as_text(row.get(c), template).split())) for c in TEXT_COLUMNS if c in row}  # fmt: skip
+            keep = lens.get("prompt", 0) + max([lens.get(c, 0) for c in ("chosen", "rejected", "completion")]) \
+                + lens.get("text", 0) + lens.get("messages", 0) > max_length
+        elif kind == "duplicate prompts":
+            key = json.dumps(row.get("prompt"), sort_keys=True)
+            keep = "prompt" in row and key in seen
+            seen.add(key)
+        else:
+            keep = True
+        if keep:
+            out.append(row)
+            if len(out) >= limit:
+                break
+    return out
+
+
 def search(view: DataView, query: str, limit: int = 50, scan: int = 200_000) -> list[dict[str, Any]]:
     """Rows whose text contains `query` (case-insensitive), among the first `scan` rows."""
     q = query.lower()

@@ -18,7 +18,9 @@ from studio.context import StudioContext
 from studio.logic.dataview import (
     DataView,
     as_text,
+    column_types,
     compute_stats,
+    filter_sample,
     load_template,
     load_tokenizer,
     open_dataset,
@@ -97,6 +99,8 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
     with gr.Row():
         page_no = gr.Number(1, label="Page", precision=0, minimum=1, scale=1)
         query = gr.Textbox(label="Search (text contains)", scale=3, elem_id="data-search")
+        show_only = gr.Dropdown(["all rows", "problems", "over max length", "duplicate prompts"], value="all rows",
+                                label="Filter (sampled rows)", scale=2)  # fmt: skip
         go_btn = gr.Button("Show", scale=1)
     table = gr.Dataframe(interactive=False, wrap=True, max_height=600, elem_id="data-rows")
     train_btn = gr.Button("Train on this", elem_id="data-train")
@@ -144,7 +148,8 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
         opened = time.time() - t0
         tok_dir = tokenizer_dir(ctx, mdl)
         fmt = view.fmt.describe() if view.fmt else "**no known format**"
-        lines = [f"**{view.rows_total:,} rows** · format: {fmt} · opened in {opened:.1f} s",
+        types = ", ".join(f"`{c}` {t}" for c, t in column_types(view).items())
+        lines = [f"**{view.rows_total:,} rows** · format: {fmt} · opened in {opened:.1f} s", f"Columns: {types}",
                  f"Fits: {', '.join(m for m, f in METHOD_FORMATS.items() if view.fmt and view.fmt.name in f) or 'no method'}"]  # fmt: skip
         if view.fmt is None:
             wanted = "; ".join(f"{n}: {', '.join(c)}" for n, c in {
@@ -164,16 +169,22 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
         table_value = rows_table(view, view.page(0, PAGE), tok_dir)
         return "\n\n".join(lines), "\n".join(probs), histogram(stats.lengths, stats.unit, int(mx or 256)), table_value
 
-    def on_show(src: str, mdl: str, page: float, q: str) -> Any:
+    def on_show(src: str, mdl: str, page: float, q: str, only: str, mx: float) -> Any:
         try:
             view = view_of(src)
         except (PathRefused, ValueError, OSError) as e:
             gr.Warning(str(e))
             return gr.skip()
-        rows = search(view, q) if q and q.strip() else view.page((int(page or 1) - 1) * PAGE, PAGE)
+        tok_dir = tokenizer_dir(ctx, mdl)
+        if only and only != "all rows":
+            rows = filter_sample(view, only, load_tokenizer(tok_dir), load_template(tok_dir), int(mx or 256))
+        elif q and q.strip():
+            rows = search(view, q)
+        else:
+            rows = view.page((int(page or 1) - 1) * PAGE, PAGE)
         if not rows:
             gr.Info("No rows match." if q else "That page is past the end.")
-        return rows_table(view, rows, tokenizer_dir(ctx, mdl))
+        return rows_table(view, rows, tok_dir)
 
     def on_train(src: str) -> str:
         try:
@@ -204,8 +215,10 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
 
     # --- wiring ------------------------------------------------------------------------
     open_btn.click(on_open, [source, model, max_len], [summary, problems, hist, table], api_name="data_open")
-    go_btn.click(on_show, [source, model, page_no, query], table, api_name="data_rows")
-    query.submit(on_show, [source, model, page_no, query], table, api_visibility="private")
+    show_inputs = [source, model, page_no, query, show_only, max_len]
+    go_btn.click(on_show, show_inputs, table, api_name="data_rows")
+    query.submit(on_show, show_inputs, table, api_visibility="private")
+    show_only.change(on_show, show_inputs, table, api_visibility="private")
     train_btn.click(on_train, source, train_request, api_name="data_train")
     mix_btn.click(on_mix, [spec, mix_name, mix_seed], mix_msg, api_name="data_mix")
     return DataTab(source, train_request, on_page_load)

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from studio.logic.dataview import compute_stats, load_template, open_dataset, search
+from studio.logic.dataview import (
+    column_types,
+    compute_stats,
+    filter_sample,
+    load_template,
+    open_dataset,
+    search,
+)
 from studio.logic.mixtures import mix, parse_spec
 
 CONV = [{"role": "user", "content": "hi"}]
@@ -59,6 +66,10 @@ def test_broken_rows_are_named_and_stats_count_problems(tmp_path: Path) -> None:
     with open(path, "a") as f:
         f.write("{not json\n")
     view = open_dataset("f", path)
+    assert column_types(view) == {"prompt": "text", "chosen": "text", "rejected": "text"}
+    assert [r["prompt"] for r in filter_sample(view, "duplicate prompts", None, None, 100)] == ["p1"]
+    assert len(filter_sample(view, "problems", None, None, 100)) == 3
+    assert [r["prompt"] for r in filter_sample(view, "over max length", None, None, 100)] == ["p2"]
     stats = compute_stats(view, None, None, max_length=100)
     text = "\n".join(stats.broken)
     assert "`chosen` is empty" in text and "`chosen` is a int" in text and "line 4" in text
@@ -96,6 +107,7 @@ def test_data_tab_opens_a_file_and_sends_it_to_train(studio) -> None:
     client = Client(studio.url, verbose=False)
     summary, problems, _, table = client.predict(str(path), "builtin:tiny-llama", 256, api_name="/data_open")
     assert "**5 rows**" in summary and "preference (conversational" in summary and "dpo" in summary
+    assert "`prompt` conversation" in summary
     assert "5 duplicate prompts" not in problems and "4 duplicate prompts" in problems
     assert table["headers"] == ["prompt", "chosen", "rejected"]
     request = client.predict(str(path), api_name="/data_train")
