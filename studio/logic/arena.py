@@ -78,3 +78,37 @@ def disagreements(table: dict[str, Any]) -> dict[str, Any]:
     keep = [row for row in table["data"]
             if any(len({row[c] for c in cols if row[c]}) > 1 for cols in groups.values())]  # fmt: skip
     return {**table, "data": keep}
+
+
+def people_rows(store: Any, session_name: str, models: list[str]) -> list[list[Any]]:
+    """Tallies from the Label tab's votes on a comparison handed to people. A vote's shown pair
+    gives the two models; tie and both-bad votes count as ties (half a win each)."""
+    from itertools import combinations
+
+    from backends.store import StoreError
+    from backends.winrate import Tally
+
+    try:
+        sid = store.session_id(session_name)
+    except StoreError:
+        return []
+    items = {it.id: it for it in store.items(sid)}
+    tallies = {pair: Tally() for pair in combinations(models, 2)}
+    for v in store.votes(sid):
+        names = items[v.item_id].meta.get("models", [])
+        if len(names) <= max(v.left_index, v.right_index):
+            continue
+        shown = (names[v.left_index], names[v.right_index])
+        pair = next((p for p in tallies if set(p) == set(shown)), None)
+        if pair is None:
+            continue
+        t = tallies[pair]
+        if v.preferred is None:
+            t.ties += 1
+        elif names[v.preferred] == pair[0]:
+            t.wins += 1
+        else:
+            t.losses += 1
+    return [["people", short(a), short(b), t.wins, t.ties, t.losses, _fmt(t.win_rate if t.n else None),
+             f"[{t.ci95()[0]:.3f}, {t.ci95()[1]:.3f}]", "-", "-", "-"]
+            for (a, b), t in tallies.items() if t.n]  # fmt: skip

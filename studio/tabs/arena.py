@@ -14,7 +14,7 @@ import gradio as gr
 from backends.config import EMBEDDED_MODEL, ConfigError, RunConfig, validate_config
 from backends.rundir import RunDir, list_runs
 from studio.context import StudioContext
-from studio.logic.arena import disagreements, per_prompt_rows, ranking_rows, tally_rows
+from studio.logic.arena import disagreements, people_rows, per_prompt_rows, ranking_rows, tally_rows
 from studio.logic.labeling import PathRefused, safe_path
 from studio.logic.runs import run_method
 
@@ -131,7 +131,8 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         widths = ["4%", "26%"] + [f"{70 / max(k - 2, 1):.0f}%"] * (k - 2)
         frame = gr.Dataframe(value={"headers": table["headers"], "data": table["data"]}, headers=table["headers"],
                              column_widths=widths)  # fmt: skip
-        return head, tally_rows(wr), ranking_rows(wr), (f"Judges: {agree}" if agree else ""), frame
+        people = people_rows(ctx.store, f"arena-{run.run_id}", wr["models"])
+        return head, tally_rows(wr) + people, ranking_rows(wr), (f"Judges: {agree}" if agree else ""), frame
 
     def on_tick(run_id: str | None, dis: bool) -> tuple[Any, ...]:
         return on_show(run_id, dis)

@@ -33,8 +33,18 @@ def test_compare_two_models_and_hand_off_to_labeling(studio, tiny_model: str) ->
     assert frame(only)["data"] == []  # one judge cannot disagree with itself
     made = client.predict(run_id, api_name="/arena_to_label")
     assert "Labeling session `arena-" in made
-    items = studio.ctx.store.items(studio.ctx.store.session_id(f"arena-{run_id}"))
+    store = studio.ctx.store
+    sid = store.session_id(f"arena-{run_id}")
+    items = store.items(sid)
     assert len(items) == 6 and all(len(it.responses) == 2 for it in items)
+    # people's votes come back into the tallies as a judge of their own
+    models = items[0].meta["models"]
+    second = models.index(tiny_model)
+    store.record_vote(items[0].id, "ann", "left", second, 1 - second)  # prefers the second model
+    store.record_vote(items[1].id, "ann", "tie", 0, 1)
+    _, tallies, *_ = client.predict(run_id, False, api_name="/arena_show")
+    people = next(r for r in tallies["data"] if r[0] == "people")
+    assert [int(x) for x in people[3:6]] == [0, 1, 1] and people[6] == "0.250"
 
 
 def test_form_errors_start_nothing(studio) -> None:
