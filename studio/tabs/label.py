@@ -16,6 +16,7 @@ import gradio as gr
 
 from backends.agreement import agreement_report, export_pairs, judge_agreement
 from backends.config import ConfigError, load_preset
+from backends.rewards import text_of
 from backends.store import StoreError
 from backends.tasks import score_response
 from studio.context import StudioContext
@@ -213,7 +214,7 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         if rep["left_share"] is not None:
             lines.append(f"Left side chosen in {100 * rep['left_share']:.0f}% of decisive votes (50% = no position bias)")
         items = ctx.store.items(st.session_id)
-        checked = {it.id: [score_response(it.meta["constraints"], _plain(r)) for r in it.responses]
+        checked = {it.id: [score_response(it.meta["constraints"], text_of(r)) for r in it.responses]
                    for it in items if "constraints" in it.meta}  # fmt: skip
         judged = judge_agreement(votes, checked)
         if judged is not None:
@@ -273,6 +274,3 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
 
     return LabelTab(session, on_page_load)
 
-
-def _plain(response: Any) -> str:
-    return response[-1]["content"] if isinstance(response, list) and response else str(response)
