@@ -54,14 +54,15 @@ def known_sources(ctx: StudioContext) -> list[str]:
 
 
 def tokenizer_dir(ctx: StudioContext, model: str) -> Path | None:
-    """A model's tokenizer folder if it is on disk (no download, no conversion from here)."""
+    """A model's tokenizer folder if it is on disk (no download, no conversion from here).
+    Only folders the studio serves (and the model cache) are read, like any typed path."""
     from backends.models import cache_dir
 
     if model.startswith("builtin:"):
         p = cache_dir() / "models" / model.split(":", 1)[1]
         return p if p.exists() else None
     try:
-        p = safe_path(model, ctx.roots + [Path(model).expanduser().resolve()])
+        p = safe_path(model, ctx.roots + [cache_dir()])
     except PathRefused:
         return None
     return p if (p / "tokenizer.json").exists() else None

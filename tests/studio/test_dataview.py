@@ -41,8 +41,8 @@ def write(path: Path, rows: list[dict]) -> Path:
 def test_each_trl_format_is_detected(tmp_path: Path, name: str) -> None:
     view = open_dataset("f", write(tmp_path / "f.jsonl", [FORMATS[name]] * 3))
     assert view.fmt is not None and view.fmt.name == name and view.rows_total == 3
-    assert view.fmt.conversational == isinstance(next(iter(FORMATS[name].values())), list) or name in (
-        "unpaired_preference", "implicit_preference", "prompt_completion")  # fmt: skip
+    conversational = {"conversational_language_modeling", "preference", "prompt_only"}
+    assert view.fmt.conversational == (name in conversational)
 
 
 def test_other_file_types_and_unknown_columns(tmp_path: Path) -> None:
@@ -112,6 +112,9 @@ def test_data_tab_opens_a_file_and_sends_it_to_train(studio) -> None:
     assert table["headers"] == ["prompt", "chosen", "rejected"]
     request = client.predict(str(path), api_name="/data_train")
     assert request.startswith(f"reward|{path}|")  # the first method that takes preference pairs
+    from studio.tabs.data import tokenizer_dir
+
+    assert tokenizer_dir(studio.ctx, "/usr/share") is None  # typed model folders follow the same rule
     refused, *_ = client.predict("/etc/passwd", "builtin:tiny-llama", 256, api_name="/data_open")
     assert "Cannot open" in refused and "not a file under the folders this studio serves" in refused
 
