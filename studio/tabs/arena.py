@@ -134,8 +134,16 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         people = people_rows(ctx.store, f"arena-{run.run_id}", wr["models"])
         return head, tally_rows(wr) + people, ranking_rows(wr), (f"Judges: {agree}" if agree else ""), frame
 
-    def on_tick(run_id: str | None, dis: bool) -> tuple[Any, ...]:
-        return on_show(run_id, dis)
+    def on_tick(run_id: str | None, dis: bool, seen: tuple[Any, ...] | None) -> tuple[Any, ...]:
+        """Cheap check first: redraw only when the comparison's files or state changed."""
+        run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
+        stamp: tuple[Any, ...] = (run_id, dis)
+        if run is not None and run.exists():
+            files = [run.status_path, run.path / "winrate.json", *ctx.store.path.parent.glob("labels.sqlite*")]
+            stamp += tuple(f.stat().st_mtime_ns for f in files if f.exists())
+        if stamp == seen:
+            return (*[gr.skip()] * 5, seen)
+        return (*on_show(run_id, dis), stamp)
 
     def on_label(run_id: str | None) -> str:
         run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
@@ -163,6 +171,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
     outs = [status, tallies, ranking, agreement, per_prompt]
     comparison.change(on_show, [comparison, only_dis], outs, api_name="arena_show")
     only_dis.change(on_show, [comparison, only_dis], outs, api_visibility="private")
-    timer.tick(on_tick, [comparison, only_dis], outs, api_visibility="private", show_progress="hidden")
+    seen = gr.State(None)
+    timer.tick(on_tick, [comparison, only_dis, seen], [*outs, seen], api_visibility="private", show_progress="hidden")
     to_label.click(on_label, comparison, start_msg, api_name="arena_to_label")
     return ArenaTab(models, comparison, on_page_load)
