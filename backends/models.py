@@ -108,7 +108,6 @@ def build_tiny_llama(out: Path, seed: int = 0) -> None:
         tokenizer_object=tk, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None
     )
     tok.chat_template = CHATML_TEMPLATE
-    torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=64,
@@ -122,7 +121,11 @@ def build_tiny_llama(out: Path, seed: int = 0) -> None:
         pad_token_id=tok.pad_token_id,
         bos_token_id=None,
     )
-    model = LlamaForCausalLM(config)
+    # The first run of a process may build this model after seeding itself: a private RNG
+    # keeps the run's own random stream (sampling, shuffles) the same either way.
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
     model.save_pretrained(out, safe_serialization=True)

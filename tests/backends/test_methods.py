@@ -73,17 +73,22 @@ def rewards_over_run(runs_dir: Path) -> list[float]:
 
 
 LEARN = ["--set", 'rl.rewards=[{kind: function, path: "tests.backends.rl_rewards:vowel_share"}]',
-         "--set", "lora.enabled=false", "--set", "rl.beta=0.0", "--set", "train.max_steps=20",
+         "--set", "lora.enabled=false", "--set", "rl.beta=0.0",
          "--set", "train.per_device_train_batch_size=16"]  # fmt: skip
 
 
-@pytest.mark.parametrize(("method", "lr"), [("ppo", "1e-2"), ("grpo", "5e-2")])
-def test_rl_raises_a_programmatic_reward(method: str, lr: str, runs_dir: Path, tiny_model: str) -> None:
+# The curve depends on the seed and on the CPU's kernels (sampled tokens diverge after a few
+# steps), so the settings were chosen over many seeds: PPO at lr 2e-2 for 30 steps gained
+# +0.20 to +0.86 over seeds 1-15 and 42 on an AMD EPYC with AVX512-BF16 (lr 1e-2 for 20
+# steps failed 2 seeds of 6); GRPO at 5e-2 for 20 steps gained +0.34 to +0.53 over 6 seeds.
+@pytest.mark.parametrize(("method", "lr", "steps"), [("ppo", "2e-2", 30), ("grpo", "5e-2", 20)])
+def test_rl_raises_a_programmatic_reward(method: str, lr: str, steps: int, runs_dir: Path, tiny_model: str) -> None:
     """A tiny random policy learns to write more 'e' and 'a' characters."""
-    proc = headless(runs_dir, f"presets/tiny/{method}.yaml", *LEARN[1::2], f"train.learning_rate={lr}")
+    proc = headless(runs_dir, f"presets/tiny/{method}.yaml", *LEARN[1::2], f"train.learning_rate={lr}",
+                    f"train.max_steps={steps}")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = rewards_over_run(runs_dir)
-    assert len(r) == 20
+    assert len(r) == steps
     first, last = sum(r[:3]) / 3, sum(r[-3:]) / 3
     assert last > first + 0.15, r
 
