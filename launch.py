@@ -1,9 +1,9 @@
 """Alignment Studio.
 
-    python launch.py                                  the studio in a browser (http://127.0.0.1:7860)
-    python launch.py --share --auth alice:secret      a share link, with a login
-    python launch.py --preset presets/sft.yaml --headless [--set train.max_steps=10]
-    python launch.py --resume runs/<run_id> --headless
+python launch.py                                  the studio in a browser (http://127.0.0.1:7860)
+python launch.py --share --auth alice:secret      a share link, with a login
+python launch.py --preset presets/sft.yaml --headless [--set train.max_steps=10]
+python launch.py --resume runs/<run_id> --headless
 """
 
 from __future__ import annotations
@@ -38,19 +38,34 @@ def parse_auth(value: str | None) -> list[tuple[str, str]] | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Alignment Studio", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__)  # fmt: skip
+    p = argparse.ArgumentParser(
+        description="Alignment Studio", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("--preset", help="a YAML preset (with --headless: run it; else: preselect it)")
     p.add_argument("--headless", action="store_true", help="run --preset (or --resume) without the UI")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset field, e.g. --set train.max_steps=10 (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset field, e.g. --set train.max_steps=10 (repeatable)",
+    )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint (headless)")
     p.add_argument("--runs-dir", default=os.environ.get("ALIGNMENT_STUDIO_RUNS", str(ROOT / "runs")))
     p.add_argument("--presets-dir", default=str(ROOT / "presets"))
-    p.add_argument("--data-dir", default=os.environ.get("ALIGNMENT_STUDIO_DATA", str(ROOT / "studio_data")),
-                   help="labels (SQLite) and exported datasets")  # fmt: skip
-    p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
-                   help="another folder users may open data from (repeatable); nothing else is served")  # fmt: skip
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("ALIGNMENT_STUDIO_DATA", str(ROOT / "studio_data")),
+        help="labels (SQLite) and exported datasets",
+    )
+    p.add_argument(
+        "--allow-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="another folder users may open data from (repeatable); nothing else is served",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="create a public Gradio link (needs --auth)")
@@ -63,17 +78,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless:
         return run_headless(args)
     if args.share and not args.auth:
-        print("error: --share makes the studio reachable by anyone who has the link, and it can "
-              "start processes on this machine; add --auth user:password (or a file of them)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "error: --share makes the studio reachable by anyone who has the link, and it can "
+            "start processes on this machine; add --auth user:password (or a file of them)",
+            file=sys.stderr,
+        )
         return 2
     auth = parse_auth(args.auth)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from studio.app import launch_app
     from studio.context import StudioContext
 
-    ctx = StudioContext.create(runs_dir=args.runs_dir, presets_dir=args.presets_dir, data_dir=args.data_dir,
-                               allow_paths=args.allow_path)  # fmt: skip
+    ctx = StudioContext.create(
+        runs_dir=args.runs_dir,
+        presets_dir=args.presets_dir,
+        data_dir=args.data_dir,
+        allow_paths=args.allow_path,
+    )
     launch_app(ctx, host=args.host, port=args.port, share=args.share, auth=auth)
     return 0
 
@@ -92,7 +113,9 @@ def run_headless(args: argparse.Namespace) -> int:
                 from backends.config import apply_overrides, read_preset, validate_config
 
                 cfg_path = Path(args.resume) / "config.yaml"
-                cfg = validate_config(apply_overrides(read_preset(cfg_path), args.overrides), f"{cfg_path} with --set")
+                cfg = validate_config(
+                    apply_overrides(read_preset(cfg_path), args.overrides), f"{cfg_path} with --set"
+                )
             cfg, old = prepare_resume(args.resume, cfg)
             return run(cfg, args.runs_dir, resume_of=old)
         if not args.preset:

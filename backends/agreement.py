@@ -40,7 +40,9 @@ def per_item_agreement(votes: list[Vote]) -> dict[int, float]:
 def cohen_kappa(a: list[str], b: list[str]) -> float:
     """Cohen's kappa of two raters over the same items (labels in the same order)."""
     if len(a) != len(b) or not a:
-        raise ValueError(f"cohen_kappa needs two equally long, non-empty label lists, got {len(a)} and {len(b)}")
+        raise ValueError(
+            f"cohen_kappa needs two equally long, non-empty label lists, got {len(a)} and {len(b)}"
+        )
     n = len(a)
     po = sum(x == y for x, y in zip(a, b, strict=True)) / n
     ca, cb = Counter(a), Counter(b)
@@ -128,12 +130,21 @@ def export_pairs(items: list[Item], votes: list[Vote], policy: Policy = "majorit
             continue
         if policy == "majority" and n * 2 <= len(vs):
             continue
-        against = Counter(v.right_index if v.left_index == winner else v.left_index
-                          for v in vs if winner in (v.left_index, v.right_index))  # fmt: skip
+        against = Counter(
+            v.right_index if v.left_index == winner else v.left_index
+            for v in vs
+            if winner in (v.left_index, v.right_index)
+        )
         loser = against.most_common(1)[0][0]
         conv = isinstance(item.prompt, list)
-        rows.append({"prompt": item.prompt, "chosen": _as_message(item.responses[winner], conv),
-                     "rejected": _as_message(item.responses[loser], conv), "votes": len(vs)})  # fmt: skip
+        rows.append(
+            {
+                "prompt": item.prompt,
+                "chosen": _as_message(item.responses[winner], conv),
+                "rejected": _as_message(item.responses[loser], conv),
+                "votes": len(vs),
+            }
+        )
     return rows
 
 

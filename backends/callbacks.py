@@ -11,8 +11,13 @@ from transformers import TrainerCallback
 from backends.rundir import RunDir
 
 # Trainer summary keys logged once at the end; they are not curves.
-_SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second",
-                 "total_flos", "train_loss"}  # fmt: skip
+_SUMMARY_KEYS = {
+    "train_runtime",
+    "train_samples_per_second",
+    "train_steps_per_second",
+    "total_flos",
+    "train_loss",
+}
 
 
 class RunDirCallback(TrainerCallback):
@@ -24,15 +29,24 @@ class RunDirCallback(TrainerCallback):
         self._last_tokens: tuple[float, float] | None = None  # (time, num_tokens)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.run.update_status(step=state.global_step, total_steps=state.max_steps, phase="training",
-                               train_started_at=time.time(), first_step=state.global_step)
+        self.run.update_status(
+            step=state.global_step,
+            total_steps=state.max_steps,
+            phase="training",
+            train_started_at=time.time(),
+            first_step=state.global_step,
+        )
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
         if not logs:
             return
         now = time.time()
         is_eval = any(k.startswith("eval_") for k in logs)
-        row: dict[str, Any] = {"step": state.global_step, "time": now, "split": "eval" if is_eval else "train"}
+        row: dict[str, Any] = {
+            "step": state.global_step,
+            "time": now,
+            "split": "eval" if is_eval else "train",
+        }
         for key, value in logs.items():
             if key in _SUMMARY_KEYS or not isinstance(value, int | float):
                 continue
@@ -50,7 +64,9 @@ class RunDirCallback(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.run.stop_requested() and not self.stopped:
-            print(f"STOP file found at step {state.global_step}: saving a checkpoint and stopping", flush=True)
+            print(
+                f"STOP file found at step {state.global_step}: saving a checkpoint and stopping", flush=True
+            )
             self.stopped = True
             control.should_save = True
             control.should_training_stop = True

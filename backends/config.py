@@ -99,9 +99,7 @@ class DataConfig(_Strict):
     )
     split: str = Field("train", min_length=1)
     max_samples: int | None = Field(None, gt=0, description="Use at most this many rows.")
-    eval_fraction: float = Field(
-        0.05, ge=0.0, lt=1.0, description="Share of rows held out for eval loss."
-    )
+    eval_fraction: float = Field(0.05, ge=0.0, lt=1.0, description="Share of rows held out for eval loss.")
     seed: int = Field(0, description="Seed of the generator / shuffle.")
 
 
@@ -170,7 +168,10 @@ class RunConfig(_Strict):
             )
         if self.method == "eval" and len(set(self.eval.models)) < max(2, len(self.eval.models)):
             problems.append(f"`eval.models` must name two or more different models, got {self.eval.models}")
-        if self.method in ("grpo", "rloo") and self.train.per_device_train_batch_size % self.rl.num_generations:
+        if (
+            self.method in ("grpo", "rloo")
+            and self.train.per_device_train_batch_size % self.rl.num_generations
+        ):
             problems.append(
                 f"`train.per_device_train_batch_size` ({self.train.per_device_train_batch_size}) counts "
                 f"completions for {self.method} and must be a multiple of `rl.num_generations` "
@@ -199,7 +200,9 @@ def _format_error(err: dict[str, Any], source: str) -> str:
 def validate_config(raw: Any, source: str) -> RunConfig:
     """Build a RunConfig from plain data, or raise ConfigError listing every problem."""
     if not isinstance(raw, dict):
-        raise ConfigError([f"a preset must be a mapping of keys to values, got {type(raw).__name__} ({source})"])
+        raise ConfigError(
+            [f"a preset must be a mapping of keys to values, got {type(raw).__name__} ({source})"]
+        )
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as e:

@@ -183,7 +183,9 @@ def peek(path: Path) -> tuple[list[str], dict[str, Any] | None]:
         if isinstance(data, list) and data and isinstance(data[0], dict):
             return list(data[0]), data[0]
         return [], None
-    raise DataFormatError(f"`data.dataset` {path}: unsupported file type {path.suffix!r}; use one of {sorted(_FILE_BUILDERS)}")
+    raise DataFormatError(
+        f"`data.dataset` {path}: unsupported file type {path.suffix!r}; use one of {sorted(_FILE_BUILDERS)}"
+    )
 
 
 def _peek_jsonl(path: Path, max_lines: int = 200_000) -> tuple[list[str], dict[str, Any] | None]:

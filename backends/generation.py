@@ -20,9 +20,17 @@ def vllm_available(device: str) -> bool:
     return device == "cuda" and importlib.util.find_spec("vllm") is not None
 
 
-def generate_transformers(model: Any, tok: Any, prompts: list[Any], n: int, max_new_tokens: int,
-                          temperature: float, batch_size: int, seed: int = 0,
-                          progress: Callable[[int, int], None] | None = None) -> list[list[str]]:  # fmt: skip
+def generate_transformers(
+    model: Any,
+    tok: Any,
+    prompts: list[Any],
+    n: int,
+    max_new_tokens: int,
+    temperature: float,
+    batch_size: int,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[list[str]]:
     import torch
 
     tok.padding_side = "left"
@@ -33,9 +41,17 @@ def generate_transformers(model: Any, tok: Any, prompts: list[Any], n: int, max_
         chunk = [prompt_text(tok, p) for p in prompts[i : i + batch_size]]
         enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         with torch.no_grad():
-            seq = model.generate(**enc, do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
-                                 top_k=0, top_p=1.0, max_new_tokens=max_new_tokens, num_return_sequences=n,
-                                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)  # fmt: skip
+            seq = model.generate(
+                **enc,
+                do_sample=temperature > 0,
+                temperature=temperature if temperature > 0 else None,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=max_new_tokens,
+                num_return_sequences=n,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
         texts = tok.batch_decode(seq[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         out += [texts[j * n : (j + 1) * n] for j in range(len(chunk))]
         if progress:
@@ -43,8 +59,15 @@ def generate_transformers(model: Any, tok: Any, prompts: list[Any], n: int, max_
     return out
 
 
-def generate_vllm(model_path: str, tok: Any, prompts: list[Any], n: int, max_new_tokens: int,
-                  temperature: float, seed: int = 0) -> list[list[str]]:  # fmt: skip
+def generate_vllm(
+    model_path: str,
+    tok: Any,
+    prompts: list[Any],
+    n: int,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int = 0,
+) -> list[list[str]]:
     from vllm import LLM, SamplingParams
 
     llm = LLM(model=model_path, seed=seed)
@@ -79,10 +102,19 @@ class Generator:
         if self.engine == "vllm":
             print("generation: vLLM", flush=True)
 
-    def generate(self, prompts: list[Any], n: int, max_new_tokens: int, temperature: float, batch_size: int,
-                 seed: int = 0, progress: Callable[[int, int], None] | None = None) -> list[list[str]]:  # fmt: skip
+    def generate(
+        self,
+        prompts: list[Any],
+        n: int,
+        max_new_tokens: int,
+        temperature: float,
+        batch_size: int,
+        seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[list[str]]:
         if self.engine == "vllm":
             assert self.path is not None
             return generate_vllm(self.path, self.tok, prompts, n, max_new_tokens, temperature, seed)
-        return generate_transformers(self.model, self.tok, prompts, n, max_new_tokens, temperature, batch_size,
-                                     seed, progress)  # fmt: skip
+        return generate_transformers(
+            self.model, self.tok, prompts, n, max_new_tokens, temperature, batch_size, seed, progress
+        )

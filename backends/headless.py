@@ -32,8 +32,12 @@ def prepare_resume(old_dir: str, overrides_cfg: RunConfig | None = None) -> tupl
         raise ConfigError([f"`--resume {old_dir}`: not a run directory (no status.json)"])
     ckpt = old.last_checkpoint()
     if ckpt is None:
-        raise ConfigError([f"`--resume {old_dir}`: no checkpoint in {old.checkpoints_dir}; "
-                           "the run saved none (lower `train.save_steps`)"])  # fmt: skip
+        raise ConfigError(
+            [
+                f"`--resume {old_dir}`: no checkpoint in {old.checkpoints_dir}; "
+                "the run saved none (lower `train.save_steps`)"
+            ]
+        )
     cfg = overrides_cfg or config_from_yaml(old.config_path.read_text(), str(old.config_path))
     return cfg.model_copy(update={"resume_from": str(ckpt)}), old
 
@@ -100,7 +104,6 @@ def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None)
     return _print_result(run)
 
 
-
 def _headline(row: dict) -> str:
     for key in ("loss", "reward"):
         if isinstance(row.get(key), float):
@@ -113,8 +116,14 @@ def follow(run: RunDir, finished: Callable[[], bool], label: str = "") -> None:
     tail = run.tail_metrics()
     tty = sys.stdout.isatty()
     # In a log file (not a terminal) a line every 10 s is enough.
-    bar = tqdm(total=None, unit="step", desc=label or None, dynamic_ncols=True, file=sys.stdout,
-               mininterval=0.1 if tty else 10.0)  # fmt: skip
+    bar = tqdm(
+        total=None,
+        unit="step",
+        desc=label or None,
+        dynamic_ncols=True,
+        file=sys.stdout,
+        mininterval=0.1 if tty else 10.0,
+    )
     headline = ""
     try:
         while True:
@@ -147,8 +156,14 @@ def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
     cmd = [launcher.python, "-m", "backends.pipeline", str(pdir.path)]
     print(f"pipeline {pdir.run_id}\n  cd {REPO_ROOT} && {shlex.join(cmd)}")
     with open(pdir.log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
     interrupts = 0
 
     def on_sigint(signum: int, frame: object) -> None:
@@ -164,21 +179,32 @@ def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
     try:
         while proc.poll() is None:
             stages = pdir.read_status().get("stages", [])
-            current = next((s for s in stages if s.get("run_id") and s["run_id"] not in followed
-                            and not s.get("reused")), None)  # fmt: skip
+            current = next(
+                (
+                    s
+                    for s in stages
+                    if s.get("run_id") and s["run_id"] not in followed and not s.get("reused")
+                ),
+                None,
+            )
             if current is None:
                 time.sleep(0.5)
                 continue
             followed.add(current["run_id"])
             run = RunDir(pdir.path.parent / current["run_id"])
-            follow(run, lambda run=run: run.state().is_finalized or proc.poll() is not None,
-                   label=f"{current['stage']} ({current['method']})")  # fmt: skip
+            follow(
+                run,
+                lambda run=run: run.state().is_finalized or proc.poll() is not None,
+                label=f"{current['stage']} ({current['method']})",
+            )
     finally:
         signal.signal(signal.SIGINT, previous)
     st = pdir.read_status()
     for s_ in st.get("stages", []):
-        print(f"  {s_['stage']:<12} {s_['method']:<8} {s_['state']:<10} {s_.get('run_id') or ''}"
-              + (" (reused)" if s_.get("reused") else ""))  # fmt: skip
+        print(
+            f"  {s_['stage']:<12} {s_['method']:<8} {s_['state']:<10} {s_.get('run_id') or ''}"
+            + (" (reused)" if s_.get("reused") else "")
+        )
     for s_ in st.get("stages", []):
         winrate = pdir.path.parent / (s_.get("run_id") or "-") / "winrate.json"
         if winrate.exists():
@@ -190,6 +216,9 @@ def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
     if st["state"] == RunState.SUCCEEDED.value:
         print(f"pipeline succeeded\nrun directory: {pdir.path}")
         return 0
-    print(f"pipeline {st['state']}: {st.get('error') or 'see ' + str(pdir.log_path)}\n"
-          f"log tail:\n{pdir.log_tail(1500)}", file=sys.stderr)  # fmt: skip
+    print(
+        f"pipeline {st['state']}: {st.get('error') or 'see ' + str(pdir.log_path)}\n"
+        f"log tail:\n{pdir.log_tail(1500)}",
+        file=sys.stderr,
+    )
     return 1

@@ -40,8 +40,10 @@ class ScoreJudge:
         self.fn = build_reward(RewardSpec(kind=spec.kind, path=spec.path))  # type: ignore[arg-type]
 
     def score(self, prompts: list[Any], answers: list[str], extra: dict[str, list[Any]]) -> list[float]:
-        conv = [[{"role": "assistant", "content": a}] if isinstance(p, list) else a
-                for p, a in zip(prompts, answers, strict=True)]  # fmt: skip
+        conv = [
+            [{"role": "assistant", "content": a}] if isinstance(p, list) else a
+            for p, a in zip(prompts, answers, strict=True)
+        ]
         return [float(s) for s in self.fn(prompts, conv, **extra)]
 
 
@@ -69,7 +71,9 @@ class LLMJudge:
 
     def _p_first(self, prompt: str, a: str, b: str) -> float:
         msgs = [{"role": "user", "content": JUDGE_PROMPT.format(prompt=prompt, a=a, b=b)}]
-        enc = self.tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        enc = self.tok.apply_chat_template(
+            msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         with self.torch.no_grad():
             logits = self.model(**enc.to(self.model.device)).logits[0, -1, self.ids].float()
         return float(self.torch.softmax(logits, -1)[0])

@@ -34,8 +34,13 @@ def detect_gpus() -> list[str]:
     if smi is None:
         return []
     try:
-        out = subprocess.run([smi, "--query-gpu=index", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10, check=True)  # fmt: skip
+        out = subprocess.run(
+            [smi, "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError) as e:
         print(f"nvidia-smi failed ({e}); scheduling on the CPU", file=sys.stderr)
         return []
@@ -70,8 +75,13 @@ def new_run_id(name: str) -> str:
 
 
 class Launcher:
-    def __init__(self, runs_dir: str | os.PathLike[str], python: str = sys.executable,
-                 max_cpu_runs: int = 1, gpus: list[str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        runs_dir: str | os.PathLike[str],
+        python: str = sys.executable,
+        max_cpu_runs: int = 1,
+        gpus: list[str] | None = None,
+    ) -> None:
         self.runs_dir = Path(runs_dir).resolve()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.python = python
@@ -103,9 +113,14 @@ class Launcher:
             env["CUDA_VISIBLE_DEVICES"] = device
         with open(run.log_path, "ab") as log:
             proc = subprocess.Popen(
-                self.worker_command(run), cwd=REPO_ROOT, env=env, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+                self.worker_command(run),
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         # Recorded now so the slot counts as taken before the worker writes its own status.
         run.update_status(pid=proc.pid, device=device, command=self.command_line(run))
         self._procs[run.run_id] = proc
@@ -161,7 +176,11 @@ class Launcher:
                 continue  # claimed a moment ago; its process is being started
             if not started or pid_alive(st.get("pid")):
                 continue
-            if st["state"] == "pending" and time.time() - st.get("created_at", 0) < 30 and run.run_id in self._procs:
+            if (
+                st["state"] == "pending"
+                and time.time() - st.get("created_at", 0) < 30
+                and run.run_id in self._procs
+            ):
                 continue  # just started, the worker has not written its status yet
             if run.try_finalize(
                 RunState.FAILED,

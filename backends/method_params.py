@@ -16,7 +16,9 @@ class _Strict(BaseModel):
 
 
 class SFTParams(_Strict):
-    completion_only_loss: bool = Field(True, description="Loss on the completion only (prompt-completion data).")
+    completion_only_loss: bool = Field(
+        True, description="Loss on the completion only (prompt-completion data)."
+    )
     packing: bool = Field(False, description="Pack several sequences into one row.")
 
 
@@ -26,14 +28,29 @@ class RewardParams(_Strict):
     )
 
 
-DPOLoss = Literal["sigmoid", "ipo", "robust", "hinge", "exo_pair", "nca_pair", "bco_pair", "sppo_hard",
-                  "aot", "apo_zero", "apo_down", "discopop", "sigmoid_norm"]  # fmt: skip
+DPOLoss = Literal[
+    "sigmoid",
+    "ipo",
+    "robust",
+    "hinge",
+    "exo_pair",
+    "nca_pair",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sigmoid_norm",
+]
 
 
 class DPOParams(_Strict):
     """DPO and its loss variants (TRL DPOTrainer), SimPO (TRL CPOTrainer, loss `simpo`) and ORPO."""
 
-    beta: float = Field(0.1, gt=0.0, description="KL strength (DPO), regulariser (IPO), 1/scale (SimPO), lambda (ORPO).")
+    beta: float = Field(
+        0.1, gt=0.0, description="KL strength (DPO), regulariser (IPO), 1/scale (SimPO), lambda (ORPO)."
+    )
     loss_type: DPOLoss = Field("sigmoid", description="sigmoid = DPO; ipo; robust; hinge; ... (DPO only).")
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="Assumed label noise (robust / cDPO).")
     simpo_gamma: float = Field(0.5, ge=0.0, description="SimPO target reward margin.")
@@ -49,9 +66,10 @@ class RewardSpec(_Strict):
     """One reward function of an RL run; several are summed with their weights."""
 
     kind: Literal["checkers", "reward_model", "function"] = Field(
-        "checkers", description="checkers: the embedded tasks' constraint checkers (needs a `constraints` "
-        "column); reward_model: a reward-model run's model/ folder (or `@stage`); function: `module:callable`."
-    )  # fmt: skip
+        "checkers",
+        description="checkers: the embedded tasks' constraint checkers (needs a `constraints` "
+        "column); reward_model: a reward-model run's model/ folder (or `@stage`); function: `module:callable`.",
+    )
     path: str | None = Field(None, description="reward_model: folder or @stage; function: module:callable.")
     weight: float = 1.0
 
@@ -70,7 +88,9 @@ class RLParams(_Strict):
     max_completion_length: int = Field(48, gt=0, description="New tokens per completion.")
     temperature: float = Field(1.0, gt=0.0)
     beta: float = Field(0.04, ge=0.0, description="KL penalty to the reference model (0: no reference).")
-    samples_per_log: int = Field(4, ge=0, description="Completions written to samples.jsonl per logging step.")
+    samples_per_log: int = Field(
+        4, ge=0, description="Completions written to samples.jsonl per logging step."
+    )
     # PPO only (hand-written, see backends/methods/ppo.py)
     ppo_epochs: int = Field(2, gt=0, description="PPO: optimisation epochs per rollout batch.")
     num_mini_batches: int = Field(1, gt=0, description="PPO: minibatches per epoch.")
@@ -90,8 +110,11 @@ class JudgeSpec(_Strict):
     answer; `llm` asks an instruct model which of two answers is better, in both orders."""
 
     kind: Literal["checkers", "reward_model", "function", "llm"] = "checkers"
-    path: str | None = Field(None, description="reward_model: folder or @stage; function: module:callable; "
-                             "llm: the judge model (default: the embedded model).")  # fmt: skip
+    path: str | None = Field(
+        None,
+        description="reward_model: folder or @stage; function: module:callable; "
+        "llm: the judge model (default: the embedded model).",
+    )
     tie_margin: float = Field(0.0, ge=0.0, description="Score differences up to this are ties.")
 
     @model_validator(mode="after")
@@ -108,4 +131,6 @@ class EvalParams(_Strict):
     judges: list[JudgeSpec] = Field(default_factory=lambda: [JudgeSpec()], min_length=1)
     max_new_tokens: int = Field(96, gt=0)
     temperature: float = Field(0.7, ge=0.0, description="0: greedy.")
-    batch_size: int = Field(8, gt=0, description="Prompts per generate call; tallies update after each batch.")
+    batch_size: int = Field(
+        8, gt=0, description="Prompts per generate call; tallies update after each batch."
+    )

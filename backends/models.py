@@ -139,9 +139,7 @@ def resolve_model_path(name_or_path: str) -> str:
     if name_or_path == TINY_MODEL:
         return str(_build_once(cache_dir() / "models" / "tiny-llama", build_tiny_llama))
     if name_or_path.startswith("builtin:"):
-        raise ModelLoadError(
-            f"unknown builtin model `{name_or_path}`; known: {EMBEDDED_MODEL}, {TINY_MODEL}"
-        )
+        raise ModelLoadError(f"unknown builtin model `{name_or_path}`; known: {EMBEDDED_MODEL}, {TINY_MODEL}")
     path = Path(name_or_path).expanduser()
     if path.exists():
         if (path / "adapter_config.json").exists() or (path / "config.json").exists():
@@ -164,8 +162,10 @@ def load_tokenizer(cfg: ModelConfig) -> Any:
     path = resolve_model_path(cfg.name_or_path)
     base = adapter_base(path) or path
     try:
-        tok = AutoTokenizer.from_pretrained(path if Path(path, "tokenizer_config.json").exists() else base,
-                                            trust_remote_code=cfg.trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(
+            path if Path(path, "tokenizer_config.json").exists() else base,
+            trust_remote_code=cfg.trust_remote_code,
+        )
     except OSError as e:
         raise _hub_error(cfg.name_or_path, e) from e
     if tok.pad_token is None:
@@ -193,10 +193,15 @@ def load_causal_lm(cfg: ModelConfig, attn_implementation: str, dtype: Any = None
     path = resolve_model_path(cfg.name_or_path)
     base = adapter_base(path)
     if dtype is None:
-        dtype = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16,
-                 "float16": torch.float16}[cfg.dtype]  # fmt: skip
-    kwargs = dict(dtype=dtype, attn_implementation=attn_implementation,
-                  trust_remote_code=cfg.trust_remote_code)  # fmt: skip
+        dtype = {
+            "auto": torch.float32,
+            "float32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "float16": torch.float16,
+        }[cfg.dtype]
+    kwargs = dict(
+        dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=cfg.trust_remote_code
+    )
     try:
         model = AutoModelForCausalLM.from_pretrained(base or path, **kwargs)
     except OSError as e:
@@ -219,9 +224,12 @@ def load_sequence_classifier(cfg: ModelConfig, attn_implementation: str, pad_tok
         path = str(merged_copy(cfg, attn_implementation))
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=1, dtype=torch.float32, attn_implementation=attn_implementation,
+            path,
+            num_labels=1,
+            dtype=torch.float32,
+            attn_implementation=attn_implementation,
             trust_remote_code=cfg.trust_remote_code,
-        )  # fmt: skip
+        )
     except OSError as e:
         raise _hub_error(cfg.name_or_path, e) from e
     if model.config.pad_token_id is None:

@@ -51,7 +51,9 @@ def is_pipeline(raw: Any) -> bool:
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+        out[k] = (
+            _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+        )
     return out
 
 
@@ -68,7 +70,9 @@ def stage_dicts(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, A
     problems: list[str] = []
     unknown = set(raw) - {"name", "defaults", "stages"}
     if unknown:
-        problems.append(f"pipeline keys {sorted(unknown)} are not known ({source}); use name, defaults, stages")
+        problems.append(
+            f"pipeline keys {sorted(unknown)} are not known ({source}); use name, defaults, stages"
+        )
     stages = raw.get("stages")
     if not isinstance(stages, list) or not stages:
         raise ConfigError(problems + [f"`stages` must be a non-empty list ({source})"])
@@ -87,8 +91,10 @@ def stage_dicts(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, A
         for ref in _refs(merged):
             m = REF.match(ref)
             if not m or m.group(1) not in methods:
-                problems.append(f"{where} ({name}): `{ref}` does not name an earlier stage "
-                                f"(earlier: {sorted(methods) or 'none'})")  # fmt: skip
+                problems.append(
+                    f"{where} ({name}): `{ref}` does not name an earlier stage "
+                    f"(earlier: {sorted(methods) or 'none'})"
+                )
             elif m.group(2) and methods[m.group(1)] != "sample":
                 problems.append(f"{where} ({name}): `{ref}`: only a sample stage has .{m.group(2)} data")
         placeholder = _resolve(merged, {n: Path("/pipeline") / n for n in methods})
@@ -143,8 +149,13 @@ def create_pipeline(raw: dict[str, Any], runs_dir: str | os.PathLike[str]) -> Ru
     pdir.config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     pdir.init_status()
     stages = stage_dicts(raw, str(pdir.config_path))
-    pdir.update_status(kind="pipeline", stages=[{"stage": n, "method": d.get("method", "sft"), "run_id": None,
-                                                 "state": "pending"} for n, d in stages])  # fmt: skip
+    pdir.update_status(
+        kind="pipeline",
+        stages=[
+            {"stage": n, "method": d.get("method", "sft"), "run_id": None, "state": "pending"}
+            for n, d in stages
+        ],
+    )
     return pdir
 
 
@@ -165,13 +176,16 @@ class PipelineRunner:
     def _set_stage(self, i: int, **fields: Any) -> None:
         stages = self.pdir.read_status()["stages"]
         stages[i].update(fields)
-        self.pdir.update_status(stages=stages, step=sum(s["state"] == "succeeded" for s in stages),
-                                total_steps=len(stages))  # fmt: skip
+        self.pdir.update_status(
+            stages=stages, step=sum(s["state"] == "succeeded" for s in stages), total_steps=len(stages)
+        )
 
     def run(self) -> RunState:
         raw = yaml.safe_load(self.pdir.config_path.read_text())
         stages = stage_dicts(raw, str(self.pdir.config_path))
-        self.pdir.update_status(state=RunState.RUNNING, pid=os.getpid(), started_at=time.time(), phase="stages")
+        self.pdir.update_status(
+            state=RunState.RUNNING, pid=os.getpid(), started_at=time.time(), phase="stages"
+        )
         outputs: dict[str, Path] = {}
         for i, (name, merged) in enumerate(stages):
             cfg: RunConfig = validate_config(_resolve(merged, outputs), f"{self.pdir.config_path}: {name}")
@@ -234,8 +248,14 @@ def start_detached(pdir: RunDir, python: str = sys.executable) -> int:
     from backends.launcher import REPO_ROOT
 
     with open(pdir.log_path, "ab") as log:
-        proc = subprocess.Popen([python, "-m", "backends.pipeline", str(pdir.path)], cwd=REPO_ROOT, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
+        proc = subprocess.Popen(
+            [python, "-m", "backends.pipeline", str(pdir.path)],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
     pdir.update_status(pid=proc.pid, claimed=True)
     return proc.pid

@@ -26,8 +26,9 @@ def text_of(message: Any) -> str:
     return str(message)
 
 
-def checker_reward(prompts: list[Any], completions: list[Any], constraints: list[str] | None = None,
-                   **_: Any) -> list[float]:  # fmt: skip
+def checker_reward(
+    prompts: list[Any], completions: list[Any], constraints: list[str] | None = None, **_: Any
+) -> list[float]:
     """Share of the task's constraints that the completion meets (0..1)."""
     if constraints is None:
         raise ValueError(
@@ -54,7 +55,9 @@ def reward_model_reward(path: str, batch_size: int = 16) -> RewardFn:
                 texts.append(str(p) + text_of(c))
         scores: list[float] = []
         for i in range(0, len(texts), batch_size):
-            enc = tok(texts[i : i + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=1024)
+            enc = tok(
+                texts[i : i + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=1024
+            )
             with torch.no_grad():
                 scores += model(**enc).logits[:, 0].float().tolist()
         return scores
@@ -106,8 +109,14 @@ class SampleRecorder:
         with open(self.run.samples_path, "a", encoding="utf-8") as f:
             for p, c, s in list(zip(prompts, completions, scores, strict=True))[:room]:
                 text = text_of(c)
-                row = {"step": self.step, "reward_fn": name, "prompt": text_of(p), "completion": text,
-                       "reward": s, "length": len(text.split())}  # fmt: skip
+                row = {
+                    "step": self.step,
+                    "reward_fn": name,
+                    "prompt": text_of(p),
+                    "completion": text,
+                    "reward": s,
+                    "length": len(text.split()),
+                }
                 f.write(json.dumps(row) + "\n")
         self._written[key] = self._written.get(key, 0) + min(room, len(scores))
 

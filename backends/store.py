@@ -102,7 +102,9 @@ class LabelStore:
         for i, it in enumerate(items):
             responses = it.get("responses")
             if not isinstance(responses, list) or len(responses) < 2:
-                problems.append(f"item {i}: `responses` must list at least two responses, got {responses!r:.80}")
+                problems.append(
+                    f"item {i}: `responses` must list at least two responses, got {responses!r:.80}"
+                )
         if not items:
             problems.append("a labeling session needs at least one item")
         if problems:
@@ -111,17 +113,29 @@ class LabelStore:
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                cur = db.execute("INSERT INTO sessions (name, source, created_at) VALUES (?, ?, ?)",
-                                 (name, source, time.time()))  # fmt: skip
+                cur = db.execute(
+                    "INSERT INTO sessions (name, source, created_at) VALUES (?, ?, ?)",
+                    (name, source, time.time()),
+                )
             except sqlite3.IntegrityError:
                 db.execute("ROLLBACK")
-                raise StoreError(f"a labeling session named {name!r} exists already; pick another name") from None
+                raise StoreError(
+                    f"a labeling session named {name!r} exists already; pick another name"
+                ) from None
             sid = int(cur.lastrowid)
             db.executemany(
                 "INSERT INTO items (session_id, position, prompt, responses, meta) VALUES (?, ?, ?, ?, ?)",
-                [(sid, i, json.dumps(it["prompt"]), json.dumps(it["responses"]), json.dumps(it.get("meta", {})))
-                 for i, it in enumerate(items)],
-            )  # fmt: skip
+                [
+                    (
+                        sid,
+                        i,
+                        json.dumps(it["prompt"]),
+                        json.dumps(it["responses"]),
+                        json.dumps(it.get("meta", {})),
+                    )
+                    for i, it in enumerate(items)
+                ],
+            )
             db.execute("COMMIT")
             return sid
         finally:
@@ -144,26 +158,53 @@ class LabelStore:
 
     def items(self, session_id: int) -> list[Item]:
         with self._db() as db:
-            rows = db.execute("SELECT * FROM items WHERE session_id = ? ORDER BY position", (session_id,)).fetchall()
-        return [Item(r["id"], r["session_id"], r["position"], json.loads(r["prompt"]), json.loads(r["responses"]),
-                     json.loads(r["meta"])) for r in rows]  # fmt: skip
+            rows = db.execute(
+                "SELECT * FROM items WHERE session_id = ? ORDER BY position", (session_id,)
+            ).fetchall()
+        return [
+            Item(
+                r["id"],
+                r["session_id"],
+                r["position"],
+                json.loads(r["prompt"]),
+                json.loads(r["responses"]),
+                json.loads(r["meta"]),
+            )
+            for r in rows
+        ]
 
     def item(self, item_id: int) -> Item:
         with self._db() as db:
             r = db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
         if r is None:
             raise StoreError(f"no item with id {item_id}")
-        return Item(r["id"], r["session_id"], r["position"], json.loads(r["prompt"]), json.loads(r["responses"]),
-                    json.loads(r["meta"]))  # fmt: skip
+        return Item(
+            r["id"],
+            r["session_id"],
+            r["position"],
+            json.loads(r["prompt"]),
+            json.loads(r["responses"]),
+            json.loads(r["meta"]),
+        )
 
-    def next_item(self, session_id: int, annotator: str, skip: set[int] | None = None,
-                  priority: dict[int, float] | None = None) -> Item | None:  # fmt: skip
+    def next_item(
+        self,
+        session_id: int,
+        annotator: str,
+        skip: set[int] | None = None,
+        priority: dict[int, float] | None = None,
+    ) -> Item | None:
         """The next item this annotator has not voted on (in order, or by `priority`, highest
         first: e.g. a reward model's uncertainty), leaving out `skip`ped ones."""
         with self._db() as db:
-            done = {r[0] for r in db.execute(
-                "SELECT v.item_id FROM votes v JOIN items i ON i.id = v.item_id "
-                "WHERE i.session_id = ? AND v.annotator = ? AND v.undone = 0", (session_id, annotator))}  # fmt: skip
+            done = {
+                r[0]
+                for r in db.execute(
+                    "SELECT v.item_id FROM votes v JOIN items i ON i.id = v.item_id "
+                    "WHERE i.session_id = ? AND v.annotator = ? AND v.undone = 0",
+                    (session_id, annotator),
+                )
+            }
         todo = [it for it in self.items(session_id) if it.id not in done and it.id not in (skip or set())]
         if priority:
             todo.sort(key=lambda it: -priority.get(it.id, float("-inf")))
@@ -176,8 +217,9 @@ class LabelStore:
         return (a, b) if rng.random() < 0.5 else (b, a)
 
     # --- votes -------------------------------------------------------------------------
-    def record_vote(self, item_id: int, annotator: str, choice: str, left_index: int, right_index: int,
-                    note: str = "") -> int:  # fmt: skip
+    def record_vote(
+        self, item_id: int, annotator: str, choice: str, left_index: int, right_index: int, note: str = ""
+    ) -> int:
         """Store one vote; when this returns the vote is on disk. Returns its id."""
         if choice not in CHOICES:
             raise StoreError(f"`choice` must be one of {CHOICES}, got {choice!r}")
@@ -186,7 +228,9 @@ class LabelStore:
         item = self.item(item_id)
         n = len(item.responses)
         if not (0 <= left_index < n and 0 <= right_index < n and left_index != right_index):
-            raise StoreError(f"left/right indices ({left_index}, {right_index}) must be two different responses of 0..{n - 1}")
+            raise StoreError(
+                f"left/right indices ({left_index}, {right_index}) must be two different responses of 0..{n - 1}"
+            )
         preferred = {"left": left_index, "right": right_index}.get(choice)
         with self._db() as db:
             cur = db.execute(
@@ -203,7 +247,9 @@ class LabelStore:
             db.execute("BEGIN IMMEDIATE")
             row = db.execute(
                 "SELECT v.* FROM votes v JOIN items i ON i.id = v.item_id WHERE i.session_id = ? AND v.annotator = ? "
-                "AND v.undone = 0 ORDER BY v.id DESC LIMIT 1", (session_id, annotator)).fetchone()  # fmt: skip
+                "AND v.undone = 0 ORDER BY v.id DESC LIMIT 1",
+                (session_id, annotator),
+            ).fetchone()
             if row is not None:
                 db.execute("UPDATE votes SET undone = 1 WHERE id = ?", (row["id"],))
             db.execute("COMMIT")
@@ -212,13 +258,25 @@ class LabelStore:
         return _vote(row) if row is not None else None
 
     def votes(self, session_id: int, annotator: str | None = None) -> list[Vote]:
-        sql = ("SELECT v.* FROM votes v JOIN items i ON i.id = v.item_id WHERE i.session_id = ? AND v.undone = 0"
-               + (" AND v.annotator = ?" if annotator else "") + " ORDER BY v.id")  # fmt: skip
+        sql = (
+            "SELECT v.* FROM votes v JOIN items i ON i.id = v.item_id WHERE i.session_id = ? AND v.undone = 0"
+            + (" AND v.annotator = ?" if annotator else "")
+            + " ORDER BY v.id"
+        )
         args: tuple[Any, ...] = (session_id, annotator) if annotator else (session_id,)
         with self._db() as db:
             return [_vote(r) for r in db.execute(sql, args).fetchall()]
 
 
 def _vote(r: sqlite3.Row) -> Vote:
-    return Vote(r["id"], r["item_id"], r["annotator"], r["choice"], r["left_index"], r["right_index"],
-                r["preferred"], r["note"], r["created_at"])  # fmt: skip
+    return Vote(
+        r["id"],
+        r["item_id"],
+        r["annotator"],
+        r["choice"],
+        r["left_index"],
+        r["right_index"],
+        r["preferred"],
+        r["note"],
+        r["created_at"],
+    )

@@ -160,9 +160,7 @@ def generate_tasks(split: Split, n: int, seed: int = 0) -> Iterator[Task]:
         yield make_task(split, i, seed)
 
 
-def task_rows(
-    split: Split, n: int, seed: int = 0, with_completion: bool = True
-) -> list[dict[str, Any]]:
+def task_rows(split: Split, n: int, seed: int = 0, with_completion: bool = True) -> list[dict[str, Any]]:
     """Rows in TRL's conversational prompt-completion (or prompt-only) format."""
     rows = []
     for task in generate_tasks(split, n, seed):
@@ -193,12 +191,14 @@ def pair_rows(split: Split, n: int, seed: int = 0) -> list[dict[str, Any]]:
         worst = min(candidates[:20], key=lambda o: t.score(o.reference))
         if t.score(worst.reference) >= 1.0:
             continue  # no contrast available for this task
-        rows.append({
-            "prompt": [{"role": "user", "content": t.prompt}],
-            "chosen": [{"role": "assistant", "content": t.reference}],
-            "rejected": [{"role": "assistant", "content": worst.reference}],
-            "constraints": t.constraints_json(),
-        })  # fmt: skip
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": t.prompt}],
+                "chosen": [{"role": "assistant", "content": t.reference}],
+                "rejected": [{"role": "assistant", "content": worst.reference}],
+                "constraints": t.constraints_json(),
+            }
+        )
     return rows
 
 

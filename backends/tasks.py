@@ -20,16 +20,49 @@ from typing import Any, Literal
 Split = Literal["train", "heldout"]
 
 TRAIN_TOPICS = [
-    "the ocean", "gardening", "coffee", "bicycles", "libraries", "rainy days", "chess",
-    "bread baking", "mountains", "public parks", "old maps", "winter mornings", "jazz",
-    "city buses", "honeybees", "the moon", "board games", "tea", "pottery", "birdwatching",
-    "long walks", "kites", "lighthouses", "notebooks", "volcanoes", "trains", "museums",
-    "sunflowers", "camping", "snow",
-]  # fmt: skip
+    "the ocean",
+    "gardening",
+    "coffee",
+    "bicycles",
+    "libraries",
+    "rainy days",
+    "chess",
+    "bread baking",
+    "mountains",
+    "public parks",
+    "old maps",
+    "winter mornings",
+    "jazz",
+    "city buses",
+    "honeybees",
+    "the moon",
+    "board games",
+    "tea",
+    "pottery",
+    "birdwatching",
+    "long walks",
+    "kites",
+    "lighthouses",
+    "notebooks",
+    "volcanoes",
+    "trains",
+    "museums",
+    "sunflowers",
+    "camping",
+    "snow",
+]
 HELDOUT_TOPICS = [
-    "rivers", "violins", "deserts", "bookshops", "clocks", "owls", "sailing", "markets",
-    "thunderstorms", "bridges",
-]  # fmt: skip
+    "rivers",
+    "violins",
+    "deserts",
+    "bookshops",
+    "clocks",
+    "owls",
+    "sailing",
+    "markets",
+    "thunderstorms",
+    "bridges",
+]
 
 # No template contains a comma, so `no_commas` never needs a special case.
 SENTENCES = [
@@ -47,8 +80,20 @@ SENTENCES = [
     "The best way to understand {t} is to see it for yourself.",
 ]
 AVOIDABLE = ["people", "time", "story", "simple", "new", "good", "enjoy", "daily"]
-INCLUDABLE = ["river", "lantern", "window", "music", "honest", "bright", "harbor", "silver",
-               "morning", "journey", "quiet", "pencil"]  # fmt: skip
+INCLUDABLE = [
+    "river",
+    "lantern",
+    "window",
+    "music",
+    "honest",
+    "bright",
+    "harbor",
+    "silver",
+    "morning",
+    "journey",
+    "quiet",
+    "pencil",
+]
 START_PHRASES = ["Here is what I think:", "To begin:", "Dear reader:", "My short answer:"]
 END_PHRASES = ["Is there anything else I can help with?", "That is all.", "Thank you for reading."]
 JSON_KEYS = ["summary", "reason", "example", "advice", "topic"]
@@ -123,7 +168,9 @@ KINDS: dict[str, Kind] = {
         _FORMAT,
     ),
     "json_keys": Kind(
-        lambda p: "Reply with only a JSON object that has the keys " + ", ".join(f'"{k}"' for k in p["keys"]) + ".",
+        lambda p: (
+            "Reply with only a JSON object that has the keys " + ", ".join(f'"{k}"' for k in p["keys"]) + "."
+        ),
         lambda p, t: (obj := _json_object(t)) is not None and all(k in obj for k in p["keys"]),
         _FORMAT | {"starts_with", "ends_with", "title", "uppercase", "no_commas", "keyword_frequency"},
     ),

@@ -47,8 +47,13 @@ class Tally:
         return wilson(self.wins + 0.5 * self.ties, self.n)
 
 
-def length_controlled_win_rate(outcomes: Sequence[float], len_a: Sequence[float], len_b: Sequence[float],
-                               ridge: float = 1e-3, iters: int = 50) -> float:  # fmt: skip
+def length_controlled_win_rate(
+    outcomes: Sequence[float],
+    len_a: Sequence[float],
+    len_b: Sequence[float],
+    ridge: float = 1e-3,
+    iters: int = 50,
+) -> float:
     """Win rate of A when both answers have the same length: a logistic regression of the
     outcome (1 win, 0.5 tie, 0 loss) on the standardised length difference, read at zero.
     A judge that rewards length gives a raw win rate far from this one."""
@@ -70,7 +75,9 @@ def length_controlled_win_rate(outcomes: Sequence[float], len_a: Sequence[float]
     return float(1 / (1 + np.exp(-w[0])))
 
 
-def bradley_terry(models: list[str], games: list[tuple[str, str, float]], iters: int = 1000) -> dict[str, float]:
+def bradley_terry(
+    models: list[str], games: list[tuple[str, str, float]], iters: int = 1000
+) -> dict[str, float]:
     """Strengths by Hunter's MM algorithm from games (a, b, outcome for a: 1, 0.5, 0),
     returned as log-strengths centred on their mean."""
     idx = {m: i for i, m in enumerate(models)}
@@ -97,8 +104,9 @@ def bradley_terry(models: list[str], games: list[tuple[str, str, float]], iters:
     return {m: float(logp[idx[m]] - logp.mean()) for m in models}
 
 
-def bradley_terry_ci(models: list[str], games: list[tuple[str, str, float]], rounds: int = 200,
-                     seed: int = 0) -> dict[str, tuple[float, float, float]]:  # fmt: skip
+def bradley_terry_ci(
+    models: list[str], games: list[tuple[str, str, float]], rounds: int = 200, seed: int = 0
+) -> dict[str, tuple[float, float, float]]:
     """(score, low, high) per model: the 2.5 / 97.5 percentiles over bootstrap resamples of games."""
     point = bradley_terry(models, games)
     rng = random.Random(seed)

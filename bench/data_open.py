@@ -26,8 +26,16 @@ def write_file(path: Path, rows: int) -> None:
     with open(path, "w") as f:
         for i in range(rows):
             r = base[i % len(base)]
-            f.write(json.dumps({"prompt": r["prompt"][0]["content"] + f" (#{i})",
-                                "chosen": r["chosen"][0]["content"], "rejected": r["rejected"][0]["content"]}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "prompt": r["prompt"][0]["content"] + f" (#{i})",
+                        "chosen": r["chosen"][0]["content"],
+                        "rejected": r["rejected"][0]["content"],
+                    }
+                )
+                + "\n"
+            )
 
 
 def main() -> int:
@@ -51,13 +59,25 @@ def main() -> int:
         t2 = time.time()
         deep = view.page(args.rows - 20, 20)
         t_deep = time.time() - t2
-        print(json.dumps({
-            "rows": view.rows_total, "file_mb": round(path.stat().st_size / 1e6, 1), "format": view.fmt.name if view.fmt else None,
-            "first_page_and_format_s": round(t_first, 3), "stats_from_2000_row_sample_s": round(t_stats, 3),
-            "last_page_s": round(t_deep, 4), "first_rows": len(first), "last_rows": len(deep),
-            "sampled": stats.sampled, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3),
-            "write_s": round(written, 1), "cores": os.cpu_count(),
-        }, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "rows": view.rows_total,
+                    "file_mb": round(path.stat().st_size / 1e6, 1),
+                    "format": view.fmt.name if view.fmt else None,
+                    "first_page_and_format_s": round(t_first, 3),
+                    "stats_from_2000_row_sample_s": round(t_stats, 3),
+                    "last_page_s": round(t_deep, 4),
+                    "first_rows": len(first),
+                    "last_rows": len(deep),
+                    "sampled": stats.sampled,
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3),
+                    "write_s": round(written, 1),
+                    "cores": os.cpu_count(),
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -30,7 +30,12 @@ def machine() -> dict[str, object]:
         pass
     from backends.runtime import cpu_supports_bf16
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "cpu_bf16": cpu_supports_bf16()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "cpu_bf16": cpu_supports_bf16(),
+    }
 
 
 def main() -> int:

@@ -37,7 +37,9 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
             ids = [r.run_id for r in list_runs(ctx.runs_dir)]
             if not run_id:
                 return gr.skip()
-            return gr.Dropdown(choices=ids, value=[run_id, *[s for s in selected or [] if s != run_id and s in ids]])
+            return gr.Dropdown(
+                choices=ids, value=[run_id, *[s for s in selected or [] if s != run_id and s in ids]]
+            )
 
         app.load(monitor.on_page_load, None, monitor.runs, api_visibility="private")
         app.load(label.on_page_load, None, label.sessions, api_visibility="private")
@@ -45,26 +47,45 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
         app.load(arena.on_page_load, None, [arena.models, arena.comparison], api_visibility="private")
 
         def on_train_request(request: str) -> list[Any]:
-            """"Train on this" in the Data tab: a fitting method and the dataset, in the Train form."""
+            """ "Train on this" in the Data tab: a fitting method and the dataset, in the Train form."""
             if not request:
                 return [gr.skip()] * 3
             method, dataset, _ = request.split("|", 2)
             return [gr.Tabs(selected="train"), method, dataset]
 
-        data.train_request.change(on_train_request, data.train_request,
-                                  [tabs, train.fields["method"], train.fields["data.dataset"]],
-                                  api_visibility="private")  # fmt: skip
-        train.launched.change(on_launched, [train.launched, monitor.runs], monitor.runs, api_visibility="private")
+        data.train_request.change(
+            on_train_request,
+            data.train_request,
+            [tabs, train.fields["method"], train.fields["data.dataset"]],
+            api_visibility="private",
+        )
+        train.launched.change(
+            on_launched, [train.launched, monitor.runs], monitor.runs, api_visibility="private"
+        )
         # A timer stopped because every shown run had ended comes back when the tab is shown.
         monitor_tab.select(lambda: gr.Timer(active=True), None, monitor.timer, api_visibility="private")
     return app
 
 
-def launch_app(ctx: StudioContext, host: str, port: int, share: bool = False,
-               auth: list[tuple[str, str]] | None = None, block: bool = True) -> gr.Blocks:  # fmt: skip
+def launch_app(
+    ctx: StudioContext,
+    host: str,
+    port: int,
+    share: bool = False,
+    auth: list[tuple[str, str]] | None = None,
+    block: bool = True,
+) -> gr.Blocks:
     app = build_app(ctx)
     ctx.start_scheduler()
     app.queue(default_concurrency_limit=8)
-    app.launch(server_name=host, server_port=port, share=share, auth=auth, prevent_thread_lock=not block,
-               theme=gr.themes.Soft(), footer_links=[], js=KEYBOARD_JS)  # fmt: skip
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        auth=auth,
+        prevent_thread_lock=not block,
+        theme=gr.themes.Soft(),
+        footer_links=[],
+        js=KEYBOARD_JS,
+    )
     return app

@@ -24,13 +24,25 @@ class StudioContext:
     _thread: threading.Thread | None = None
 
     @classmethod
-    def create(cls, runs_dir: str | Path, presets_dir: str | Path, data_dir: str | Path | None = None,
-               max_cpu_runs: int = 1, allow_paths: list[str] | None = None) -> StudioContext:  # fmt: skip
+    def create(
+        cls,
+        runs_dir: str | Path,
+        presets_dir: str | Path,
+        data_dir: str | Path | None = None,
+        max_cpu_runs: int = 1,
+        allow_paths: list[str] | None = None,
+    ) -> StudioContext:
         launcher = Launcher(runs_dir, max_cpu_runs=max_cpu_runs)
         data = Path(data_dir or Path(runs_dir).resolve().parent / "studio_data").resolve()
         data.mkdir(parents=True, exist_ok=True)
-        ctx = cls(Path(runs_dir).resolve(), Path(presets_dir).resolve(), launcher, data,
-                  LabelStore(data / "labels.sqlite"), [Path(p).resolve() for p in allow_paths or []])  # fmt: skip
+        ctx = cls(
+            Path(runs_dir).resolve(),
+            Path(presets_dir).resolve(),
+            launcher,
+            data,
+            LabelStore(data / "labels.sqlite"),
+            [Path(p).resolve() for p in allow_paths or []],
+        )
         # A studio restarted mid-run finds its runs on disk: live workers keep going, runs
         # whose worker died while nobody watched are marked failed with the reason.
         for run in launcher.reconcile():

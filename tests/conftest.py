@@ -12,8 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # Set before anything imports huggingface_hub / datasets / gradio.
-os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-                  WANDB_MODE="disabled", GRADIO_ANALYTICS_ENABLED="False", TOKENIZERS_PARALLELISM="false")  # fmt: skip
+os.environ.update(
+    HF_HUB_OFFLINE="1",
+    HF_DATASETS_OFFLINE="1",
+    TRANSFORMERS_OFFLINE="1",
+    WANDB_MODE="disabled",
+    GRADIO_ANALYTICS_ENABLED="False",
+    TOKENIZERS_PARALLELISM="false",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,7 +15,9 @@ from launch import parse_auth  # noqa: E402
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "launch.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "launch.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_share_without_auth_is_refused_with_the_reason() -> None:

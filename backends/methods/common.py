@@ -56,7 +56,9 @@ def peft_config(cfg: RunConfig, task_type: str = "CAUSAL_LM") -> Any:
     )
 
 
-def run_and_save(trainer: Any, cfg: RunConfig, run: RunDir, callback: RunDirCallback, tokenizer: Any) -> RunState:
+def run_and_save(
+    trainer: Any, cfg: RunConfig, run: RunDir, callback: RunDirCallback, tokenizer: Any
+) -> RunState:
     """Train (resuming if asked), save the final model or adapter to model/, return the state."""
     trainer.train(resume_from_checkpoint=cfg.resume_from)
     run.update_status(phase="saving")

@@ -39,6 +39,13 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     else:
         raise ValueError(f"`method` {cfg.method!r} is not in the DPO family")
     callback = RunDirCallback(run)
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                      processing_class=tokenizer, peft_config=peft_config(cfg), callbacks=[callback])  # fmt: skip
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg),
+        callbacks=[callback],
+    )
     return run_and_save(trainer, cfg, run, callback, tokenizer)

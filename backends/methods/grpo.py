@@ -46,7 +46,9 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     model = load_causal_lm(cfg.model, rt.attn_implementation)
     recorder = SampleRecorder(run, cfg.rl.samples_per_log)
     names = reward_names(cfg.rl.rewards)
-    funcs = [recorder.wrap(build_reward(spec), name) for spec, name in zip(cfg.rl.rewards, names, strict=True)]
+    funcs = [
+        recorder.wrap(build_reward(spec), name) for spec, name in zip(cfg.rl.rewards, names, strict=True)
+    ]
     rl = cfg.rl
     common: dict[str, Any] = dict(
         **trainer_kwargs(cfg, run, rt),
@@ -66,7 +68,14 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         from trl import RLOOTrainer as Trainer
     args = Config(**common)
     callback = RunDirCallback(run)
-    trainer = Trainer(model=model, reward_funcs=funcs, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                      processing_class=tokenizer, peft_config=peft_config(cfg),
-                      callbacks=[callback, _StepForRecorder(recorder)])  # fmt: skip
+    trainer = Trainer(
+        model=model,
+        reward_funcs=funcs,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg),
+        callbacks=[callback, _StepForRecorder(recorder)],
+    )
     return run_and_save(trainer, cfg, run, callback, tokenizer)

@@ -17,9 +17,21 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     train_ds, eval_ds = load_for_method("kto", cfg.data, cfg.train.eval_steps)
     tokenizer = load_tokenizer(cfg.model)
     model = load_causal_lm(cfg.model, rt.attn_implementation)
-    args = KTOConfig(**trainer_kwargs(cfg, run, rt), max_length=cfg.train.max_length, beta=cfg.kto.beta,
-                     desirable_weight=cfg.kto.desirable_weight, undesirable_weight=cfg.kto.undesirable_weight)  # fmt: skip
+    args = KTOConfig(
+        **trainer_kwargs(cfg, run, rt),
+        max_length=cfg.train.max_length,
+        beta=cfg.kto.beta,
+        desirable_weight=cfg.kto.desirable_weight,
+        undesirable_weight=cfg.kto.undesirable_weight,
+    )
     callback = RunDirCallback(run)
-    trainer = KTOTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tokenizer, peft_config=peft_config(cfg), callbacks=[callback])  # fmt: skip
+    trainer = KTOTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg),
+        callbacks=[callback],
+    )
     return run_and_save(trainer, cfg, run, callback, tokenizer)

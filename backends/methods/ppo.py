@@ -105,8 +105,10 @@ class PPORunner:
 
     def _score(self, rows: list[dict[str, Any]], texts: list[str]) -> tuple[torch.Tensor, dict[str, float]]:
         prompts = [r["prompt"] for r in rows]
-        completions = [[{"role": "assistant", "content": t}] if isinstance(p, list) else t
-                       for p, t in zip(prompts, texts, strict=True)]  # fmt: skip
+        completions = [
+            [{"role": "assistant", "content": t}] if isinstance(p, list) else t
+            for p, t in zip(prompts, texts, strict=True)
+        ]
         extra = {k: [r[k] for r in rows] for k in rows[0] if k != "prompt"}
         total = torch.zeros(len(rows))
         means = {}
@@ -131,19 +133,31 @@ class PPORunner:
     def rollout(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         model = self.acc.unwrap_model(self.model)
         model.eval()
-        texts = [self.tok.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True)
-                 if isinstance(r["prompt"], list) else r["prompt"] for r in rows]  # fmt: skip
+        texts = [
+            self.tok.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True)
+            if isinstance(r["prompt"], list)
+            else r["prompt"]
+            for r in rows
+        ]
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.acc.device)
         p_len = enc["input_ids"].shape[1]
         with self.acc.autocast():
-            seq = model.lm.generate(**enc, do_sample=True, temperature=self.rl.temperature, top_k=0, top_p=1.0,
-                                    max_new_tokens=self.rl.max_completion_length,
-                                    pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id)  # fmt: skip
+            seq = model.lm.generate(
+                **enc,
+                do_sample=True,
+                temperature=self.rl.temperature,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=self.rl.max_completion_length,
+                pad_token_id=self.tok.pad_token_id,
+                eos_token_id=self.tok.eos_token_id,
+            )
         resp = seq[:, p_len:]
         mask = response_mask(resp, self.tok.eos_token_id, self.tok.pad_token_id)
         attn = torch.cat([enc["attention_mask"], mask.long()], 1)
-        decoded = self.tok.batch_decode(resp * mask.long() + self.tok.pad_token_id * (1 - mask.long()),
-                                        skip_special_tokens=True)  # fmt: skip
+        decoded = self.tok.batch_decode(
+            resp * mask.long() + self.tok.pad_token_id * (1 - mask.long()), skip_special_tokens=True
+        )
         scores, means = self._score(rows, decoded)
         with self.acc.autocast():
             logits, values = model(seq, attn)
@@ -155,8 +169,19 @@ class PPORunner:
         adv, returns = pm.gae(rewards, values, mask, self.rl.gamma, self.rl.lam)
         if self.rl.whiten_advantages:
             adv = pm.masked_whiten(adv, mask)
-        return dict(seq=seq, attn=attn, p_len=p_len, mask=mask, logprobs=logprobs, values=values, adv=adv,
-                    returns=returns, scores=scores, kl=kl, means=means)  # fmt: skip
+        return dict(
+            seq=seq,
+            attn=attn,
+            p_len=p_len,
+            mask=mask,
+            logprobs=logprobs,
+            values=values,
+            adv=adv,
+            returns=returns,
+            scores=scores,
+            kl=kl,
+            means=means,
+        )
 
     # --- optimisation ------------------------------------------------------------------
     def update(self, b: dict[str, Any]) -> dict[str, float]:
@@ -174,16 +199,27 @@ class PPORunner:
                 p = b["p_len"]
                 lp = response_logprobs(logits, b["seq"][idx], p)
                 vpred = vpred[:, p - 1 : -1].float()
-                pg, clipfrac, approx_kl = pm.policy_loss(lp, b["logprobs"][idx], b["adv"][idx], mask, self.rl.cliprange)
-                vf, vf_clipfrac = pm.value_loss(vpred, b["values"][idx], b["returns"][idx], mask, self.rl.cliprange_value)
+                pg, clipfrac, approx_kl = pm.policy_loss(
+                    lp, b["logprobs"][idx], b["adv"][idx], mask, self.rl.cliprange
+                )
+                vf, vf_clipfrac = pm.value_loss(
+                    vpred, b["values"][idx], b["returns"][idx], mask, self.rl.cliprange_value
+                )
                 ent = pm.masked_mean(pm.entropy_from_logits(logits[:, p - 1 : -1]), mask)
                 loss = pg + self.rl.vf_coef * vf - self.rl.entropy_coef * ent
                 self.acc.backward(loss)
                 grad_norm = self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.train.max_grad_norm)
                 self.opt.step()
                 self.opt.zero_grad()
-                for k, v in (("loss/policy", pg), ("loss/value", vf), ("clipfrac", clipfrac), ("approx_kl", approx_kl),
-                             ("value_clipfrac", vf_clipfrac), ("entropy", ent), ("grad_norm", grad_norm)):  # fmt: skip
+                for k, v in (
+                    ("loss/policy", pg),
+                    ("loss/value", vf),
+                    ("clipfrac", clipfrac),
+                    ("approx_kl", approx_kl),
+                    ("value_clipfrac", vf_clipfrac),
+                    ("entropy", ent),
+                    ("grad_norm", grad_norm),
+                ):
                     stats.setdefault(k, []).append(float(v.detach()) if torch.is_tensor(v) else float(v))
         return {k: sum(v) / len(v) for k, v in stats.items()}
 
@@ -197,10 +233,19 @@ class PPORunner:
 
     def train(self) -> RunState:
         t = self.cfg.train
-        total = t.max_steps if t.max_steps > 0 else max(1, int(len(self.rows) * t.num_train_epochs) // t.per_device_train_batch_size)
-        self.run.update_status(phase="training", total_steps=total, step=0, train_started_at=time.time(), first_step=0)
-        print(f"ppo: {total} updates of {t.per_device_train_batch_size} rollouts, reference = "
-              f"{'adapter disabled' if self.cfg.lora.enabled else 'frozen copy'}", flush=True)  # fmt: skip
+        total = (
+            t.max_steps
+            if t.max_steps > 0
+            else max(1, int(len(self.rows) * t.num_train_epochs) // t.per_device_train_batch_size)
+        )
+        self.run.update_status(
+            phase="training", total_steps=total, step=0, train_started_at=time.time(), first_step=0
+        )
+        print(
+            f"ppo: {total} updates of {t.per_device_train_batch_size} rollouts, reference = "
+            f"{'adapter disabled' if self.cfg.lora.enabled else 'frozen copy'}",
+            flush=True,
+        )
         batches = self._batches()
         for step in range(1, total + 1):
             self.recorder.step = step
@@ -211,11 +256,21 @@ class PPORunner:
             if self.rl.adaptive_kl:
                 self.kl.update(kl_seq, t.per_device_train_batch_size)
             if step % t.logging_steps == 0 or step == total:
-                row = {"step": step, "time": time.time(), "split": "train", "reward": float(b["scores"].mean()),
-                       "reward_std": float(b["scores"].std()) if len(b["scores"]) > 1 else 0.0, "kl": kl_seq,
-                       "kl_coef": self.kl.value, "response_length": float(b["mask"].sum(1).mean()),
-                       "returns": float(pm.masked_mean(b["returns"], b["mask"])), "seconds_per_step": time.time() - t0,
-                       "learning_rate": t.learning_rate, **b["means"], **stats}  # fmt: skip
+                row = {
+                    "step": step,
+                    "time": time.time(),
+                    "split": "train",
+                    "reward": float(b["scores"].mean()),
+                    "reward_std": float(b["scores"].std()) if len(b["scores"]) > 1 else 0.0,
+                    "kl": kl_seq,
+                    "kl_coef": self.kl.value,
+                    "response_length": float(b["mask"].sum(1).mean()),
+                    "returns": float(pm.masked_mean(b["returns"], b["mask"])),
+                    "seconds_per_step": time.time() - t0,
+                    "learning_rate": t.learning_rate,
+                    **b["means"],
+                    **stats,
+                }
                 self.run.append_metrics(row)
             self.run.update_status(step=step, updated_at=time.time())
             if self.run.stop_requested():
@@ -227,7 +282,9 @@ class PPORunner:
                 self.save(self.run.checkpoints_dir / f"checkpoint-{step}")
         self.run.update_status(phase="saving")
         self.save(self.run.model_dir)
-        (self.run.model_dir / "ppo_state.json").write_text(json.dumps({"steps": total, "kl_coef": self.kl.value}))
+        (self.run.model_dir / "ppo_state.json").write_text(
+            json.dumps({"steps": total, "kl_coef": self.kl.value})
+        )
         return RunState.SUCCEEDED
 
 

@@ -24,9 +24,15 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     )
     check_lengths(train_ds, tokenizer, cfg.train.max_length)
     callback = RunDirCallback(run)
-    trainer = RewardTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                            processing_class=tokenizer, peft_config=peft_config(cfg, "SEQ_CLS"),
-                            callbacks=[callback])  # fmt: skip
+    trainer = RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg, "SEQ_CLS"),
+        callbacks=[callback],
+    )
     return run_and_save(trainer, cfg, run, callback, tokenizer)
 
 
@@ -51,5 +57,8 @@ def check_lengths(ds, tokenizer, max_length: int) -> None:
             "drops such pairs instead of truncating them; raise `train.max_length`"
         )
     if too_long:
-        print(f"data: about {100 * too_long / n:.0f}% of pairs exceed max_length={max_length} and will be "
-              "dropped by RewardTrainer", flush=True)  # fmt: skip
+        print(
+            f"data: about {100 * too_long / n:.0f}% of pairs exceed max_length={max_length} and will be "
+            "dropped by RewardTrainer",
+            flush=True,
+        )

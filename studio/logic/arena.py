@@ -22,14 +22,30 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 
 
 def tally_rows(wr: dict[str, Any]) -> list[list[Any]]:
-    return [[p["judge"], short(p["a"]), short(p["b"]), p["wins"], p["ties"], p["losses"], _fmt(p["win_rate"]),
-             f"[{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}]", _fmt(p["mean_len_a"], 1), _fmt(p["mean_len_b"], 1),
-             _fmt(p.get("lc_win_rate"))] for p in wr["pairs"]]  # fmt: skip
+    return [
+        [
+            p["judge"],
+            short(p["a"]),
+            short(p["b"]),
+            p["wins"],
+            p["ties"],
+            p["losses"],
+            _fmt(p["win_rate"]),
+            f"[{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}]",
+            _fmt(p["mean_len_a"], 1),
+            _fmt(p["mean_len_b"], 1),
+            _fmt(p.get("lc_win_rate")),
+        ]
+        for p in wr["pairs"]
+    ]
 
 
 def ranking_rows(wr: dict[str, Any]) -> list[list[Any]]:
-    return [[judge, short(r["model"]), f"{r['score']:+.2f}", f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]"]
-            for judge, rows in wr.get("bradley_terry", {}).items() for r in rows]  # fmt: skip
+    return [
+        [judge, short(r["model"]), f"{r['score']:+.2f}", f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]"]
+        for judge, rows in wr.get("bradley_terry", {}).items()
+        for r in rows
+    ]
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -53,18 +69,28 @@ def per_prompt_rows(run: RunDir) -> dict[str, Any]:
     judgments = _read(run.path / "judgments.jsonl")
     models = list(dict.fromkeys(s["model"] for s in samples))
     pairs = list(dict.fromkeys((j["a"], j["b"], j["judge"]) for j in judgments))
-    headers = ["#", "prompt"] + [f"{short(m)}" for m in models] + [f"{judge}: {short(a)} (A) vs {short(b)} (B)"
-                                                                  for a, b, judge in pairs]  # fmt: skip
+    headers = (
+        ["#", "prompt"]
+        + [f"{short(m)}" for m in models]
+        + [f"{judge}: {short(a)} (A) vs {short(b)} (B)" for a, b, judge in pairs]
+    )
     by_prompt: dict[int, dict[str, Any]] = {}
     for s in samples:
         row = by_prompt.setdefault(s["prompt_id"], {"prompt": s["prompt"], "answers": {}, "verdicts": {}})
         scores = ", ".join(f"{k} {v:.2f}" for k, v in s.get("scores", {}).items())
-        row["answers"][s["model"]] = f"{s['response'][:300]}\n[{s['length']} words{'; ' + scores if scores else ''}]"
+        row["answers"][s["model"]] = (
+            f"{s['response'][:300]}\n[{s['length']} words{'; ' + scores if scores else ''}]"
+        )
     for j in judgments:
         by_prompt.setdefault(j["prompt_id"], {"prompt": "", "answers": {}, "verdicts": {}})["verdicts"][
-            (j["a"], j["b"], j["judge"])] = VERDICT.get(j["outcome"], str(j["outcome"]))  # fmt: skip
-    data = [[pid, r["prompt"][:300]] + [r["answers"].get(m, "") for m in models]
-            + [r["verdicts"].get(p, "") for p in pairs] for pid, r in sorted(by_prompt.items())]  # fmt: skip
+            (j["a"], j["b"], j["judge"])
+        ] = VERDICT.get(j["outcome"], str(j["outcome"]))
+    data = [
+        [pid, r["prompt"][:300]]
+        + [r["answers"].get(m, "") for m in models]
+        + [r["verdicts"].get(p, "") for p in pairs]
+        for pid, r in sorted(by_prompt.items())
+    ]
     return {"headers": headers, "data": data, "n_models": len(models)}
 
 
@@ -75,8 +101,11 @@ def disagreements(table: dict[str, Any]) -> dict[str, Any]:
     groups: dict[str, list[int]] = {}
     for k, h in enumerate(verdict_heads):
         groups.setdefault(h.split(": ", 1)[1], []).append(start + k)
-    keep = [row for row in table["data"]
-            if any(len({row[c] for c in cols if row[c]}) > 1 for cols in groups.values())]  # fmt: skip
+    keep = [
+        row
+        for row in table["data"]
+        if any(len({row[c] for c in cols if row[c]}) > 1 for cols in groups.values())
+    ]
     return {**table, "data": keep}
 
 
@@ -109,6 +138,20 @@ def people_rows(store: Any, session_name: str, models: list[str]) -> list[list[A
             t.wins += 1
         else:
             t.losses += 1
-    return [["people", short(a), short(b), t.wins, t.ties, t.losses, _fmt(t.win_rate if t.n else None),
-             f"[{t.ci95()[0]:.3f}, {t.ci95()[1]:.3f}]", "-", "-", "-"]
-            for (a, b), t in tallies.items() if t.n]  # fmt: skip
+    return [
+        [
+            "people",
+            short(a),
+            short(b),
+            t.wins,
+            t.ties,
+            t.losses,
+            _fmt(t.win_rate if t.n else None),
+            f"[{t.ci95()[0]:.3f}, {t.ci95()[1]:.3f}]",
+            "-",
+            "-",
+            "-",
+        ]
+        for (a, b), t in tallies.items()
+        if t.n
+    ]

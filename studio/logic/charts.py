@@ -65,8 +65,16 @@ def samples_table(rows: list[dict[str, Any]], limit: int = 50) -> list[list[Any]
     for r in reversed(rows[-limit:]):
         prompt = r.get("prompt")
         prompt = prompt[-1]["content"] if isinstance(prompt, list) else str(prompt)
-        out.append([r.get("step"), r.get("reward_fn", "judge"), round(float(r.get("reward", 0)), 3),
-                    r.get("length"), str(r.get("completion"))[:400], prompt[:200]])  # fmt: skip
+        out.append(
+            [
+                r.get("step"),
+                r.get("reward_fn", "judge"),
+                round(float(r.get("reward", 0)), 3),
+                r.get("length"),
+                str(r.get("completion"))[:400],
+                prompt[:200],
+            ]
+        )
     return out
 
 
@@ -75,13 +83,34 @@ def reward_length_figure(rows: list[dict[str, Any]]) -> go.Figure:
     policy collapsing to short or long answers, shows up here."""
     fig = go.Figure()
     if rows:
-        fig.add_trace(go.Scatter(x=[r.get("length", 0) for r in rows], y=[r.get("reward", 0) for r in rows],
-                                 mode="markers", marker=dict(color=[r.get("step", 0) for r in rows], colorscale="Viridis",
-                                 showscale=True, colorbar=dict(title="step"), size=7, opacity=0.7),
-                                 text=[str(r.get("completion", ""))[:120] for r in rows], hoverinfo="text+x+y"))  # fmt: skip
-    fig.update_layout(height=320, margin=dict(l=40, r=20, t=40, b=40), template="plotly_white",
-                      title="reward vs response length (words)", xaxis_title="words", yaxis_title="reward")  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[r.get("length", 0) for r in rows],
+                y=[r.get("reward", 0) for r in rows],
+                mode="markers",
+                marker=dict(
+                    color=[r.get("step", 0) for r in rows],
+                    colorscale="Viridis",
+                    showscale=True,
+                    colorbar=dict(title="step"),
+                    size=7,
+                    opacity=0.7,
+                ),
+                text=[str(r.get("completion", ""))[:120] for r in rows],
+                hoverinfo="text+x+y",
+            )
+        )
+    fig.update_layout(
+        height=320,
+        margin=dict(l=40, r=20, t=40, b=40),
+        template="plotly_white",
+        title="reward vs response length (words)",
+        xaxis_title="words",
+        yaxis_title="reward",
+    )
     return fig
+
+
 _NOT_METRICS = {"step", "time", "split", "epoch", "error"}
 
 
@@ -141,7 +170,9 @@ def ema(values: list[float | None], weight: float) -> list[float | None]:
 
 
 def series(rows: list[dict[str, Any]], metric: str, split: str) -> tuple[list[int], list[float | None]]:
-    pts = [(r["step"], r.get(metric)) for r in rows if r.get("split") == split and metric in r and "step" in r]
+    pts = [
+        (r["step"], r.get(metric)) for r in rows if r.get("split") == split and metric in r and "step" in r
+    ]
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
@@ -149,8 +180,13 @@ def make_figure(state: MonitorState, metrics: list[str], smoothing: float, split
     metrics = metrics or ["loss"]
     cols = 1 if len(metrics) == 1 else 2
     rows = math.ceil(len(metrics) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=metrics, horizontal_spacing=0.08,
-                        vertical_spacing=0.12 if rows > 1 else 0.0)  # fmt: skip
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=metrics,
+        horizontal_spacing=0.08,
+        vertical_spacing=0.12 if rows > 1 else 0.0,
+    )
     palette = qualitative.Plotly
     for i, (run_id, tail) in enumerate(state.tails.items()):
         color = palette[i % len(palette)]
@@ -163,16 +199,52 @@ def make_figure(state: MonitorState, metrics: list[str], smoothing: float, split
                     continue
                 if split == "train":
                     if smoothing > 0 and len(values) > 1:
-                        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", line=dict(color=color, width=1),
-                                                 opacity=0.25, showlegend=False, hoverinfo="skip"), row=r, col=c)  # fmt: skip
-                    fig.add_trace(go.Scatter(x=steps, y=ema(values, smoothing), mode="lines", name=f"{label} · train",
-                                             line=dict(color=color, width=2), legendgroup=f"{run_id}-train",
-                                             showlegend=j == 0), row=r, col=c)  # fmt: skip
+                        fig.add_trace(
+                            go.Scatter(
+                                x=steps,
+                                y=values,
+                                mode="lines",
+                                line=dict(color=color, width=1),
+                                opacity=0.25,
+                                showlegend=False,
+                                hoverinfo="skip",
+                            ),
+                            row=r,
+                            col=c,
+                        )
+                    fig.add_trace(
+                        go.Scatter(
+                            x=steps,
+                            y=ema(values, smoothing),
+                            mode="lines",
+                            name=f"{label} · train",
+                            line=dict(color=color, width=2),
+                            legendgroup=f"{run_id}-train",
+                            showlegend=j == 0,
+                        ),
+                        row=r,
+                        col=c,
+                    )
                 else:
-                    fig.add_trace(go.Scatter(x=steps, y=values, mode="lines+markers", name=f"{label} · {split}",
-                                             line=dict(color=color, width=2, dash="dash"), marker=dict(size=7),
-                                             legendgroup=f"{run_id}-{split}", showlegend=j == 0), row=r, col=c)  # fmt: skip
+                    fig.add_trace(
+                        go.Scatter(
+                            x=steps,
+                            y=values,
+                            mode="lines+markers",
+                            name=f"{label} · {split}",
+                            line=dict(color=color, width=2, dash="dash"),
+                            marker=dict(size=7),
+                            legendgroup=f"{run_id}-{split}",
+                            showlegend=j == 0,
+                        ),
+                        row=r,
+                        col=c,
+                    )
     fig.update_xaxes(title_text="step")
-    fig.update_layout(height=max(320, 300 * rows), margin=dict(l=40, r=20, t=40, b=40),
-                      legend=dict(orientation="h", y=-0.15), template="plotly_white")  # fmt: skip
+    fig.update_layout(
+        height=max(320, 300 * rows),
+        margin=dict(l=40, r=20, t=40, b=40),
+        legend=dict(orientation="h", y=-0.15),
+        template="plotly_white",
+    )
     return fig

@@ -72,7 +72,9 @@ class _JsonlIndex:
                     row = json.loads(line)
                 except (json.JSONDecodeError, UnicodeDecodeError) as e:
                     row = {"__error__": f"line {i + 1}: {e}"}
-                out.append(row if isinstance(row, dict) else {"__error__": f"line {i + 1}: not a JSON object"})
+                out.append(
+                    row if isinstance(row, dict) else {"__error__": f"line {i + 1}: not a JSON object"}
+                )
         return out
 
 
@@ -102,7 +104,9 @@ def open_arrow(ds: Any, source: str) -> DataView:
         return ds.select(idx).to_list()
 
     first = ds[0] if n else {}
-    return DataView(source, n, list(ds.column_names), detect_format(list(ds.column_names), first), page, sample)
+    return DataView(
+        source, n, list(ds.column_names), detect_format(list(ds.column_names), first), page, sample
+    )
 
 
 def open_dataset(source: str, path: Path | None, method: str = "sft") -> DataView:
@@ -115,15 +119,19 @@ def open_dataset(source: str, path: Path | None, method: str = "sft") -> DataVie
 
         method = source.split(":", 2)[2] if source.count(":") == 2 else method
         view = open_arrow(datasets.Dataset.from_list(builtin_rows(method, "train", 500, 0)), source)
-        view.notes.append(f"500 generated rows shaped for `{method}` (builtin:tasks:<method> picks another shape)")
+        view.notes.append(
+            f"500 generated rows shaped for `{method}` (builtin:tasks:<method> picks another shape)"
+        )
         return view
     if path is None:
         try:
             ds = datasets.load_dataset(source, split="train", streaming=True)
             rows = list(ds.take(1000))
         except (OSError, ValueError) as e:
-            raise ValueError(f"{source!r} is not a local file here and the hub did not provide it "
-                             f"({type(e).__name__}); without network, open a local file") from e  # fmt: skip
+            raise ValueError(
+                f"{source!r} is not a local file here and the hub did not provide it "
+                f"({type(e).__name__}); without network, open a local file"
+            ) from e
         view = open_arrow(datasets.Dataset.from_list(rows), source)
         view.notes.append("the first 1000 rows, streamed from the hub")
         return view
@@ -234,8 +242,15 @@ def compute_stats(view: DataView, tokenizer: Any, template: Any, max_length: int
             key = hashlib.sha1(json.dumps(row["prompt"], sort_keys=True).encode()).hexdigest()
             dup += key in seen
             seen.add(key)
-    return Stats(len(rows), lengths, "tokens" if tokenizer else "words", over, {k: v for k, v in empty.items() if v},
-                 dup, broken)  # fmt: skip
+    return Stats(
+        len(rows),
+        lengths,
+        "tokens" if tokenizer else "words",
+        over,
+        {k: v for k, v in empty.items() if v},
+        dup,
+        broken,
+    )
 
 
 def column_types(view: DataView) -> dict[str, str]:
@@ -249,13 +264,20 @@ def column_types(view: DataView) -> dict[str, str]:
             if isinstance(v, list) and v and isinstance(v[0], dict) and "content" in v[0]:
                 out[col] = "conversation"
             else:
-                out[col] = {str: "text", bool: "bool", int: "number", float: "number", list: "list",
-                            dict: "object"}.get(type(v), type(v).__name__)  # fmt: skip
+                out[col] = {
+                    str: "text",
+                    bool: "bool",
+                    int: "number",
+                    float: "number",
+                    list: "list",
+                    dict: "object",
+                }.get(type(v), type(v).__name__)
     return {c: out.get(c, "empty") for c in view.columns}
 
 
-def filter_sample(view: DataView, kind: str, tokenizer: Any, template: Any, max_length: int,
-                  n: int = 2000, limit: int = 50) -> list[dict[str, Any]]:  # fmt: skip
+def filter_sample(
+    view: DataView, kind: str, tokenizer: Any, template: Any, max_length: int, n: int = 2000, limit: int = 50
+) -> list[dict[str, Any]]:
     """Sampled rows with problems, over max_length, or with a duplicate prompt."""
     rows = view.sample(n)
     seen: set[str] = set()
@@ -264,10 +286,22 @@ def filter_sample(view: DataView, kind: str, tokenizer: Any, template: Any, max_
         if kind == "problems":
             keep = bool(row_problems(row, view.fmt))
         elif kind == "over max length":
-            lens = {c: (len(tokenizer.encode(as_text(row.get(c), template)).ids) if tokenizer
-                        else len(as_text(row.get(c), template).split())) for c in TEXT_COLUMNS if c in row}  # fmt: skip
-            keep = lens.get("prompt", 0) + max([lens.get(c, 0) for c in ("chosen", "rejected", "completion")]) \
-                + lens.get("text", 0) + lens.get("messages", 0) > max_length
+            lens = {
+                c: (
+                    len(tokenizer.encode(as_text(row.get(c), template)).ids)
+                    if tokenizer
+                    else len(as_text(row.get(c), template).split())
+                )
+                for c in TEXT_COLUMNS
+                if c in row
+            }
+            keep = (
+                lens.get("prompt", 0)
+                + max([lens.get(c, 0) for c in ("chosen", "rejected", "completion")])
+                + lens.get("text", 0)
+                + lens.get("messages", 0)
+                > max_length
+            )
         elif kind == "duplicate prompts":
             key = json.dumps(row.get("prompt"), sort_keys=True)
             keep = "prompt" in row and key in seen

@@ -30,15 +30,28 @@ class FormField:
 FORM_FIELDS: tuple[FormField, ...] = (
     FormField("method", "Method", "choice", choices=METHODS),
     FormField("name", "Run name", "text", "Prefix of the run directory name."),
-    FormField("model.name_or_path", "Model", "text",
-              "builtin:smollm2-135m-instruct (embedded), a local folder, a run's model/ folder, or a hub id."),
-    FormField("data.dataset", "Dataset", "text",
-              "builtin:tasks (generated checkable instructions), a jsonl/json/csv/parquet file, or a saved dataset folder."),
+    FormField(
+        "model.name_or_path",
+        "Model",
+        "text",
+        "builtin:smollm2-135m-instruct (embedded), a local folder, a run's model/ folder, or a hub id.",
+    ),
+    FormField(
+        "data.dataset",
+        "Dataset",
+        "text",
+        "builtin:tasks (generated checkable instructions), a jsonl/json/csv/parquet file, or a saved dataset folder.",
+    ),
     FormField("data.max_samples", "Max samples", "int", "Rows to use (empty: all)."),
     FormField("train.learning_rate", "Learning rate", "number", methods=TRAINED),
     FormField("train.max_steps", "Max steps", "int", "-1: run num_train_epochs.", methods=TRAINED),
-    FormField("train.per_device_train_batch_size", "Batch size", "int",
-              "GRPO/RLOO: completions (a multiple of the group size); PPO: rollouts.", methods=TRAINED),
+    FormField(
+        "train.per_device_train_batch_size",
+        "Batch size",
+        "int",
+        "GRPO/RLOO: completions (a multiple of the group size); PPO: rollouts.",
+        methods=TRAINED,
+    ),
     FormField("train.gradient_accumulation_steps", "Grad. accumulation", "int", methods=TRAINED),
     FormField("train.max_length", "Max length (tokens)", "int", methods=TRAINED),
     FormField("train.eval_steps", "Eval every N steps", "int", "Empty: no eval.", methods=TRAINED),
@@ -47,16 +60,38 @@ FORM_FIELDS: tuple[FormField, ...] = (
     FormField("lora.r", "LoRA rank", "int", methods=TRAINED),
     FormField("lora.alpha", "LoRA alpha", "int", methods=TRAINED),
     FormField("sft.completion_only_loss", "Loss on completion only", "bool", methods=("sft",)),
-    FormField("reward.center_rewards_coefficient", "Center rewards coef.", "number", "Empty: off.", methods=("reward",)),
-    FormField("dpo.beta", "beta", "number", "DPO: KL strength; IPO: regulariser; SimPO: scale; ORPO: lambda.",
-              methods=("dpo", "simpo", "orpo")),
-    FormField("dpo.loss_type", "Loss", "choice", "sigmoid = DPO, ipo = IPO, robust, hinge, ...",
-              choices=DPOLoss.__args__, methods=("dpo",)),  # type: ignore[attr-defined]
+    FormField(
+        "reward.center_rewards_coefficient",
+        "Center rewards coef.",
+        "number",
+        "Empty: off.",
+        methods=("reward",),
+    ),
+    FormField(
+        "dpo.beta",
+        "beta",
+        "number",
+        "DPO: KL strength; IPO: regulariser; SimPO: scale; ORPO: lambda.",
+        methods=("dpo", "simpo", "orpo"),
+    ),
+    FormField(
+        "dpo.loss_type",
+        "Loss",
+        "choice",
+        "sigmoid = DPO, ipo = IPO, robust, hinge, ...",
+        choices=DPOLoss.__args__,
+        methods=("dpo",),
+    ),  # type: ignore[attr-defined]
     FormField("dpo.simpo_gamma", "SimPO margin (gamma)", "number", methods=("simpo",)),
     FormField("kto.beta", "KTO beta", "number", methods=("kto",)),
-    FormField("rl.rewards", "Rewards", "yaml",
-              "A list: {kind: checkers} | {kind: reward_model, path: runs/<id>/model} | {kind: function, "
-              "path: module:fn}, each with an optional weight.", methods=RL),
+    FormField(
+        "rl.rewards",
+        "Rewards",
+        "yaml",
+        "A list: {kind: checkers} | {kind: reward_model, path: runs/<id>/model} | {kind: function, "
+        "path: module:fn}, each with an optional weight.",
+        methods=RL,
+    ),
     FormField("rl.num_generations", "Group size", "int", "Completions per prompt.", methods=("grpo", "rloo")),
     FormField("rl.max_completion_length", "Max new tokens", "int", methods=RL),
     FormField("rl.temperature", "Temperature", "number", methods=RL),
@@ -67,10 +102,15 @@ FORM_FIELDS: tuple[FormField, ...] = (
     FormField("rl.adaptive_kl", "Adaptive KL", "bool", methods=("ppo",)),
     FormField("sample.num_samples", "Samples per prompt", "int", methods=("sample",)),
     FormField("sample.max_new_tokens", "Max new tokens", "int", methods=("sample",)),
-    FormField("sample.judge", "Judge", "yaml", "{kind: checkers} or {kind: reward_model, path: ...}",
-              methods=("sample",)),
+    FormField(
+        "sample.judge",
+        "Judge",
+        "yaml",
+        "{kind: checkers} or {kind: reward_model, path: ...}",
+        methods=("sample",),
+    ),
     FormField("sample.sft_threshold", "Best-of-N threshold", "number", methods=("sample",)),
-)  # fmt: skip
+)
 OPTIONAL = {"data.max_samples", "train.eval_steps", "name", "reward.center_rewards_coefficient"}
 
 

@@ -45,8 +45,14 @@ def items_from_rows(rows: list[dict[str, Any]], source: str) -> list[dict[str, A
         raise ValueError(f"{source} has no rows")
     first = rows[0]
     if {"chosen", "rejected"} <= set(first):
-        return [{"prompt": r.get("prompt", ""), "responses": [r["chosen"], r["rejected"]],
-                 "meta": {k: r[k] for k in ("constraints",) if k in r}} for r in rows]  # fmt: skip
+        return [
+            {
+                "prompt": r.get("prompt", ""),
+                "responses": [r["chosen"], r["rejected"]],
+                "meta": {k: r[k] for k in ("constraints",) if k in r},
+            }
+            for r in rows
+        ]
     if "responses" in first:
         return [{"prompt": r["prompt"], "responses": r["responses"], "meta": {}} for r in rows]
     if {"prompt", "completion"} <= set(first):
@@ -60,8 +66,10 @@ def items_from_rows(rows: list[dict[str, Any]], source: str) -> list[dict[str, A
         if not items:
             raise ValueError(f"{source}: no prompt has two or more completions to compare")
         return items
-    raise ValueError(f"{source}: columns {sorted(first)} fit no labeling source; need chosen + rejected, "
-                     "a responses list, or prompt + completion rows (a run's samples.jsonl)")  # fmt: skip
+    raise ValueError(
+        f"{source}: columns {sorted(first)} fit no labeling source; need chosen + rejected, "
+        "a responses list, or prompt + completion rows (a run's samples.jsonl)"
+    )
 
 
 def read_jsonl(path: Path, limit: int = 5000) -> list[dict[str, Any]]:
@@ -121,4 +129,6 @@ def progress_line(store: LabelStore, state: LabelState, annotator: str) -> str:
         return "Pick or create a labeling session."
     total = len(store.items(state.session_id))
     mine = len({v.item_id for v in store.votes(state.session_id, annotator)})
-    return f"**{annotator}**: {mine} of {total} labeled" + (f", {len(state.skipped)} skipped" if state.skipped else "")
+    return f"**{annotator}**: {mine} of {total} labeled" + (
+        f", {len(state.skipped)} skipped" if state.skipped else ""
+    )

@@ -46,8 +46,15 @@ def run_row(run: RunDir, now: float | None = None) -> list[Any]:
     elapsed = ((ended or now) - started) if started else None
     step = f"{st.get('step') or 0} / {st.get('total_steps') or '?'}"
     state = st["state"] + (f" ({st['phase']})" if st["state"] == "running" and st.get("phase") else "")
-    return [run.run_id, run_method(run), state, step, fmt_seconds(elapsed),
-            fmt_seconds(eta_seconds(st, now)), st.get("device", "")]  # fmt: skip
+    return [
+        run.run_id,
+        run_method(run),
+        state,
+        step,
+        fmt_seconds(elapsed),
+        fmt_seconds(eta_seconds(st, now)),
+        st.get("device", ""),
+    ]
 
 
 def runs_table(runs_dir: Path) -> list[list[Any]]:
@@ -63,12 +70,17 @@ def runs_table(runs_dir: Path) -> list[list[Any]]:
 def run_summary(run: RunDir) -> str:
     """Markdown: state, error, device notes, model folder."""
     st = run.read_status()
-    lines = [f"**{run.run_id}** — `{st['state']}`" + (f" ({st['phase']})" if st.get("phase") and st["state"] == "running" else "")]
+    lines = [
+        f"**{run.run_id}** — `{st['state']}`"
+        + (f" ({st['phase']})" if st.get("phase") and st["state"] == "running" else "")
+    ]
     if st.get("error"):
         lines.append(f"**Reason:** {st['error']}")
     rt = st.get("runtime") or {}
     if rt:
-        lines.append(f"Device: {rt.get('device')} · bf16: {rt.get('bf16')} · attention: {rt.get('attn_implementation')}")
+        lines.append(
+            f"Device: {rt.get('device')} · bf16: {rt.get('bf16')} · attention: {rt.get('attn_implementation')}"
+        )
         lines += [f"- {n}" for n in rt.get("notes", [])]
     if st.get("command"):
         lines.append(f"Command: `{st['command']}`")
@@ -77,9 +89,14 @@ def run_summary(run: RunDir) -> str:
     if (run.path / "data").is_dir():
         lines.append("Data: " + ", ".join(f"`{p}`" for p in sorted((run.path / "data").glob("*.jsonl"))))
     if st.get("stages"):
-        lines.append("| stage | method | state | run |\n|---|---|---|---|\n" + "\n".join(
-            f"| {s['stage']} | {s['method']} | {s['state']}{' (reused)' if s.get('reused') else ''} | "
-            f"{s.get('run_id') or ''} |" for s in st["stages"]))  # fmt: skip
+        lines.append(
+            "| stage | method | state | run |\n|---|---|---|---|\n"
+            + "\n".join(
+                f"| {s['stage']} | {s['method']} | {s['state']}{' (reused)' if s.get('reused') else ''} | "
+                f"{s.get('run_id') or ''} |"
+                for s in st["stages"]
+            )
+        )
     return "\n\n".join(lines)
 
 

@@ -42,19 +42,32 @@ def eval_runs(ctx: StudioContext) -> list[str]:
 def build_arena_tab(ctx: StudioContext) -> ArenaTab:
     with gr.Row():
         with gr.Column(scale=2):
-            models = gr.Dropdown(model_choices(ctx), value=[EMBEDDED_MODEL], multiselect=True, allow_custom_value=True,
-                                 label="Models (two or more)", elem_id="arena-models",
-                                 info="The embedded model, any run's model/ folder, a local folder or a hub id.")  # fmt: skip
-            prompts = gr.Textbox("builtin:tasks", label="Prompt set", elem_id="arena-prompts",
-                                 info="builtin:tasks (its held-out split: never trained on), or a file of prompts.")  # fmt: skip
+            models = gr.Dropdown(
+                model_choices(ctx),
+                value=[EMBEDDED_MODEL],
+                multiselect=True,
+                allow_custom_value=True,
+                label="Models (two or more)",
+                elem_id="arena-models",
+                info="The embedded model, any run's model/ folder, a local folder or a hub id.",
+            )
+            prompts = gr.Textbox(
+                "builtin:tasks",
+                label="Prompt set",
+                elem_id="arena-prompts",
+                info="builtin:tasks (its held-out split: never trained on), or a file of prompts.",
+            )
             typed = gr.Textbox(lines=3, label="Or type prompts, one per line", elem_id="arena-typed")
             with gr.Row():
                 n = gr.Number(24, label="Prompts", precision=0, minimum=1)
                 max_new = gr.Number(96, label="Max new tokens", precision=0, minimum=1)
                 temp = gr.Number(0.7, label="Temperature", minimum=0)
-            judges = gr.CheckboxGroup(["checkers", "reward_model", "llm"], value=["checkers"], label="Judges",
-                                      info="checkers need the embedded tasks' prompts; llm judges each pair in both "
-                                      "orders.")  # fmt: skip
+            judges = gr.CheckboxGroup(
+                ["checkers", "reward_model", "llm"],
+                value=["checkers"],
+                label="Judges",
+                info="checkers need the embedded tasks' prompts; llm judges each pair in both orders.",
+            )
             with gr.Row():
                 rm_path = gr.Textbox(label="Reward model (a reward run's model/)", scale=2)
                 llm_path = gr.Textbox(EMBEDDED_MODEL, label="LLM judge model", scale=2)
@@ -62,14 +75,31 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             start_msg = gr.Markdown(elem_id="arena-msg")
         with gr.Column(scale=3):
             with gr.Row():
-                comparison = gr.Dropdown(eval_runs(ctx), label="Comparison", allow_custom_value=True, scale=4,
-                                         elem_id="arena-run")  # fmt: skip
+                comparison = gr.Dropdown(
+                    eval_runs(ctx), label="Comparison", allow_custom_value=True, scale=4, elem_id="arena-run"
+                )
                 to_label = gr.Button("Judge by people (Label tab)", scale=2)
             status = gr.Markdown(elem_id="arena-status")
-            tallies = gr.Dataframe(headers=["judge", "A", "B", "W", "T", "L", "win rate A", "95% CI", "mean words A",
-                                            "mean words B", "length-controlled"], interactive=False,
-                                   elem_id="arena-tallies")  # fmt: skip
-            ranking = gr.Dataframe(headers=["judge", "model", "Bradley-Terry score", "95% CI"], interactive=False)
+            tallies = gr.Dataframe(
+                headers=[
+                    "judge",
+                    "A",
+                    "B",
+                    "W",
+                    "T",
+                    "L",
+                    "win rate A",
+                    "95% CI",
+                    "mean words A",
+                    "mean words B",
+                    "length-controlled",
+                ],
+                interactive=False,
+                elem_id="arena-tallies",
+            )
+            ranking = gr.Dataframe(
+                headers=["judge", "model", "Bradley-Terry score", "95% CI"], interactive=False
+            )
             agreement = gr.Markdown()
     with gr.Row():
         only_dis = gr.Checkbox(False, label="Only prompts where the judges disagree")
@@ -77,14 +107,25 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
     timer = gr.Timer(2.0)
 
     # --- handlers ----------------------------------------------------------------------
-    def on_start(ms: list[str], src: str, typed_text: str, k: float, mx: float, t: float, js: list[str],
-                 rm: str, llm: str) -> tuple[str, Any]:  # fmt: skip
+    def on_start(
+        ms: list[str],
+        src: str,
+        typed_text: str,
+        k: float,
+        mx: float,
+        t: float,
+        js: list[str],
+        rm: str,
+        llm: str,
+    ) -> tuple[str, Any]:
         dataset, split = (src or "builtin:tasks").strip(), "heldout"
         if typed_text and typed_text.strip():
             lines = [x.strip() for x in typed_text.splitlines() if x.strip()]
             out = ctx.data_dir / "arena" / f"prompts-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text("".join(json.dumps({"prompt": [{"role": "user", "content": x}]}) + "\n" for x in lines))
+            out.write_text(
+                "".join(json.dumps({"prompt": [{"role": "user", "content": x}]}) + "\n" for x in lines)
+            )
             dataset, split = str(out), "train"
             js = [j for j in js if j != "checkers"] or ["llm"]  # typed prompts carry no constraints
         elif dataset != "builtin:tasks":
@@ -92,20 +133,36 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
                 dataset, split = str(safe_path(dataset, ctx.roots)), "train"
             except PathRefused as e:
                 return f"**Not started:** {e}", gr.skip()
-        judge_specs = [{"kind": "checkers"} if j == "checkers" else {"kind": "reward_model", "path": rm.strip()}
-                       if j == "reward_model" else {"kind": "llm", "path": llm.strip() or EMBEDDED_MODEL} for j in js]  # fmt: skip
-        raw = {"name": "arena", "method": "eval", "model": {"name_or_path": (ms or [EMBEDDED_MODEL])[0]},
-               "data": {"dataset": dataset, "split": split, "max_samples": int(k or 24)},
-               "eval": {"models": ms or [], "judges": judge_specs, "max_new_tokens": int(mx or 96),
-                        "temperature": float(t or 0.0)}}  # fmt: skip
+        judge_specs = [
+            {"kind": "checkers"}
+            if j == "checkers"
+            else {"kind": "reward_model", "path": rm.strip()}
+            if j == "reward_model"
+            else {"kind": "llm", "path": llm.strip() or EMBEDDED_MODEL}
+            for j in js
+        ]
+        raw = {
+            "name": "arena",
+            "method": "eval",
+            "model": {"name_or_path": (ms or [EMBEDDED_MODEL])[0]},
+            "data": {"dataset": dataset, "split": split, "max_samples": int(k or 24)},
+            "eval": {
+                "models": ms or [],
+                "judges": judge_specs,
+                "max_new_tokens": int(mx or 96),
+                "temperature": float(t or 0.0),
+            },
+        }
         try:
             cfg: RunConfig = validate_config(raw, "Arena form")
         except ConfigError as e:
             return "**Not started:**\n" + "\n".join(f"- {p}" for p in e.problems), gr.skip()
         run = ctx.launcher.create_run(cfg)
         ctx.tick()
-        return (f"Comparison `{run.run_id}` started; tallies update below as judgments arrive.",
-                gr.Dropdown(choices=eval_runs(ctx), value=run.run_id))  # fmt: skip
+        return (
+            f"Comparison `{run.run_id}` started; tallies update below as judgments arrive.",
+            gr.Dropdown(choices=eval_runs(ctx), value=run.run_id),
+        )
 
     def on_show(run_id: str | None, dis: bool) -> tuple[Any, ...]:
         run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
@@ -114,13 +171,22 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         st = run.read_status()
         wr_path = run.path / "winrate.json"
         if not wr_path.exists():
-            return (f"`{run.run_id}`: {st['state']} ({st.get('phase') or 'waiting'}); no judgments yet"
-                    + (f"\n\n**Reason:** {st['error']}" if st.get("error") else ""), [], [], "", {"headers": ["#"], "data": []})
+            return (
+                f"`{run.run_id}`: {st['state']} ({st.get('phase') or 'waiting'}); no judgments yet"
+                + (f"\n\n**Reason:** {st['error']}" if st.get("error") else ""),
+                [],
+                [],
+                "",
+                {"headers": ["#"], "data": []},
+            )
         wr = json.loads(wr_path.read_text())
         engine = wr["sampling"]["engine"]
-        head = (f"`{run.run_id}`: **{st['state']}** · {wr['prompts_done']} of {wr['prompt_set']['n']} prompts · "
-                f"generation: {engine}" + (" (vLLM not available here)" if engine == "transformers" else "")
-                + f" · {wr['ci_method']}")  # fmt: skip
+        head = (
+            f"`{run.run_id}`: **{st['state']}** · {wr['prompts_done']} of {wr['prompt_set']['n']} prompts · "
+            f"generation: {engine}"
+            + (" (vLLM not available here)" if engine == "transformers" else "")
+            + f" · {wr['ci_method']}"
+        )
         if st.get("error"):
             head += f"\n\n**Reason:** {st['error']}"
         agree = "; ".join(f"{k}: {100 * v:.0f}% agree" for k, v in wr["judge_agreement"].items())
@@ -129,8 +195,11 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             table = disagreements(table)
         k = len(table["headers"])
         widths = ["4%", "26%"] + [f"{70 / max(k - 2, 1):.0f}%"] * (k - 2)
-        frame = gr.Dataframe(value={"headers": table["headers"], "data": table["data"]}, headers=table["headers"],
-                             column_widths=widths)  # fmt: skip
+        frame = gr.Dataframe(
+            value={"headers": table["headers"], "data": table["data"]},
+            headers=table["headers"],
+            column_widths=widths,
+        )
         people = people_rows(ctx.store, f"arena-{run.run_id}", wr["models"])
         return head, tally_rows(wr) + people, ranking_rows(wr), (f"Judges: {agree}" if agree else ""), frame
 
@@ -139,7 +208,11 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
         stamp: tuple[Any, ...] = (run_id, dis)
         if run is not None and run.exists():
-            files = [run.status_path, run.path / "winrate.json", *ctx.store.path.parent.glob("labels.sqlite*")]
+            files = [
+                run.status_path,
+                run.path / "winrate.json",
+                *ctx.store.path.parent.glob("labels.sqlite*"),
+            ]
             stamp += tuple(f.stat().st_mtime_ns for f in files if f.exists())
         if stamp == seen:
             return (*[gr.skip()] * 5, seen)
@@ -152,7 +225,9 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         rows = [json.loads(x) for x in run.samples_path.read_text().splitlines()]
         items: dict[int, dict[str, Any]] = {}
         for r in rows:
-            it = items.setdefault(r["prompt_id"], {"prompt": r["prompt"], "responses": [], "meta": {"models": []}})
+            it = items.setdefault(
+                r["prompt_id"], {"prompt": r["prompt"], "responses": [], "meta": {"models": []}}
+            )
             it["responses"].append(r["response"])
             it["meta"]["models"].append(r["model"])
         name = f"arena-{run.run_id}"
@@ -166,12 +241,18 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         return gr.Dropdown(choices=model_choices(ctx)), gr.Dropdown(choices=eval_runs(ctx))
 
     # --- wiring ------------------------------------------------------------------------
-    start.click(on_start, [models, prompts, typed, n, max_new, temp, judges, rm_path, llm_path], [start_msg, comparison],
-                api_name="arena_start")  # fmt: skip
+    start.click(
+        on_start,
+        [models, prompts, typed, n, max_new, temp, judges, rm_path, llm_path],
+        [start_msg, comparison],
+        api_name="arena_start",
+    )
     outs = [status, tallies, ranking, agreement, per_prompt]
     comparison.change(on_show, [comparison, only_dis], outs, api_name="arena_show")
     only_dis.change(on_show, [comparison, only_dis], outs, api_visibility="private")
     seen = gr.State(None)
-    timer.tick(on_tick, [comparison, only_dis, seen], [*outs, seen], api_visibility="private", show_progress="hidden")
+    timer.tick(
+        on_tick, [comparison, only_dis, seen], [*outs, seen], api_visibility="private", show_progress="hidden"
+    )
     to_label.click(on_label, comparison, start_msg, api_name="arena_to_label")
     return ArenaTab(models, comparison, on_page_load)

@@ -80,16 +80,29 @@ def histogram(lengths: dict[str, list[int]], unit: str, max_length: int) -> go.F
         if values:
             fig.add_trace(go.Histogram(x=values, name=col, opacity=0.6, nbinsx=40))
     fig.add_vline(x=max_length, line_dash="dash", annotation_text=f"max_length {max_length}")
-    fig.update_layout(barmode="overlay", height=320, template="plotly_white", margin=dict(l=40, r=20, t=40, b=40),
-                      title=f"length per column ({unit}, sampled rows)", xaxis_title=unit, yaxis_title="rows")  # fmt: skip
+    fig.update_layout(
+        barmode="overlay",
+        height=320,
+        template="plotly_white",
+        margin=dict(l=40, r=20, t=40, b=40),
+        title=f"length per column ({unit}, sampled rows)",
+        xaxis_title=unit,
+        yaxis_title="rows",
+    )
     return fig
 
 
 def build_data_tab(ctx: StudioContext) -> DataTab:
     with gr.Row():
-        source = gr.Dropdown(known_sources(ctx), label="Dataset", allow_custom_value=True, scale=4, elem_id="data-source",
-                             info="builtin:tasks:<method>, a file under the data or runs folder, a saved dataset folder, "
-                             "or a hub id (when online).")  # fmt: skip
+        source = gr.Dropdown(
+            known_sources(ctx),
+            label="Dataset",
+            allow_custom_value=True,
+            scale=4,
+            elem_id="data-source",
+            info="builtin:tasks:<method>, a file under the data or runs folder, a saved dataset folder, "
+            "or a hub id (when online).",
+        )
         model = gr.Textbox("builtin:smollm2-135m-instruct", label="Tokenizer / chat template of", scale=2)
         max_len = gr.Number(256, label="Max length (tokens)", precision=0, scale=1)
         open_btn = gr.Button("Open", variant="primary", scale=1, elem_id="data-open")
@@ -100,14 +113,21 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
     with gr.Row():
         page_no = gr.Number(1, label="Page", precision=0, minimum=1, scale=1)
         query = gr.Textbox(label="Search (text contains)", scale=3, elem_id="data-search")
-        show_only = gr.Dropdown(["all rows", "problems", "over max length", "duplicate prompts"], value="all rows",
-                                label="Filter (sampled rows)", scale=2)  # fmt: skip
+        show_only = gr.Dropdown(
+            ["all rows", "problems", "over max length", "duplicate prompts"],
+            value="all rows",
+            label="Filter (sampled rows)",
+            scale=2,
+        )
         go_btn = gr.Button("Show", scale=1)
     table = gr.Dataframe(interactive=False, wrap=True, max_height=600, elem_id="data-rows")
     train_btn = gr.Button("Train on this", elem_id="data-train")
     with gr.Accordion("Mixture: combine datasets of one format", open=False):
-        spec = gr.Textbox(lines=4, label="One `dataset: rows` or `dataset: fraction` per line",
-                          placeholder="builtin:tasks:sft: 300\nruns/<id>/data/sft.jsonl: 1.0")  # fmt: skip
+        spec = gr.Textbox(
+            lines=4,
+            label="One `dataset: rows` or `dataset: fraction` per line",
+            placeholder="builtin:tasks:sft: 300\nruns/<id>/data/sft.jsonl: 1.0",
+        )
         with gr.Row():
             mix_name = gr.Textbox("mixture", label="Name")
             mix_seed = gr.Number(0, label="Seed", precision=0)
@@ -135,10 +155,14 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
         see); answers are shown as their text."""
         template = load_template(tok_dir)
         cols = view.columns
-        data = [[as_text(r.get(c), template if c in ("prompt", "messages") else None)[:2000] for c in cols]
-                for r in rows]  # fmt: skip
+        data = [
+            [as_text(r.get(c), template if c in ("prompt", "messages") else None)[:2000] for c in cols]
+            for r in rows
+        ]
         width = f"{100 / max(len(cols), 1):.0f}%"
-        return gr.Dataframe(value={"headers": cols, "data": data}, headers=cols, column_widths=[width] * len(cols))
+        return gr.Dataframe(
+            value={"headers": cols, "data": data}, headers=cols, column_widths=[width] * len(cols)
+        )
 
     def on_open(src: str, mdl: str, mx: float) -> tuple[Any, ...]:
         t0 = time.time()
@@ -150,25 +174,43 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
         tok_dir = tokenizer_dir(ctx, mdl)
         fmt = view.fmt.describe() if view.fmt else "**no known format**"
         types = ", ".join(f"`{c}` {t}" for c, t in column_types(view).items())
-        lines = [f"**{view.rows_total:,} rows** · format: {fmt} · opened in {opened:.1f} s", f"Columns: {types}",
-                 f"Fits: {', '.join(m for m, f in METHOD_FORMATS.items() if view.fmt and view.fmt.name in f) or 'no method'}"]  # fmt: skip
+        lines = [
+            f"**{view.rows_total:,} rows** · format: {fmt} · opened in {opened:.1f} s",
+            f"Columns: {types}",
+            f"Fits: {', '.join(m for m, f in METHOD_FORMATS.items() if view.fmt and view.fmt.name in f) or 'no method'}",
+        ]
         if view.fmt is None:
-            wanted = "; ".join(f"{n}: {', '.join(c)}" for n, c in {
-                "prompt-completion": ("prompt", "completion"), "preference": ("prompt", "chosen", "rejected"),
-                "unpaired": ("prompt", "completion", "label"), "prompt-only": ("prompt",),
-                "language modeling": ("text",)}.items())  # fmt: skip
+            wanted = "; ".join(
+                f"{n}: {', '.join(c)}"
+                for n, c in {
+                    "prompt-completion": ("prompt", "completion"),
+                    "preference": ("prompt", "chosen", "rejected"),
+                    "unpaired": ("prompt", "completion", "label"),
+                    "prompt-only": ("prompt",),
+                    "language modeling": ("text",),
+                }.items()
+            )
             lines.append(f"Columns {view.columns} fit none of TRL's formats ({wanted}).")
         lines += [f"_{n}_" for n in view.notes]
         if tok_dir is None:
-            lines.append(f"_No tokenizer on disk for `{mdl}` yet: lengths are in words, conversations shown raw._")
+            lines.append(
+                f"_No tokenizer on disk for `{mdl}` yet: lengths are in words, conversations shown raw._"
+            )
         stats = compute_stats(view, load_tokenizer(tok_dir), load_template(tok_dir), int(mx or 256))
-        probs = [f"Sampled {stats.sampled} rows:",
-                 f"- {stats.over_max} ({100 * stats.over_max / max(stats.sampled, 1):.0f}%) exceed max_length {int(mx)} {stats.unit}",
-                 f"- {stats.duplicate_prompts} duplicate prompts"]  # fmt: skip
+        probs = [
+            f"Sampled {stats.sampled} rows:",
+            f"- {stats.over_max} ({100 * stats.over_max / max(stats.sampled, 1):.0f}%) exceed max_length {int(mx)} {stats.unit}",
+            f"- {stats.duplicate_prompts} duplicate prompts",
+        ]
         probs += [f"- empty `{c}`: {n} rows" for c, n in stats.empty.items()]
         probs += [f"- {b}" for b in stats.broken]
         table_value = rows_table(view, view.page(0, PAGE), tok_dir)
-        return "\n\n".join(lines), "\n".join(probs), histogram(stats.lengths, stats.unit, int(mx or 256)), table_value
+        return (
+            "\n\n".join(lines),
+            "\n".join(probs),
+            histogram(stats.lengths, stats.unit, int(mx or 256)),
+            table_value,
+        )
 
     def on_show(src: str, mdl: str, page: float, q: str, only: str, mx: float) -> Any:
         try:
@@ -209,7 +251,9 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
             n, notes = mix(views, out, int(seed or 0))
         except (PathRefused, ValueError, OSError) as e:
             return f"**Not built:** {e}"
-        return f"Wrote {n} rows to `{out}` (column `source` names each row's dataset)." + "".join(f"\n\n_{x}_" for x in notes)
+        return f"Wrote {n} rows to `{out}` (column `source` names each row's dataset)." + "".join(
+            f"\n\n_{x}_" for x in notes
+        )
 
     def on_page_load() -> Any:
         return gr.Dropdown(choices=known_sources(ctx))

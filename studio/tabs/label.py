@@ -65,23 +65,41 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             # Sessions appear after the page was built (another annotator may create one).
-            session = gr.Dropdown(session_choices(ctx), label="Labeling session", elem_id="label-session",
-                                  allow_custom_value=True)  # fmt: skip
-            name_box = gr.Textbox(label="Your name", value="me", info="Ignored when the studio runs with --auth: "
-                                  "your login name is used.", elem_id="label-name")  # fmt: skip
+            session = gr.Dropdown(
+                session_choices(ctx),
+                label="Labeling session",
+                elem_id="label-session",
+                allow_custom_value=True,
+            )
+            name_box = gr.Textbox(
+                label="Your name",
+                value="me",
+                info="Ignored when the studio runs with --auth: your login name is used.",
+                elem_id="label-name",
+            )
             with gr.Accordion("New session", open=not ctx.store.sessions()):
-                source = gr.Textbox(label="From files", elem_id="label-source",
-                                    info="A preference .jsonl (chosen / rejected), rows with a `responses` list, or "
-                                    "runs' samples.jsonl (several, comma-separated: responses to the same prompt are "
-                                    "compared); under the runs or data folder.")  # fmt: skip
+                source = gr.Textbox(
+                    label="From files",
+                    elem_id="label-source",
+                    info="A preference .jsonl (chosen / rejected), rows with a `responses` list, or "
+                    "runs' samples.jsonl (several, comma-separated: responses to the same prompt are "
+                    "compared); under the runs or data folder.",
+                )
                 new_name = gr.Textbox(label="Session name", elem_id="label-new-name")
                 create = gr.Button("Create session", elem_id="label-create")
                 create_msg = gr.Markdown()
             with gr.Accordion("Generate candidates", open=False):
-                gen_a = gr.Textbox("builtin:smollm2-135m-instruct", label="Model A",
-                                   info="The embedded default, a run's model/ folder, or any local model.")  # fmt: skip
-                gen_b = gr.Textbox("", label="Model B (optional)", info="Empty: two samples of model A per prompt.")
-                gen_prompts = gr.Textbox("builtin:tasks", label="Prompts", info="builtin:tasks or a prompt file.")
+                gen_a = gr.Textbox(
+                    "builtin:smollm2-135m-instruct",
+                    label="Model A",
+                    info="The embedded default, a run's model/ folder, or any local model.",
+                )
+                gen_b = gr.Textbox(
+                    "", label="Model B (optional)", info="Empty: two samples of model A per prompt."
+                )
+                gen_prompts = gr.Textbox(
+                    "builtin:tasks", label="Prompts", info="builtin:tasks or a prompt file."
+                )
                 gen_n = gr.Number(20, label="Prompts to sample", precision=0, minimum=1)
                 gen_btn = gr.Button("Generate in the background")
                 gen_msg = gr.Markdown()
@@ -103,13 +121,22 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         agree_btn = gr.Button("Compute agreement")
         agreement = gr.Markdown(elem_id="label-agreement")
     with gr.Accordion("Past votes", open=False):
-        past = gr.Dataframe(headers=["when", "annotator", "item", "choice", "shown left", "note"], interactive=False)
+        past = gr.Dataframe(
+            headers=["when", "annotator", "item", "choice", "shown left", "note"], interactive=False
+        )
     with gr.Accordion("Export and train", open=False):
         with gr.Row():
-            policy = gr.Radio(["majority", "unanimous"], value="majority", label="Several votes on a pair",
-                              info="Ties and both-bad votes count against a decision.")  # fmt: skip
-            base_preset = gr.Dropdown([p for p in ctx.list_presets() if p.split("/")[-1] in ("reward.yaml", "dpo.yaml")],
-                                      value="reward.yaml", label="Train with preset")  # fmt: skip
+            policy = gr.Radio(
+                ["majority", "unanimous"],
+                value="majority",
+                label="Several votes on a pair",
+                info="Ties and both-bad votes count against a decision.",
+            )
+            base_preset = gr.Dropdown(
+                [p for p in ctx.list_presets() if p.split("/")[-1] in ("reward.yaml", "dpo.yaml")],
+                value="reward.yaml",
+                label="Train with preset",
+            )
         with gr.Row():
             export = gr.Button("Export preference dataset", elem_id="label-export")
             train = gr.Button("Train on these labels", variant="primary", elem_id="label-train")
@@ -136,13 +163,19 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
 
     def on_create(path: str, name: str) -> tuple[str, Any]:
         try:
-            files = [safe_path(p, ctx.roots) for p in (path or "").split(",") if p.strip()] or [safe_path("", ctx.roots)]
+            files = [safe_path(p, ctx.roots) for p in (path or "").split(",") if p.strip()] or [
+                safe_path("", ctx.roots)
+            ]
             rows = [row for f in files for row in read_jsonl(f)]
             items = items_from_rows(rows, ", ".join(map(str, files)))
-            sid = ctx.store.create_session(name.strip() or files[0].stem, items, source=", ".join(map(str, files)))
+            sid = ctx.store.create_session(
+                name.strip() or files[0].stem, items, source=", ".join(map(str, files))
+            )
         except (PathRefused, ValueError, OSError) as e:
             return f"**Not created:** {e}", gr.skip()
-        return f"Session created with {len(items)} items.", gr.Dropdown(choices=session_choices(ctx), value=sid)
+        return f"Session created with {len(items)} items.", gr.Dropdown(
+            choices=session_choices(ctx), value=sid
+        )
 
     def on_generate(a: str, b: str, prompts: str, n: float) -> tuple[str, str]:
         """Start one `sample` run per model; their samples.jsonl become the session's source."""
@@ -151,9 +184,13 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             return "Name at least one model.", gr.skip()
         paths, ids = [], []
         for model in models:
-            sets = [f"model.name_or_path={model}", f"data.dataset={prompts.strip() or 'builtin:tasks'}",
-                    f"data.max_samples={int(n or 20)}", "sample.num_samples=2",
-                    "name=label-candidates"]  # fmt: skip
+            sets = [
+                f"model.name_or_path={model}",
+                f"data.dataset={prompts.strip() or 'builtin:tasks'}",
+                f"data.max_samples={int(n or 20)}",
+                "sample.num_samples=2",
+                "name=label-candidates",
+            ]
             try:
                 cfg = load_preset(ctx.preset_path("sample.yaml"), sets)
             except ConfigError as e:
@@ -162,8 +199,11 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             paths.append(str(run.samples_path))
             ids.append(run.run_id)
         ctx.tick()
-        return (f"Started {', '.join(f'`{i}`' for i in ids)} (progress in the Train tab's runs table). When they "
-                "have succeeded, press **Create session**: the source box is filled in.", ", ".join(paths))  # fmt: skip
+        return (
+            f"Started {', '.join(f'`{i}`' for i in ids)} (progress in the Train tab's runs table). When they "
+            "have succeeded, press **Create session**: the source box is filled in.",
+            ", ".join(paths),
+        )
 
     def vote(choice: str):
         def on_vote(st: LabelState, typed: str, text: str, request: gr.Request) -> tuple[Any, ...]:
@@ -203,8 +243,10 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             return "Pick a session first."
         votes = ctx.store.votes(st.session_id)
         rep = agreement_report(votes)
-        lines = [f"**{rep['votes']} votes** by {', '.join(rep['annotators']) or 'nobody'}; "
-                 f"{rep['items_with_several_votes']} pairs have several votes."]  # fmt: skip
+        lines = [
+            f"**{rep['votes']} votes** by {', '.join(rep['annotators']) or 'nobody'}; "
+            f"{rep['items_with_several_votes']} pairs have several votes."
+        ]
         if rep["mean_item_agreement"] is not None:
             lines.append(f"Mean per-pair agreement: {rep['mean_item_agreement']:.2f}")
         for pair, k in rep["cohen_kappa"].items():
@@ -212,10 +254,15 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         if rep["fleiss_kappa"] is not None:
             lines.append(f"Fleiss' kappa: {rep['fleiss_kappa']:.2f}")
         if rep["left_share"] is not None:
-            lines.append(f"Left side chosen in {100 * rep['left_share']:.0f}% of decisive votes (50% = no position bias)")
+            lines.append(
+                f"Left side chosen in {100 * rep['left_share']:.0f}% of decisive votes (50% = no position bias)"
+            )
         items = ctx.store.items(st.session_id)
-        checked = {it.id: [score_response(it.meta["constraints"], text_of(r)) for r in it.responses]
-                   for it in items if "constraints" in it.meta}  # fmt: skip
+        checked = {
+            it.id: [score_response(it.meta["constraints"], text_of(r)) for r in it.responses]
+            for it in items
+            if "constraints" in it.meta
+        }
         judged = judge_agreement(votes, checked)
         if judged is not None:
             lines.append(f"Agreement with the embedded checkers: {100 * judged:.0f}% of decisive votes")
@@ -224,8 +271,17 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
     def on_past(st: LabelState) -> list[list[Any]]:
         if st.session_id is None:
             return []
-        return [[time.strftime("%H:%M:%S", time.localtime(v.created_at)), v.annotator, v.item_id, v.choice,
-                 f"response {v.left_index}", v.note] for v in reversed(ctx.store.votes(st.session_id))]  # fmt: skip
+        return [
+            [
+                time.strftime("%H:%M:%S", time.localtime(v.created_at)),
+                v.annotator,
+                v.item_id,
+                v.choice,
+                f"response {v.left_index}",
+                v.note,
+            ]
+            for v in reversed(ctx.store.votes(st.session_id))
+        ]
 
     def do_export(st: LabelState, pol: str) -> tuple[str, str | None]:
         if st.session_id is None:
@@ -247,8 +303,10 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         if path is None:
             return msg
         try:
-            cfg = load_preset(ctx.preset_path(preset), [f"data.dataset={path}", "data.eval_fraction=0.0",
-                                                        "train.eval_steps=null"])  # fmt: skip
+            cfg = load_preset(
+                ctx.preset_path(preset),
+                [f"data.dataset={path}", "data.eval_fraction=0.0", "train.eval_steps=null"],
+            )
         except ConfigError as e:
             return f"{msg}\n\n**Not started:** {e}"
         run = ctx.launcher.create_run(cfg)
@@ -259,18 +317,22 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
     shown = [state, progress, prompt, left, right, note]
     session.change(on_session, [session, name_box, state], shown, api_name="label_session")
     create.click(on_create, [source, new_name], [create_msg, session], api_name="label_create")
-    gen_btn.click(on_generate, [gen_a, gen_b, gen_prompts, gen_n], [gen_msg, source], api_name="label_generate")
+    gen_btn.click(
+        on_generate, [gen_a, gen_b, gen_prompts, gen_n], [gen_msg, source], api_name="label_generate"
+    )
     for button, choice in ((b_left, "left"), (b_right, "right"), (b_tie, "tie"), (b_bad, "both_bad")):
         button.click(vote(choice), [state, name_box, note], shown, api_name=f"label_vote_{choice}").then(
-            on_past, state, past, api_visibility="private")  # fmt: skip
+            on_past, state, past, api_visibility="private"
+        )
     b_skip.click(on_skip, [state, name_box], shown, api_name="label_skip")
     b_undo.click(on_undo, [state, name_box], shown, api_name="label_undo")
     agree_btn.click(on_agreement, state, agreement, api_name="label_agreement").then(
-        on_past, state, past, api_visibility="private")  # fmt: skip
+        on_past, state, past, api_visibility="private"
+    )
     export.click(on_export, [state, policy], export_msg, api_name="label_export")
     train.click(on_train, [state, policy, base_preset], export_msg, api_name="label_train")
+
     def on_page_load() -> Any:
         return gr.Dropdown(choices=session_choices(ctx))
 
     return LabelTab(session, on_page_load)
-

@@ -43,19 +43,34 @@ def default_selection(ctx: StudioContext) -> list[str]:
 
 def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
     with gr.Row():
-        runs = gr.Dropdown([], multiselect=True, label="Runs", scale=4, elem_id="monitor-runs", allow_custom_value=True)
+        runs = gr.Dropdown(
+            [], multiselect=True, label="Runs", scale=4, elem_id="monitor-runs", allow_custom_value=True
+        )
         refresh = gr.Button("Refresh list", scale=1)
     with gr.Row():
-        metrics = gr.Dropdown(DEFAULT_METRICS["sft"], value=DEFAULT_METRICS["sft"][:2], multiselect=True, allow_custom_value=True,
-                              label="Metrics", scale=4, elem_id="monitor-metrics")  # fmt: skip
+        metrics = gr.Dropdown(
+            DEFAULT_METRICS["sft"],
+            value=DEFAULT_METRICS["sft"][:2],
+            multiselect=True,
+            allow_custom_value=True,
+            label="Metrics",
+            scale=4,
+            elem_id="monitor-metrics",
+        )
         splits = gr.CheckboxGroup(["train", "eval"], value=["train", "eval"], label="Split", scale=1)
         smoothing = gr.Slider(0.0, 0.99, value=0.6, step=0.01, label="Smoothing (EMA)", scale=2)
     status = gr.Markdown(elem_id="monitor-status")
     plot = gr.Plot(elem_id="monitor-plot")
     with gr.Accordion("Samples: completions and their rewards (RL and sample runs)", open=True):
         with gr.Row():
-            samples = gr.Dataframe(headers=["step", "reward fn", "reward", "words", "completion", "prompt"],
-                                   interactive=False, wrap=True, max_height=420, scale=3, elem_id="monitor-samples")  # fmt: skip
+            samples = gr.Dataframe(
+                headers=["step", "reward fn", "reward", "words", "completion", "prompt"],
+                interactive=False,
+                wrap=True,
+                max_height=420,
+                scale=3,
+                elem_id="monitor-samples",
+            )
             scatter = gr.Plot(scale=2, elem_id="monitor-scatter")
     state = gr.State(MonitorState())
     timer = gr.Timer(1.0)
@@ -81,8 +96,15 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         choices = sorted(set(st.metric_names()) | set(defaults))
         fig, counts = redraw(st, defaults, smooth, split)
         table, sc = gallery(st)
-        return (fig, counts, st, gr.Dropdown(choices=choices, value=defaults), gr.Timer(active=not st.all_terminal()),
-                table, sc)  # fmt: skip
+        return (
+            fig,
+            counts,
+            st,
+            gr.Dropdown(choices=choices, value=defaults),
+            gr.Timer(active=not st.all_terminal()),
+            table,
+            sc,
+        )
 
     def on_tick(chosen: list[str], smooth: float, split: list[str], st: MonitorState):
         if not st.poll(ctx.runs_dir):
@@ -90,7 +112,15 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         choices = sorted(set(st.metric_names()) | set(chosen or []))
         fig, counts = redraw(st, chosen, smooth, split)
         table, sc = gallery(st)
-        return fig, counts, st, gr.Dropdown(choices=choices), gr.Timer(active=not st.all_terminal()), table, sc
+        return (
+            fig,
+            counts,
+            st,
+            gr.Dropdown(choices=choices),
+            gr.Timer(active=not st.all_terminal()),
+            table,
+            sc,
+        )
 
     def on_style(chosen: list[str], smooth: float, split: list[str], st: MonitorState):
         return redraw(st, chosen, smooth, split)
@@ -111,9 +141,20 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
     sel_inputs = [runs, metrics, smoothing, splits, state]
     sel_outputs = [plot, status, state, metrics, timer, samples, scatter]
     runs.change(on_select, sel_inputs, sel_outputs, api_name="monitor_select")
-    timer.tick(on_tick, [metrics, smoothing, splits, state], sel_outputs, api_name="monitor_tick",
-               show_progress="hidden")  # fmt: skip
-    gr.on([c.change for c in (metrics, smoothing, splits)], on_style, [metrics, smoothing, splits, state],
-          [plot, status], api_visibility="private", trigger_mode="always_last")  # fmt: skip
+    timer.tick(
+        on_tick,
+        [metrics, smoothing, splits, state],
+        sel_outputs,
+        api_name="monitor_tick",
+        show_progress="hidden",
+    )
+    gr.on(
+        [c.change for c in (metrics, smoothing, splits)],
+        on_style,
+        [metrics, smoothing, splits, state],
+        [plot, status],
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
     refresh.click(on_refresh, runs, runs, api_visibility="private")
     return MonitorTab(runs, timer, on_page_load)

@@ -30,8 +30,12 @@ def _read_text(ctx: StudioContext, name: str | None) -> str:
 
 
 def _component(field: forms.FormField, value: Any, method: str) -> gr.components.Component:
-    common = dict(label=field.label, info=field.info or None, elem_id="field-" + field.key.replace(".", "-"),
-                  visible=forms.visible(field, method))  # fmt: skip
+    common = dict(
+        label=field.label,
+        info=field.info or None,
+        elem_id="field-" + field.key.replace(".", "-"),
+        visible=forms.visible(field, method),
+    )
     if field.kind == "yaml":
         return gr.Textbox(value=value, lines=1, **common)
     if field.kind == "bool":
@@ -66,7 +70,11 @@ def _preview(ctx: StudioContext, name: str | None, values: list[Any]) -> tuple[s
 
 def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> TrainTab:
     presets = ctx.list_presets()
-    preset0 = initial_preset if initial_preset in presets else ("sft.yaml" if "sft.yaml" in presets else (presets or [None])[0])
+    preset0 = (
+        initial_preset
+        if initial_preset in presets
+        else ("sft.yaml" if "sft.yaml" in presets else (presets or [None])[0])
+    )
     raw0 = read_preset(ctx.preset_path(preset0)) if preset0 else {}
     values0 = forms.form_values({} if is_pipeline(raw0) else raw0, preset0 or "defaults")
     errors0, yaml0, cmd0, help0 = _preview(ctx, preset0, values0)
@@ -74,7 +82,9 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     with gr.Row():
         with gr.Column(scale=2):
             gr.Markdown("### New run")
-            preset = gr.Dropdown(presets, value=preset0, label="Preset", info=f"YAML files in {ctx.presets_dir}")
+            preset = gr.Dropdown(
+                presets, value=preset0, label="Preset", info=f"YAML files in {ctx.presets_dir}"
+            )
             method_help = gr.Markdown(help0)
             by_key = dict(zip([f.key for f in forms.FORM_FIELDS], values0, strict=True))
             groups = [
@@ -102,29 +112,50 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
                         for key in group:
                             made[key] = _component(spec[key], by_key[key], values0[0])
             with gr.Column(visible=pipeline0) as pipeline_box:
-                gr.Markdown("A pipeline: each stage runs in its own run directory; `@stage` refers to an "
-                            "earlier stage's model, `@stage.pairs` / `@stage.sft` to a sample stage's data.")  # fmt: skip
-                pipeline_yaml = gr.Code(_read_text(ctx, preset0) if pipeline0 else "", language="yaml",
-                                        label="Pipeline", interactive=True, elem_id="pipeline-yaml")  # fmt: skip
+                gr.Markdown(
+                    "A pipeline: each stage runs in its own run directory; `@stage` refers to an "
+                    "earlier stage's model, `@stage.pairs` / `@stage.sft` to a sample stage's data."
+                )
+                pipeline_yaml = gr.Code(
+                    _read_text(ctx, preset0) if pipeline0 else "",
+                    language="yaml",
+                    label="Pipeline",
+                    interactive=True,
+                    elem_id="pipeline-yaml",
+                )
             fields = [made[f.key] for f in forms.FORM_FIELDS]
             errors = gr.Markdown(errors0, elem_id="train-errors")
             launch = gr.Button("Launch", variant="primary", elem_id="launch-button")
             launch_msg = gr.Markdown(elem_id="launch-message")
             with gr.Accordion("Resolved config and commands", open=False):
                 yaml_view = gr.Code(yaml0, language="yaml", label="config.yaml", interactive=False)
-                headless_view = gr.Code(cmd0, language="shell", label="The same run without the UI", interactive=False)
+                headless_view = gr.Code(
+                    cmd0, language="shell", label="The same run without the UI", interactive=False
+                )
         with gr.Column(scale=3):
             gr.Markdown("### Runs")
-            table = gr.Dataframe(headers=RUN_COLUMNS, value=runs_table(ctx.runs_dir), interactive=False,
-                                 elem_id="runs-table", wrap=True)  # fmt: skip
+            table = gr.Dataframe(
+                headers=RUN_COLUMNS,
+                value=runs_table(ctx.runs_dir),
+                interactive=False,
+                elem_id="runs-table",
+                wrap=True,
+            )
             with gr.Row():
-                run_select = gr.Dropdown([r[0] for r in runs_table(ctx.runs_dir)], label="Run", scale=4, allow_custom_value=True,
-                                         elem_id="run-select")  # fmt: skip
+                run_select = gr.Dropdown(
+                    [r[0] for r in runs_table(ctx.runs_dir)],
+                    label="Run",
+                    scale=4,
+                    allow_custom_value=True,
+                    elem_id="run-select",
+                )
                 stop = gr.Button("Stop", variant="stop", scale=1)
             summary = gr.Markdown()
             with gr.Tabs():
                 with gr.Tab("Log"):
-                    log = gr.Code(language="shell", label="stdout.log (tail)", interactive=False, max_lines=30)
+                    log = gr.Code(
+                        language="shell", label="stdout.log (tail)", interactive=False, max_lines=30
+                    )
                 with gr.Tab("Config"):
                     run_config = gr.Code(language="yaml", label="config.yaml", interactive=False)
     launched = gr.Textbox(visible=False)
@@ -134,7 +165,9 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     def on_preset(name: str) -> list[Any]:
         raw = read_preset(ctx.preset_path(name))
         if is_pipeline(raw):
-            return [gr.Column(visible=False), gr.Column(visible=True), _read_text(ctx, name)] + [gr.skip()] * len(fields)
+            return [gr.Column(visible=False), gr.Column(visible=True), _read_text(ctx, name)] + [
+                gr.skip()
+            ] * len(fields)
         try:
             values = forms.form_values(raw, name)
         except (ConfigError, ValueError) as e:
@@ -209,12 +242,27 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         gr.Info(ctx.launcher.stop(run))
 
     # --- wiring ------------------------------------------------------------------------
-    preset.change(on_preset, preset, [form_box, pipeline_box, pipeline_yaml, *fields], api_visibility="private")
+    preset.change(
+        on_preset, preset, [form_box, pipeline_box, pipeline_yaml, *fields], api_visibility="private"
+    )
     fields[0].change(on_method, fields[0], fields, api_visibility="private")
-    gr.on([c.change for c in fields], on_form, [preset, *fields], [errors, yaml_view, headless_view, method_help],
-          api_name="preview", trigger_mode="always_last")  # fmt: skip
-    launch.click(on_launch, [preset, pipeline_yaml, *fields], [launch_msg, launched, table, run_select], api_name="launch")
-    timer.tick(on_tick, run_select, [table, run_select, summary, log], api_name="runs", show_progress="hidden")
+    gr.on(
+        [c.change for c in fields],
+        on_form,
+        [preset, *fields],
+        [errors, yaml_view, headless_view, method_help],
+        api_name="preview",
+        trigger_mode="always_last",
+    )
+    launch.click(
+        on_launch,
+        [preset, pipeline_yaml, *fields],
+        [launch_msg, launched, table, run_select],
+        api_name="launch",
+    )
+    timer.tick(
+        on_tick, run_select, [table, run_select, summary, log], api_name="runs", show_progress="hidden"
+    )
     run_select.change(on_select, run_select, [summary, log, run_config], api_name="run_details")
     table.select(on_table_select, None, run_select, api_visibility="private")
     stop.click(on_stop, run_select, None, api_name="stop")

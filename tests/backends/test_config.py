@@ -35,7 +35,7 @@ def test_every_method_and_classic_pipeline_has_a_preset_and_a_tiny_twin() -> Non
 
     names = {p.stem for p in PRESETS if p.parent.name == "presets"}
     tiny = {p.stem for p in PRESETS if p.parent.name == "tiny"}
-    expected = (set(METHODS) | {"ipo", "instructgpt", "sft_dpo", "grpo_r1"})
+    expected = set(METHODS) | {"ipo", "instructgpt", "sft_dpo", "grpo_r1"}
     assert expected <= names and expected <= tiny
 
 
@@ -58,7 +58,10 @@ def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:
 
 
 def test_all_problems_reported_at_once(tmp_path: Path) -> None:
-    p = write(tmp_path, "method: sft\ntrain:\n  learning_rate: -0.1\n  per_device_train_batch_size: two\nlora:\n  r: 0\n")
+    p = write(
+        tmp_path,
+        "method: sft\ntrain:\n  learning_rate: -0.1\n  per_device_train_batch_size: two\nlora:\n  r: 0\n",
+    )
     found = problems(p)
     assert len(found) == 3
     text = "\n".join(found)
@@ -102,14 +105,17 @@ def test_overrides(tmp_path: Path) -> None:
 
 
 def test_pipeline_references_are_checked(tmp_path: Path) -> None:
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
 name: p
 stages:
   - {stage: sft, method: sft}
   - {stage: rm, method: reward, data: {dataset: "@sft.pairs"}}
   - {stage: ppo, method: ppo, model: {name_or_path: "@later"}, train: {learning_rate: -1}}
   - {stage: later, method: sft}
-""")
+""",
+    )
     with pytest.raises(ConfigError) as e:
         load_pipeline(p)
     text = "\n".join(e.value.problems)

@@ -40,18 +40,28 @@ def test_comparison_judged_three_ways(tmp_path: Path, tiny_model: str) -> None:
     preset = tmp_path / "arena.yaml"
     preset.write_text(PIPELINE)
     runs = tmp_path / "runs"
-    proc = subprocess.run([sys.executable, "launch.py", "--headless", "--runs-dir", str(runs), "--preset", str(preset)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs), "--preset", str(preset)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    arena = next(r for r in list_runs(runs) if r.run_id.startswith(tuple("0123456789")) and "-arena-" in r.run_id)
+    arena = next(
+        r for r in list_runs(runs) if r.run_id.startswith(tuple("0123456789")) and "-arena-" in r.run_id
+    )
     wr = json.loads((arena.path / "winrate.json").read_text())
     assert wr["prompts_done"] == 10 and wr["prompt_set"]["split"] == "heldout"
     assert [j["name"] for j in wr["judges"]] == ["checkers", "reward_model", "longer_is_better"]
     for p in wr["pairs"]:
         assert p["wins"] + p["ties"] + p["losses"] == p["n"] == 10
         assert 0.0 <= p["ci95"][0] <= p["win_rate"] <= p["ci95"][1] <= 1.0
-    assert set(wr["judge_agreement"]) == {"checkers vs reward_model", "checkers vs longer_is_better",
-                                           "reward_model vs longer_is_better"}  # fmt: skip
+    assert set(wr["judge_agreement"]) == {
+        "checkers vs reward_model",
+        "checkers vs longer_is_better",
+        "reward_model vs longer_is_better",
+    }
     # the length-only judge: its verdicts follow the answers' lengths exactly
     samples = [json.loads(x) for x in arena.samples_path.read_text().splitlines()]
     length = {(s["prompt_id"], s["model"]): s["length"] for s in samples}
@@ -77,14 +87,28 @@ def test_three_models_get_a_bradley_terry_ranking(tmp_path: Path, tiny_model: st
     import shutil
 
     shutil.copytree(tiny_model, other)  # same weights under another name: a third contestant
-    cfg = validate_config({"method": "eval", "model": {"name_or_path": tiny_model},
-                           "data": {"dataset": "builtin:tasks", "split": "heldout", "max_samples": 6},
-                           "eval": {"models": ["builtin:tiny-llama", tiny_model, str(other)], "max_new_tokens": 12,
-                                    "judges": [{"kind": "function", "path": "tests.backends.rl_rewards:longer_is_better"}]},
-                           "train": {"bf16": False}}, "test")  # fmt: skip
+    cfg = validate_config(
+        {
+            "method": "eval",
+            "model": {"name_or_path": tiny_model},
+            "data": {"dataset": "builtin:tasks", "split": "heldout", "max_samples": 6},
+            "eval": {
+                "models": ["builtin:tiny-llama", tiny_model, str(other)],
+                "max_new_tokens": 12,
+                "judges": [{"kind": "function", "path": "tests.backends.rl_rewards:longer_is_better"}],
+            },
+            "train": {"bf16": False},
+        },
+        "test",
+    )
     run = Launcher(runs).create_run(cfg)
-    proc = subprocess.run([sys.executable, "-m", "backends.worker", str(run.path)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "backends.worker", str(run.path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     wr = json.loads((run.path / "winrate.json").read_text())
     assert len(wr["pairs"]) == 3

@@ -44,7 +44,9 @@ def wait_for(cond, timeout: float = 10.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def test_queue_runs_one_at_a_time_on_cpu_and_reconciles_dead_workers(runs_dir: Path, fake_python: str) -> None:
+def test_queue_runs_one_at_a_time_on_cpu_and_reconciles_dead_workers(
+    runs_dir: Path, fake_python: str
+) -> None:
     launcher = Launcher(runs_dir, python=fake_python, gpus=[])
     first = launcher.create_run(RunConfig(name="first"))
     time.sleep(0.01)
@@ -67,7 +69,9 @@ def test_queue_runs_one_at_a_time_on_cpu_and_reconciles_dead_workers(runs_dir: P
     os.kill(second.read_status()["pid"], 9)
 
 
-def test_a_restarted_studio_marks_orphans_failed_and_keeps_live_runs(runs_dir: Path, fake_python: str) -> None:
+def test_a_restarted_studio_marks_orphans_failed_and_keeps_live_runs(
+    runs_dir: Path, fake_python: str
+) -> None:
     old = Launcher(runs_dir, python=fake_python, gpus=[], max_cpu_runs=2)
     live = old.create_run(RunConfig(name="live"))
     dead = old.create_run(RunConfig(name="dead"))
@@ -92,7 +96,9 @@ def test_pid_alive_rejects_recycled_pids_and_zombies() -> None:
     proc.wait()
 
 
-def test_stop_cancels_a_queued_run_and_requests_stop_of_a_running_one(runs_dir: Path, fake_python: str) -> None:
+def test_stop_cancels_a_queued_run_and_requests_stop_of_a_running_one(
+    runs_dir: Path, fake_python: str
+) -> None:
     launcher = Launcher(runs_dir, python=fake_python, gpus=[])
     queued = launcher.create_run(RunConfig())
     assert "cancelled" in launcher.stop(queued)

@@ -41,14 +41,18 @@ def metric_rows(run: RunDir) -> list[dict]:
 
 
 @pytest.mark.parametrize("method", list(METRICS))
-def test_method_runs_logs_its_metrics_and_trains_its_adapter(method: str, runs_dir: Path, tiny_model: str) -> None:
+def test_method_runs_logs_its_metrics_and_trains_its_adapter(
+    method: str, runs_dir: Path, tiny_model: str
+) -> None:
     sets = []
     if method in ("grpo", "rloo"):
         # A random model's samples in a group usually meet the same constraints: equal rewards,
         # zero advantage, no gradient. A weighted mix with a graded reward gives them a signal
         # (and checks that mixes work).
-        sets = ['rl.rewards=[{kind: checkers, weight: 1.0}, '
-                '{kind: function, path: "tests.backends.rl_rewards:vowel_share", weight: 1.0}]']
+        sets = [
+            "rl.rewards=[{kind: checkers, weight: 1.0}, "
+            '{kind: function, path: "tests.backends.rl_rewards:vowel_share", weight: 1.0}]'
+        ]
     proc = headless(runs_dir, f"presets/tiny/{method}.yaml", *sets)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     (run,) = list_runs(runs_dir)
@@ -72,9 +76,16 @@ def rewards_over_run(runs_dir: Path) -> list[float]:
     return [r["reward"] for r in metric_rows(run) if r["split"] == "train" and "reward" in r]
 
 
-LEARN = ["--set", 'rl.rewards=[{kind: function, path: "tests.backends.rl_rewards:vowel_share"}]',
-         "--set", "lora.enabled=false", "--set", "rl.beta=0.0",
-         "--set", "train.per_device_train_batch_size=16"]  # fmt: skip
+LEARN = [
+    "--set",
+    'rl.rewards=[{kind: function, path: "tests.backends.rl_rewards:vowel_share"}]',
+    "--set",
+    "lora.enabled=false",
+    "--set",
+    "rl.beta=0.0",
+    "--set",
+    "train.per_device_train_batch_size=16",
+]
 
 
 # The curve depends on the seed and on the CPU's kernels (sampled tokens diverge after a few
@@ -82,10 +93,17 @@ LEARN = ["--set", 'rl.rewards=[{kind: function, path: "tests.backends.rl_rewards
 # +0.20 to +0.86 over seeds 1-15 and 42 on an AMD EPYC with AVX512-BF16 (lr 1e-2 for 20
 # steps failed 2 seeds of 6); GRPO at 5e-2 for 20 steps gained +0.34 to +0.53 over 6 seeds.
 @pytest.mark.parametrize(("method", "lr", "steps"), [("ppo", "2e-2", 30), ("grpo", "5e-2", 20)])
-def test_rl_raises_a_programmatic_reward(method: str, lr: str, steps: int, runs_dir: Path, tiny_model: str) -> None:
+def test_rl_raises_a_programmatic_reward(
+    method: str, lr: str, steps: int, runs_dir: Path, tiny_model: str
+) -> None:
     """A tiny random policy learns to write more 'e' and 'a' characters."""
-    proc = headless(runs_dir, f"presets/tiny/{method}.yaml", *LEARN[1::2], f"train.learning_rate={lr}",
-                    f"train.max_steps={steps}")  # fmt: skip
+    proc = headless(
+        runs_dir,
+        f"presets/tiny/{method}.yaml",
+        *LEARN[1::2],
+        f"train.learning_rate={lr}",
+        f"train.max_steps={steps}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = rewards_over_run(runs_dir)
     assert len(r) == steps
@@ -109,7 +127,9 @@ def test_pipeline_passes_outputs_and_reruns_reuse_succeeded_stages(runs_dir: Pat
     assert len([r for r in list_runs(runs_dir) if r.read_status().get("kind") != "pipeline"]) == 2
 
 
-def test_a_failed_stage_stops_the_pipeline_with_its_reason(runs_dir: Path, tmp_path: Path, tiny_model: str) -> None:
+def test_a_failed_stage_stops_the_pipeline_with_its_reason(
+    runs_dir: Path, tmp_path: Path, tiny_model: str
+) -> None:
     bad = tmp_path / "prompts.jsonl"
     bad.write_text('{"prompt": "only a prompt"}\n')
     preset = tmp_path / "p.yaml"
@@ -128,7 +148,11 @@ stages:
     assert proc.returncode == 1
     pipe = next(r for r in list_runs(runs_dir) if r.read_status().get("kind") == "pipeline")
     st = pipe.read_status()
-    assert st["state"] == "failed" and st["error"].startswith("stage `dpo` failed:") and "needs columns" in st["error"]
+    assert (
+        st["state"] == "failed"
+        and st["error"].startswith("stage `dpo` failed:")
+        and "needs columns" in st["error"]
+    )
     assert [s["state"] for s in st["stages"]] == ["succeeded", "failed", "pending"]
     assert "stage `dpo` failed" in proc.stderr
 
@@ -146,6 +170,8 @@ def test_sample_stage_writes_pairs_ordered_by_the_judge(runs_dir: Path, tiny_mod
     sft = [json.loads(line) for line in (run.path / "data/sft.jsonl").read_text().splitlines()]
     assert pairs, "a random model's 4 samples differ in score on some prompts"
     for p in pairs:
-        assert score_response(p["constraints"], text_of(p["chosen"])) > score_response(p["constraints"], text_of(p["rejected"]))
+        assert score_response(p["constraints"], text_of(p["chosen"])) > score_response(
+            p["constraints"], text_of(p["rejected"])
+        )
     assert all(score_response(r["constraints"], text_of(r["completion"])) >= 0.3 for r in sft)
     assert run.read_status()["generation_engine"] == "transformers"

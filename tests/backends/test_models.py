@@ -21,8 +21,12 @@ def test_embedded_model_loads_and_generates() -> None:
     model = load_causal_lm(cfg, "sdpa")
     assert sum(p.numel() for p in model.parameters()) > 100_000_000
     assert getattr(model, "hf_quantizer", None) is None  # trainable: no GGUF quantizer left
-    batch = tok.apply_chat_template([{"role": "user", "content": "Name a color."}], add_generation_prompt=True,
-                                    return_tensors="pt", return_dict=True)  # fmt: skip
+    batch = tok.apply_chat_template(
+        [{"role": "user", "content": "Name a color."}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     with torch.no_grad():
         out = model.generate(**batch, max_new_tokens=6, do_sample=False)
     text = tok.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True)
@@ -31,7 +35,9 @@ def test_embedded_model_loads_and_generates() -> None:
 
 def test_tiny_model_has_chat_template_and_separate_pad(tiny_model: str) -> None:
     tok = load_tokenizer(ModelConfig(name_or_path=tiny_model))
-    text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     assert tok.pad_token_id != tok.eos_token_id
 

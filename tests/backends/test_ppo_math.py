@@ -33,8 +33,9 @@ def test_gae_ignores_padding() -> None:
 
 
 def test_per_token_rewards_kl_and_score_on_last_real_token() -> None:
-    rewards, kl = pm.per_token_rewards(T([2.0]), T([[-1.0, -2.0, -3.0]]), T([[-1.5, -2.0, -2.0]]),
-                                       T([[1.0, 1.0, 0.0]]), 0.1)  # fmt: skip
+    rewards, kl = pm.per_token_rewards(
+        T([2.0]), T([[-1.0, -2.0, -3.0]]), T([[-1.5, -2.0, -2.0]]), T([[1.0, 1.0, 0.0]]), 0.1
+    )
     assert kl.tolist() == [[0.5, 0.0, 0.0]]
     assert rewards[0].tolist() == pytest.approx([-0.05, 2.0, 0.0])
 
@@ -78,6 +79,9 @@ def test_adaptive_kl_controller_moves_toward_target() -> None:
 
 
 def test_response_mask_stops_after_first_eos() -> None:
-    assert response_mask(T([[5, 2, 7, 0], [5, 6, 7, 8]]), eos_id=2, pad_id=0).tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
+    assert response_mask(T([[5, 2, 7, 0], [5, 6, 7, 8]]), eos_id=2, pad_id=0).tolist() == [
+        [1, 1, 0, 0],
+        [1, 1, 1, 1],
+    ]
     # pad == eos (SmolLM2): the first eos counts, later ones do not
     assert response_mask(T([[5, 2, 2, 2]]), eos_id=2, pad_id=2).tolist() == [[1, 1, 0, 0]]

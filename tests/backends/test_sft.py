@@ -58,8 +58,19 @@ def test_headless_sft_succeeds_and_learns(runs_dir: Path, tiny_model: str) -> No
 
 
 def test_lora_sft_trains_only_an_adapter(runs_dir: Path, tiny_model: str) -> None:
-    proc = headless(runs_dir, "--set", "lora.enabled=true", "--set", "lora.r=4", "--set", "train.max_steps=4",
-                    "--set", "train.eval_steps=null", "--set", "train.learning_rate=2e-2")  # fmt: skip
+    proc = headless(
+        runs_dir,
+        "--set",
+        "lora.enabled=true",
+        "--set",
+        "lora.r=4",
+        "--set",
+        "train.max_steps=4",
+        "--set",
+        "train.eval_steps=null",
+        "--set",
+        "train.learning_rate=2e-2",
+    )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     run = only_run(runs_dir)
     assert not (run.model_dir / "model.safetensors").exists()
@@ -70,8 +81,21 @@ def test_lora_sft_trains_only_an_adapter(runs_dir: Path, tiny_model: str) -> Non
 
 
 def test_ctrl_c_stops_cleanly_and_resume_continues(runs_dir: Path, tiny_model: str) -> None:
-    cmd = [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs_dir), "--preset", TINY,
-           "--set", "train.max_steps=400", "--set", "train.eval_steps=null", "--set", "train.save_steps=1000"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "launch.py",
+        "--headless",
+        "--runs-dir",
+        str(runs_dir),
+        "--preset",
+        TINY,
+        "--set",
+        "train.max_steps=400",
+        "--set",
+        "train.eval_steps=null",
+        "--set",
+        "train.save_steps=1000",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -90,7 +114,9 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(runs_dir: Path, tiny_model: s
     stopped_at = int(ckpt.name.split("-")[1])
     assert 2 <= stopped_at < 400
 
-    resumed = headless(runs_dir, "--resume", str(run.path), "--set", f"train.max_steps={stopped_at + 5}", preset=None)
+    resumed = headless(
+        runs_dir, "--resume", str(run.path), "--set", f"train.max_steps={stopped_at + 5}", preset=None
+    )
     assert resumed.returncode == 0, resumed.stderr + resumed.stdout
     new = next(r for r in list_runs(runs_dir) if r.run_id != run.run_id)
     assert new.read_status()["state"] == "succeeded"
@@ -107,7 +133,9 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(runs_dir: Path, tiny_model: s
         ("BAD_JSON", "line 3 is not valid JSON"),
     ],
 )
-def test_bad_data_is_refused_before_a_run_starts(runs_dir: Path, tmp_path: Path, data: str, expect: str) -> None:
+def test_bad_data_is_refused_before_a_run_starts(
+    runs_dir: Path, tmp_path: Path, data: str, expect: str
+) -> None:
     if data == "PROMPT_ONLY":
         data = str(tmp_path / "prompts.jsonl")
         Path(data).write_text('{"prompt": "hi"}\n{"prompt": "hello"}\n')
@@ -129,10 +157,17 @@ def test_wrong_format_found_by_the_worker_fails_the_run_in_one_line(tmp_path: Pa
     data.write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
     run = RunDir(tmp_path / "r")
     run.path.mkdir()
-    run.config_path.write_text(f"method: sft\nmodel: {{name_or_path: {tiny_model}}}\ndata: {{dataset: {data}}}\n")
+    run.config_path.write_text(
+        f"method: sft\nmodel: {{name_or_path: {tiny_model}}}\ndata: {{dataset: {data}}}\n"
+    )
     run.init_status()
-    proc = subprocess.run([sys.executable, "-m", "backends.worker", str(run.path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "backends.worker", str(run.path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     st = run.read_status()
     assert st["state"] == "failed" and "\n" not in st["error"]
@@ -151,8 +186,14 @@ def test_worker_marks_failed_with_reason_and_reraises(tmp_path: Path) -> None:
     run.path.mkdir()
     run.config_path.write_text("method: sft\ntrain:\n  bogus: 1\n")
     run.init_status()
-    proc = subprocess.run([sys.executable, "-m", "backends.worker", str(run.path)], cwd=ROOT,
-                          capture_output=True, text=True, env={**os.environ}, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "backends.worker", str(run.path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=120,
+    )
     assert proc.returncode != 0
     st = run.read_status()
     assert st["state"] == "failed" and "`train.bogus` is not a known key" in st["error"]

@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def make(tmp_path: Path, n: int = 5) -> tuple[LabelStore, int]:
     store = LabelStore(tmp_path / "labels.sqlite")
-    items = [{"prompt": [{"role": "user", "content": f"q{i}"}], "responses": [f"a{i}", f"b{i}"]} for i in range(n)]
+    items = [
+        {"prompt": [{"role": "user", "content": f"q{i}"}], "responses": [f"a{i}", f"b{i}"]} for i in range(n)
+    ]
     return store, store.create_session("s", items)
 
 
@@ -40,8 +42,9 @@ while True:
 
 def test_a_killed_writer_loses_no_acknowledged_vote(tmp_path: Path) -> None:
     store, sid = make(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(store.path), "alice"], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(store.path), "alice"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     acked = []
     deadline = time.time() + 60
     while len(acked) < 40 and time.time() < deadline:
@@ -54,10 +57,14 @@ def test_a_killed_writer_loses_no_acknowledged_vote(tmp_path: Path) -> None:
 
 def test_concurrent_annotators_never_overwrite_each_other(tmp_path: Path) -> None:
     store, sid = make(tmp_path)
-    code = ("import sys\nfrom backends.store import LabelStore\ns = LabelStore(sys.argv[1])\n"
-            "items = s.items(s.session_id('s'))\n"
-            "for k in range(30):\n    s.record_vote(items[k % 5].id, sys.argv[2], 'right', 0, 1)\n")  # fmt: skip
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(store.path), f"ann{i}"], cwd=ROOT) for i in range(4)]
+    code = (
+        "import sys\nfrom backends.store import LabelStore\ns = LabelStore(sys.argv[1])\n"
+        "items = s.items(s.session_id('s'))\n"
+        "for k in range(30):\n    s.record_vote(items[k % 5].id, sys.argv[2], 'right', 0, 1)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(store.path), f"ann{i}"], cwd=ROOT) for i in range(4)
+    ]
     assert all(p.wait(timeout=120) == 0 for p in procs)
     votes = store.votes(sid)
     assert len(votes) == 120
@@ -109,11 +116,18 @@ def test_report_export_rules_and_judge_agreement(tmp_path: Path) -> None:
     votes = store.votes(sid)
     report = agreement_report(votes)
     assert report["annotators"] == ["alice", "bob", "carol"]
-    assert report["cohen_kappa"]["alice vs bob"] == pytest.approx(cohen_kappa(["r0", "r0", "r1"], ["r0", "r1", "r1"]))
+    assert report["cohen_kappa"]["alice vs bob"] == pytest.approx(
+        cohen_kappa(["r0", "r0", "r1"], ["r0", "r1", "r1"])
+    )
     assert report["mean_item_agreement"] == pytest.approx((1 + 0 + 1 / 3) / 3)
     assert report["left_share"] == pytest.approx(3 / 6)
     majority = export_pairs(store.items(sid), votes, "majority")
-    assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in majority] == [("a0", "b0"), ("b2", "a2")]
+    assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in majority] == [
+        ("a0", "b0"),
+        ("b2", "a2"),
+    ]
     unanimous = export_pairs(store.items(sid), votes, "unanimous")
     assert [r["chosen"][0]["content"] for r in unanimous] == ["a0"]  # c had a tie vote
-    assert judge_agreement(votes, {a.id: [0.9, 0.1], b.id: [0.5, 0.5], c.id: [0.2, 0.8]}) == pytest.approx(4 / 6)
+    assert judge_agreement(votes, {a.id: [0.9, 0.1], b.id: [0.5, 0.5], c.id: [0.2, 0.8]}) == pytest.approx(
+        4 / 6
+    )

@@ -66,7 +66,11 @@ def test_every_generated_task_is_satisfiable_and_combines_constraints(split: str
 
 
 def test_score_is_share_of_constraints_met() -> None:
-    cs = [Constraint("lowercase", {}), Constraint("no_commas", {}), Constraint("include_words", {"words": ["owl"]})]
+    cs = [
+        Constraint("lowercase", {}),
+        Constraint("no_commas", {}),
+        Constraint("include_words", {"words": ["owl"]}),
+    ]
     assert score_response(cs, "an owl, at night") == pytest.approx(2 / 3)
     assert score_response(json.dumps([{"kind": c.kind, "params": c.params} for c in cs]), "an owl") == 1.0
 

@@ -26,8 +26,14 @@ def test_ties_count_half() -> None:
 
 def test_bradley_terry_recovers_known_strengths() -> None:
     # strengths 4 : 2 : 1 -> P(A>B) = 2/3, P(A>C) = 4/5, P(B>C) = 2/3; counts equal to expectations
-    games = ([("A", "B", 1.0)] * 40 + [("A", "B", 0.0)] * 20 + [("A", "C", 1.0)] * 48 + [("A", "C", 0.0)] * 12
-             + [("B", "C", 1.0)] * 40 + [("B", "C", 0.0)] * 20)  # fmt: skip
+    games = (
+        [("A", "B", 1.0)] * 40
+        + [("A", "B", 0.0)] * 20
+        + [("A", "C", 1.0)] * 48
+        + [("A", "C", 0.0)] * 12
+        + [("B", "C", 1.0)] * 40
+        + [("B", "C", 0.0)] * 20
+    )
     s = bradley_terry(["A", "B", "C"], games)
     assert s["A"] - s["B"] == pytest.approx(math.log(2), abs=0.01)
     assert s["B"] - s["C"] == pytest.approx(math.log(2), abs=0.01)
@@ -51,7 +57,11 @@ def test_length_controlled_win_rate_removes_a_length_only_judge() -> None:
     rng = random.Random(0)
     la, lb, out = [], [], []
     for i in range(200):
-        a, b = (rng.randint(40, 60), rng.randint(5, 20)) if i % 4 != 3 else (rng.randint(5, 20), rng.randint(40, 60))
+        a, b = (
+            (rng.randint(40, 60), rng.randint(5, 20))
+            if i % 4 != 3
+            else (rng.randint(5, 20), rng.randint(40, 60))
+        )
         out.append(1.0 if (a > b) == (rng.random() < 0.9) else 0.0)
         la.append(a)
         lb.append(b)

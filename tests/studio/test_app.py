@@ -36,8 +36,9 @@ def test_launch_from_the_app_shows_in_table_and_monitor(studio) -> None:
     assert row is not None and row[2] == "succeeded", (row, summary)
     assert row[3] == "20 / 20" and row[1] == "sft"
 
-    plot, status, metrics, _, _, _ = client.predict([run_id], ["loss"], 0.0, ["train", "eval"],
-                                                    api_name="/monitor_select")  # fmt: skip
+    plot, status, metrics, _, _, _ = client.predict(
+        [run_id], ["loss"], 0.0, ["train", "eval"], api_name="/monitor_select"
+    )
     assert metrics["value"][:2] == ["loss", "mean_token_accuracy"]  # SFT's default charts
     assert f"`{run_id}`: succeeded" in status
     import json

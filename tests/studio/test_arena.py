@@ -14,8 +14,18 @@ def frame(out: dict) -> dict:
 
 def test_compare_two_models_and_hand_off_to_labeling(studio, tiny_model: str) -> None:
     client = Client(studio.url, verbose=False)
-    msg, _ = client.predict(["builtin:tiny-llama", tiny_model], "builtin:tasks", "", 6, 12, 1.0, ["checkers"], "", "",
-                            api_name="/arena_start")  # fmt: skip
+    msg, _ = client.predict(
+        ["builtin:tiny-llama", tiny_model],
+        "builtin:tasks",
+        "",
+        6,
+        12,
+        1.0,
+        ["checkers"],
+        "",
+        "",
+        api_name="/arena_start",
+    )
     assert msg.startswith("Comparison `") and "started" in msg
     run_id = msg.split("`")[1]
     deadline = time.time() + 240
@@ -49,9 +59,12 @@ def test_compare_two_models_and_hand_off_to_labeling(studio, tiny_model: str) ->
 
 def test_form_errors_start_nothing(studio) -> None:
     client = Client(studio.url, verbose=False)
-    msg, _ = client.predict(["builtin:tiny-llama"], "builtin:tasks", "", 6, 12, 1.0, ["checkers"], "", "",
-                            api_name="/arena_start")  # fmt: skip
+    msg, _ = client.predict(
+        ["builtin:tiny-llama"], "builtin:tasks", "", 6, 12, 1.0, ["checkers"], "", "", api_name="/arena_start"
+    )
     assert "`eval.models` must name two or more different models" in msg
-    msg, _ = client.predict(["a", "b"], "/etc/passwd", "", 6, 12, 1.0, ["checkers"], "", "", api_name="/arena_start")
+    msg, _ = client.predict(
+        ["a", "b"], "/etc/passwd", "", 6, 12, 1.0, ["checkers"], "", "", api_name="/arena_start"
+    )
     assert "not a file under the folders this studio serves" in msg
     assert not any(studio.runs_dir.iterdir())

@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture()
@@ -48,8 +55,10 @@ def test_launch_tiny_sft_and_watch_the_chart(studio, page, tmp_path: Path) -> No
     page.get_by_role("button", name="Launch").wait_for()
     choose(page, "Preset", "tiny/sft.yaml")
     model = page.locator("#field-model-name_or_path textarea, #field-model-name_or_path input").first
-    page.wait_for_function("() => [...document.querySelectorAll('#field-model-name_or_path textarea, "
-                           "#field-model-name_or_path input')].some(e => e.value === 'builtin:tiny-llama')")  # fmt: skip
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#field-model-name_or_path textarea, "
+        "#field-model-name_or_path input')].some(e => e.value === 'builtin:tiny-llama')"
+    )
     assert model.input_value() == "builtin:tiny-llama"
     steps = page.locator("#field-train-max_steps input")
     steps.fill("60")  # long enough (~10 s) to watch the chart grow while the run is live
@@ -64,8 +73,10 @@ def test_launch_tiny_sft_and_watch_the_chart(studio, page, tmp_path: Path) -> No
     page.get_by_role("tab", name="Monitor").click()
     status = page.locator("#monitor-status")
     # live: the row count grows while the run is still running
-    page.wait_for_function("() => /running, [1-9][0-9]* rows/.test(document.querySelector('#monitor-status').innerText)",
-                           timeout=120_000)  # fmt: skip
+    page.wait_for_function(
+        "() => /running, [1-9][0-9]* rows/.test(document.querySelector('#monitor-status').innerText)",
+        timeout=120_000,
+    )
     first_seen = int(status.inner_text().split("running, ")[1].split(" rows")[0])
     page.locator("#monitor-plot .js-line").first.wait_for(timeout=30_000)
     shot(page, tmp_path, "monitor-live.png")
@@ -82,8 +93,9 @@ def test_label_pairs_with_the_keyboard_and_export(studio, page, tmp_path: Path) 
     from backends.taskgen import pair_rows
 
     rows = pair_rows("train", 8, seed=1)[:3]
-    sid = studio.ctx.store.create_session("kbd", [{"prompt": r["prompt"], "responses": [r["chosen"], r["rejected"]]}
-                                                  for r in rows])  # fmt: skip
+    sid = studio.ctx.store.create_session(
+        "kbd", [{"prompt": r["prompt"], "responses": [r["chosen"], r["rejected"]]} for r in rows]
+    )
     page.goto(studio.url)
     page.get_by_role("tab", name="Label").click()
     choose(page, "Labeling session", "kbd (3 items)")
@@ -104,7 +116,9 @@ def test_label_pairs_with_the_keyboard_and_export(studio, page, tmp_path: Path) 
     assert len(exported) == 1 and json.loads(exported[0])["votes"] == 1
 
 
-def test_run_a_comparison_in_the_arena_and_see_the_tally(studio, page, tiny_model: str, tmp_path: Path) -> None:
+def test_run_a_comparison_in_the_arena_and_see_the_tally(
+    studio, page, tiny_model: str, tmp_path: Path
+) -> None:
     page.goto(studio.url)
     page.get_by_role("tab", name="Arena").click()
     models = page.locator("#arena-models")
@@ -120,7 +134,8 @@ def test_run_a_comparison_in_the_arena_and_see_the_tally(studio, page, tiny_mode
     page.locator("#arena-msg").get_by_text("started").wait_for(timeout=30_000)
     page.locator("#arena-status").get_by_text("succeeded").wait_for(timeout=240_000)
     tallies = page.locator("#arena-tallies")
-    page.wait_for_function("() => document.querySelector('#arena-tallies').innerText.includes('checkers')",
-                           timeout=30_000)  # fmt: skip
+    page.wait_for_function(
+        "() => document.querySelector('#arena-tallies').innerText.includes('checkers')", timeout=30_000
+    )
     assert "tiny-llama" in tallies.inner_text() and "[0." in tallies.inner_text()  # a 95% interval is shown
     shot(page, tmp_path, "arena-tab.png")

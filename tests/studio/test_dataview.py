@@ -24,12 +24,15 @@ FORMATS = {
     "language_modeling": {"text": "hello world"},
     "conversational_language_modeling": {"messages": CONV + [{"role": "assistant", "content": "yo"}]},
     "prompt_completion": {"prompt": "p", "completion": "c"},
-    "preference": {"prompt": CONV, "chosen": [{"role": "assistant", "content": "a"}],
-                   "rejected": [{"role": "assistant", "content": "b"}]},
+    "preference": {
+        "prompt": CONV,
+        "chosen": [{"role": "assistant", "content": "a"}],
+        "rejected": [{"role": "assistant", "content": "b"}],
+    },
     "implicit_preference": {"chosen": "p a", "rejected": "p b"},
     "unpaired_preference": {"prompt": "p", "completion": "c", "label": True},
     "prompt_only": {"prompt": CONV},
-}  # fmt: skip
+}
 
 
 def write(path: Path, rows: list[dict]) -> Path:
@@ -60,8 +63,11 @@ def test_other_file_types_and_unknown_columns(tmp_path: Path) -> None:
 
 
 def test_broken_rows_are_named_and_stats_count_problems(tmp_path: Path) -> None:
-    rows = [{"prompt": "p1", "chosen": "a", "rejected": "b"}, {"prompt": "p1", "chosen": "", "rejected": "b"},
-            {"prompt": "p2", "chosen": 3, "rejected": "x " * 400}]  # fmt: skip
+    rows = [
+        {"prompt": "p1", "chosen": "a", "rejected": "b"},
+        {"prompt": "p1", "chosen": "", "rejected": "b"},
+        {"prompt": "p2", "chosen": 3, "rejected": "x " * 400},
+    ]
     path = write(tmp_path / "f.jsonl", rows)
     with open(path, "a") as f:
         f.write("{not json\n")
@@ -84,16 +90,27 @@ def test_paging_search_and_chat_template(tmp_path: Path, tiny_model: str) -> Non
     assert view.page(300, 5) == []
     assert [r["prompt"] for r in search(view, "ROW 17")] == ["row 17", *[f"row {i}" for i in range(170, 180)]]
     template = load_template(Path(tiny_model))
-    assert template.render(messages=CONV, add_generation_prompt=True) == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert (
+        template.render(messages=CONV, add_generation_prompt=True)
+        == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_mixture_keeps_sources_and_refuses_mixed_formats(tmp_path: Path) -> None:
-    a = open_dataset("a", write(tmp_path / "a.jsonl", [{"prompt": f"a{i}", "completion": "x"} for i in range(10)]))
-    b = open_dataset("b", write(tmp_path / "b.jsonl", [{"prompt": f"b{i}", "completion": "y"} for i in range(40)]))
+    a = open_dataset(
+        "a", write(tmp_path / "a.jsonl", [{"prompt": f"a{i}", "completion": "x"} for i in range(10)])
+    )
+    b = open_dataset(
+        "b", write(tmp_path / "b.jsonl", [{"prompt": f"b{i}", "completion": "y"} for i in range(40)])
+    )
     parts = parse_spec("a.jsonl: 6\nb.jsonl: 0.25  # a quarter\n")
     n, notes = mix([(parts[0], a), (parts[1], b)], tmp_path / "m.jsonl", seed=3)
     rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
-    assert n == 16 and sum(r["source"] == "a.jsonl" for r in rows) == 6 and sum(r["source"] == "b.jsonl" for r in rows) == 10
+    assert (
+        n == 16
+        and sum(r["source"] == "a.jsonl" for r in rows) == 6
+        and sum(r["source"] == "b.jsonl" for r in rows) == 10
+    )
     assert rows != sorted(rows, key=lambda r: r["source"])  # shuffled
     c = open_dataset("c", write(tmp_path / "c.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b"}]))
     with pytest.raises(ValueError, match="must share one format"):
@@ -127,4 +144,6 @@ def test_line_index_is_exact_across_chunk_boundaries(tmp_path: Path, monkeypatch
     view = open_dataset("f", write(tmp_path / "f.jsonl", rows))
     assert view.rows_total == 300
     assert [r["completion"] for r in view.page(0, 300)] == [str(i) for i in range(300)]
-    assert sorted(int(r["completion"]) for r in view.sample(50, seed=1)) == sorted({int(r["completion"]) for r in view.sample(50, seed=1)})
+    assert sorted(int(r["completion"]) for r in view.sample(50, seed=1)) == sorted(
+        {int(r["completion"]) for r in view.sample(50, seed=1)}
+    )

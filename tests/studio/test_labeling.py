@@ -31,7 +31,9 @@ def test_paths_outside_the_served_folders_are_refused(tmp_path: Path) -> None:
 def test_sources_become_items_and_bad_lines_are_named(tmp_path: Path) -> None:
     pairs = items_from_rows([{"prompt": "p", "chosen": "good", "rejected": "bad"}], "x")
     assert pairs == [{"prompt": "p", "responses": ["good", "bad"], "meta": {}}]
-    samples = items_from_rows([{"prompt": "p", "completion": c} for c in "abc"] + [{"prompt": "q", "completion": "z"}], "s")
+    samples = items_from_rows(
+        [{"prompt": "p", "completion": c} for c in "abc"] + [{"prompt": "q", "completion": "z"}], "s"
+    )
     assert samples == [{"prompt": "p", "responses": ["a", "b", "c"], "meta": {}}]  # q has a single completion
     with pytest.raises(ValueError, match="fit no labeling source"):
         items_from_rows([{"text": "t"}], "x")
@@ -69,7 +71,9 @@ def test_two_annotators_agreement_export_and_train(studio) -> None:
     assert "Agreement with the embedded checkers: 100%" in report
     msg = alice.predict("majority", "tiny/dpo.yaml", api_name="/label_train")
     assert "Exported" in msg and "Started `dpo` run" in msg
-    exported = [json.loads(line) for line in (data / "labels" / "team-majority.jsonl").read_text().splitlines()]
+    exported = [
+        json.loads(line) for line in (data / "labels" / "team-majority.jsonl").read_text().splitlines()
+    ]
     assert len(exported) == 4 and {"prompt", "chosen", "rejected"} <= set(exported[0])
     run_id = msg.split("run `")[1].split("`")[0]
     deadline = time.time() + 180
@@ -83,7 +87,9 @@ def test_two_annotators_agreement_export_and_train(studio) -> None:
 
 def test_generate_candidates_from_two_models_then_label_them(studio, tiny_model: str) -> None:
     client = Client(studio.url, verbose=False)
-    msg, source = client.predict("builtin:tiny-llama", tiny_model, "builtin:tasks", 3, api_name="/label_generate")
+    msg, source = client.predict(
+        "builtin:tiny-llama", tiny_model, "builtin:tasks", 3, api_name="/label_generate"
+    )
     assert msg.startswith("Started") and source.count("samples.jsonl") == 2
     run_ids = [Path(p).parent.name for p in source.split(", ")]
     deadline = time.time() + 240

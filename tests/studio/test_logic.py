@@ -54,8 +54,16 @@ def test_runs_row_and_eta(tmp_path: Path) -> None:
     run.config_path.write_text("method: sft\n")
     run.init_status()
     now = time.time()
-    run.update_status(state="running", started_at=now - 100, train_started_at=now - 50, first_step=0,
-                      step=10, total_steps=30, phase="training", device="cpu")  # fmt: skip
+    run.update_status(
+        state="running",
+        started_at=now - 100,
+        train_started_at=now - 50,
+        first_step=0,
+        step=10,
+        total_steps=30,
+        phase="training",
+        device="cpu",
+    )
     st = run.read_status()
     assert eta_seconds(st, now) == pytest.approx(100.0)  # 5 s/step since training began, 20 to go
     row = run_row(run, now)
