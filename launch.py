@@ -37,6 +37,14 @@ def parse_auth(value: str | None) -> list[tuple[str, str]] | None:
     return pairs
 
 
+def ctx_preset_name(preset: str, presets_dir: str) -> str | None:
+    """`--preset presets/dpo.yaml` in UI mode -> `dpo.yaml`, the name the Train tab preselects."""
+    path, root = Path(preset).resolve(), Path(presets_dir).resolve()
+    if not path.is_file() or not path.is_relative_to(root):
+        return None
+    return str(path.relative_to(root))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Alignment Studio", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
@@ -89,20 +97,30 @@ def main(argv: list[str] | None = None) -> int:
     from studio.app import launch_app
     from studio.context import StudioContext
 
+    initial = None
+    if args.preset:
+        initial = ctx_preset_name(args.preset, args.presets_dir)
+        if initial is None:
+            print(
+                f"error: --preset {args.preset}: the Train tab offers the presets under {args.presets_dir}; "
+                "copy the file there or pass --presets-dir",
+                file=sys.stderr,
+            )
+            return 2
     ctx = StudioContext.create(
         runs_dir=args.runs_dir,
         presets_dir=args.presets_dir,
         data_dir=args.data_dir,
         allow_paths=args.allow_path,
     )
-    launch_app(ctx, host=args.host, port=args.port, share=args.share, auth=auth)
+    launch_app(ctx, host=args.host, port=args.port, share=args.share, auth=auth, initial_preset=initial)
     return 0
 
 
 def run_headless(args: argparse.Namespace) -> int:
-    from backends.config import ConfigError, load_preset
-    from backends.headless import prepare_resume
-    from backends.headless import run_headless as run
+    from backends.core.config import ConfigError, load_preset
+    from backends.core.headless import prepare_resume
+    from backends.core.headless import run_headless as run
 
     try:
         if args.resume:
@@ -110,9 +128,10 @@ def run_headless(args: argparse.Namespace) -> int:
             if args.preset:
                 cfg = load_preset(args.preset, args.overrides)
             elif args.overrides:
-                from backends.config import apply_overrides, read_preset, validate_config
+                from backends.core.config import apply_overrides, read_preset, validate_config
+                from backends.core.rundir import RunDir
 
-                cfg_path = Path(args.resume) / "config.yaml"
+                cfg_path = RunDir(args.resume).config_path
                 cfg = validate_config(
                     apply_overrides(read_preset(cfg_path), args.overrides), f"{cfg_path} with --set"
                 )
@@ -121,11 +140,11 @@ def run_headless(args: argparse.Namespace) -> int:
         if not args.preset:
             print("error: --headless needs --preset P (or --resume RUN_DIR)", file=sys.stderr)
             return 2
-        from backends.config import read_preset
-        from backends.pipeline import is_pipeline, load_pipeline
+        from backends.core.config import read_preset
+        from backends.core.pipeline import is_pipeline, load_pipeline
 
         if is_pipeline(read_preset(args.preset)):
-            from backends.headless import run_pipeline_headless
+            from backends.core.headless import run_pipeline_headless
 
             return run_pipeline_headless(load_pipeline(args.preset, args.overrides), args.runs_dir)
         cfg = load_preset(args.preset, args.overrides)

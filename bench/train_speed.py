@@ -28,7 +28,7 @@ def machine() -> dict[str, object]:
         cpu = next(x.split(":", 1)[1].strip() for x in open("/proc/cpuinfo") if x.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    from backends.runtime import cpu_supports_bf16
+    from backends.worker.runtime import cpu_supports_bf16
 
     return {
         "cpu": cpu,
@@ -45,9 +45,9 @@ def main() -> int:
     ap.add_argument("--set", dest="sets", action="append", default=[])
     args = ap.parse_args()
 
-    from backends.config import load_preset
-    from backends.headless import run_headless
-    from backends.rundir import list_runs
+    from backends.core.config import load_preset
+    from backends.core.headless import run_headless
+    from backends.core.rundir import list_runs
 
     sets = [f"train.max_steps={args.steps}", "train.eval_steps=null", "train.save_steps=100000", *args.sets]
     cfg = load_preset(args.preset, sets)

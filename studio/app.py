@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from backends.rundir import list_runs
+from backends.core.rundir import list_runs
 from studio.context import StudioContext
 from studio.tabs.arena import build_arena_tab
 from studio.tabs.data import build_data_tab
@@ -74,8 +74,9 @@ def launch_app(
     share: bool = False,
     auth: list[tuple[str, str]] | None = None,
     block: bool = True,
+    initial_preset: str | None = None,
 ) -> gr.Blocks:
-    app = build_app(ctx)
+    app = build_app(ctx, initial_preset)
     ctx.start_scheduler()
     app.queue(default_concurrency_limit=8)
     app.launch(

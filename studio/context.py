@@ -7,8 +7,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backends.launcher import Launcher
-from backends.store import LabelStore
+from backends.core.launcher import Launcher
+from backends.core.store import LabelStore
 
 
 @dataclass

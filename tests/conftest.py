@@ -38,7 +38,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(model_cache: Path) -> str:
     """Path of the tiny random Llama (built locally with a trained BPE tokenizer)."""
-    from backends.models import resolve_model_path
+    from backends.worker.models import resolve_model_path
 
     return resolve_model_path("builtin:tiny-llama")
 

@@ -42,7 +42,7 @@ def test_headless_needs_a_preset() -> None:
 
 
 def test_oom_failure_says_which_setting_to_lower() -> None:
-    from backends.worker import failure_reason
+    from backends.worker.run import failure_reason
 
     class OutOfMemoryError(RuntimeError):
         pass

@@ -1,27 +1,4 @@
-"""One module per training method, each `train(cfg, run, runtime) -> RunState`, thin over TRL."""
-
-from __future__ import annotations
-
-import importlib
-from collections.abc import Callable
-from typing import Any
-
-_MODULES = {
-    "sft": "backends.methods.sft",
-    "reward": "backends.methods.reward",
-    "dpo": "backends.methods.dpo",
-    "simpo": "backends.methods.dpo",
-    "orpo": "backends.methods.dpo",
-    "kto": "backends.methods.kto",
-    "grpo": "backends.methods.grpo",
-    "rloo": "backends.methods.grpo",
-    "ppo": "backends.methods.ppo",
-    "sample": "backends.methods.sample",
-    "eval": "backends.methods.eval",
-}
-
-
-def get_trainer(method: str) -> Callable[..., Any]:
-    if method not in _MODULES:
-        raise ValueError(f"`method` {method!r} has no trainer; known: {sorted(_MODULES)}")
-    return importlib.import_module(_MODULES[method]).train
+"""One module per method. Each defines `METHOD = MethodSpec(...)` (see backends/core/registry.py)
+and a `train(cfg, run, runtime)` that the worker calls. Importing a module here must stay
+cheap and torch-free: the studio reads the declarations; only `train` imports torch / TRL.
+"""

@@ -1,51 +1,123 @@
-"""The DPO family. `dpo`: TRL DPOTrainer with `dpo.loss_type` (sigmoid = DPO, ipo, robust,
-hinge, ...). `simpo`: TRL's CPOTrainer with the simpo loss. `orpo`: TRL's ORPOTrainer.
+"""DPO and its losses with TRL's DPOTrainer (`dpo.loss_type`: sigmoid = DPO, ipo, robust, hinge, ...).
 
-With LoRA, DPO's reference model is the policy with its adapter disabled, not a second copy
-(TRL does this when it receives a PEFT model and no ref_model). SimPO and ORPO need none.
+With LoRA, the reference model is the policy with its adapter disabled, not a second copy
+(TRL does this when it receives a PEFT model and no ref_model). The `dpo` section is shared
+with SimPO (simpo.py) and ORPO (orpo.py).
 """
 
 from __future__ import annotations
 
-from backends.callbacks import RunDirCallback
-from backends.config import RunConfig
-from backends.data import load_for_method
-from backends.methods.common import peft_config, run_and_save, trainer_kwargs
-from backends.models import load_causal_lm, load_tokenizer
-from backends.rundir import RunDir, RunState
-from backends.runtime import Runtime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from backends.core.params import Params, ui
+from backends.core.registry import PREFERENCE, MethodSpec
+
+if TYPE_CHECKING:
+    from backends.core.config import RunConfig
+    from backends.core.rundir import RunDir, RunState
+    from backends.worker.runtime import Runtime
+
+DPOLoss = Literal[
+    "sigmoid",
+    "ipo",
+    "robust",
+    "hinge",
+    "exo_pair",
+    "nca_pair",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sigmoid_norm",
+]
+PREFERENCE_CHARTS = ("loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected")
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+class DPOParams(Params):
+    """Preference optimisation"""
+
+    beta: float = Field(
+        0.1,
+        gt=0.0,
+        title="beta",
+        description="DPO: KL strength; IPO: regulariser; SimPO: reward scale; ORPO: lambda.",
+        json_schema_extra=ui(main=True),
+    )
+    loss_type: DPOLoss = Field(
+        "sigmoid",
+        title="Loss",
+        description="sigmoid = DPO, ipo = IPO, robust, hinge, ...",
+        json_schema_extra=ui(main=True, only=("dpo",)),
+    )
+    label_smoothing: float = Field(
+        0.0,
+        ge=0.0,
+        lt=0.5,
+        title="Label smoothing",
+        description="Assumed label noise (robust / cDPO).",
+        json_schema_extra=ui(only=("dpo",)),
+    )
+    simpo_gamma: float = Field(
+        0.5,
+        ge=0.0,
+        title="SimPO margin (gamma)",
+        description="Target reward margin.",
+        json_schema_extra=ui(main=True, only=("simpo",)),
+    )
+
+
+def fit_preference(
+    cfg: RunConfig, run: RunDir, rt: Runtime, trainer_cls: Any, config_cls: Any, **extra: Any
+) -> RunState:
+    """The DPO family's shared path: data, model, TRL config (with `extra`), train, save."""
+    from backends.core.data import load_for_method
+    from backends.worker.models import load_causal_lm, load_tokenizer
+    from backends.worker.trainers import fit, trainer_kwargs
+
     train_ds, eval_ds = load_for_method(cfg.method, cfg.data, cfg.train.eval_steps)
     tokenizer = load_tokenizer(cfg.model)
     model = load_causal_lm(cfg.model, rt.attn_implementation)
-    common = dict(**trainer_kwargs(cfg, run, rt), max_length=cfg.train.max_length, beta=cfg.dpo.beta)
-    if cfg.method == "dpo":
-        from trl import DPOConfig as Config
-        from trl import DPOTrainer as Trainer
-
-        args = Config(**common, loss_type=[cfg.dpo.loss_type], label_smoothing=cfg.dpo.label_smoothing)
-    elif cfg.method == "simpo":
-        from trl.experimental.cpo import CPOConfig as Config
-        from trl.experimental.cpo import CPOTrainer as Trainer
-
-        args = Config(**common, loss_type="simpo", cpo_alpha=0.0, simpo_gamma=cfg.dpo.simpo_gamma)
-    elif cfg.method == "orpo":
-        from trl.experimental.orpo import ORPOConfig as Config
-        from trl.experimental.orpo import ORPOTrainer as Trainer
-
-        args = Config(**common)
-    else:
-        raise ValueError(f"`method` {cfg.method!r} is not in the DPO family")
-    callback = RunDirCallback(run)
-    trainer = Trainer(
+    args = config_cls(
+        **trainer_kwargs(cfg, run, rt), max_length=cfg.train.max_length, beta=cfg.dpo.beta, **extra
+    )
+    return fit(
+        trainer_cls,
+        cfg,
+        run,
         model=model,
         args=args,
+        tokenizer=tokenizer,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config(cfg),
-        callbacks=[callback],
     )
-    return run_and_save(trainer, cfg, run, callback, tokenizer)
+
+
+def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+    from trl import DPOConfig, DPOTrainer
+
+    return fit_preference(
+        cfg,
+        run,
+        rt,
+        DPOTrainer,
+        DPOConfig,
+        loss_type=[cfg.dpo.loss_type],
+        label_smoothing=cfg.dpo.label_smoothing,
+    )
+
+
+METHOD = MethodSpec(
+    name="dpo",
+    help="Direct Preference Optimization and its losses (dpo.loss_type: sigmoid = DPO, ipo, robust, hinge, ...): "
+    "learn from pairs against a frozen reference, no reward model.",
+    run=train,
+    formats=PREFERENCE,
+    section="dpo",
+    params=DPOParams,
+    charts=PREFERENCE_CHARTS,
+    order=30,
+)

@@ -1,56 +1,122 @@
-"""GRPO and RLOO with TRL's trainers; rewards from the checkers, a reward-model run, a
-function, or a weighted mix. A few completions per step go to samples.jsonl.
+"""GRPO with TRL's GRPOTrainer: a group of samples per prompt, rewarded, pushed toward the
+above-average ones; no value model. Rewards come from the checkers, a reward-model run, a
+function, or a weighted mix; a few completions per step go to samples.jsonl.
 
-On a GPU with vLLM installed, generation uses vLLM (colocated); otherwise transformers'
-generate, and the log says so.
+The `rl` section is shared with RLOO (rloo.py) and PPO (ppo.py). On a GPU with vLLM
+installed, generation uses vLLM (colocated); otherwise transformers' generate, and the log
+says so.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import TrainerCallback
+from pydantic import Field
 
-from backends.callbacks import RunDirCallback
-from backends.config import RunConfig
-from backends.data import load_for_method
-from backends.methods.common import peft_config, run_and_save, trainer_kwargs
-from backends.models import load_causal_lm, load_tokenizer
-from backends.rewards import SampleRecorder, build_reward, reward_names
-from backends.rundir import RunDir, RunState
-from backends.runtime import Runtime
+from backends.core.params import Params, RewardSpec, ui
+from backends.core.registry import PROMPTS, MethodSpec
 
+if TYPE_CHECKING:
+    from backends.core.config import RunConfig
+    from backends.core.rundir import RunDir, RunState
+    from backends.worker.runtime import Runtime
 
-class _StepForRecorder(TrainerCallback):
-    def __init__(self, recorder: SampleRecorder) -> None:
-        self.recorder = recorder
-
-    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.recorder.step = state.global_step + 1
+GROUP = ("grpo", "rloo")
 
 
-def use_vllm(rt: Runtime) -> bool:
-    if rt.device != "cuda":
-        return False
-    if importlib.util.find_spec("vllm") is None:
-        print("generation: vLLM is not installed, using transformers generate", flush=True)
-        return False
-    print("generation: vLLM (colocate mode)", flush=True)
-    return True
+class RLParams(Params):
+    """Reinforcement learning"""
+
+    rewards: list[RewardSpec] = Field(
+        default_factory=lambda: [RewardSpec()],
+        min_length=1,
+        title="Rewards",
+        description="A list: {kind: checkers} | {kind: reward_model, path: runs/<id>/model} | "
+        "{kind: function, path: module:fn}, each with an optional weight.",
+        json_schema_extra=ui(main=True),
+    )
+    num_generations: int = Field(
+        4,
+        ge=2,
+        title="Group size",
+        description="Completions per prompt.",
+        json_schema_extra=ui(main=True, only=GROUP),
+    )
+    max_completion_length: int = Field(48, gt=0, title="Max new tokens", json_schema_extra=ui(main=True))
+    temperature: float = Field(1.0, gt=0.0, title="Temperature", json_schema_extra=ui(main=True))
+    beta: float = Field(
+        0.04,
+        ge=0.0,
+        title="KL coef. (beta)",
+        description="Penalty toward the reference model (0: no reference).",
+        json_schema_extra=ui(main=True),
+    )
+    samples_per_log: int = Field(
+        4,
+        ge=0,
+        title="Samples logged per step",
+        description="Completions written to samples.jsonl per logging step.",
+    )
+    # PPO only (written here, see backends/worker/ppo.py)
+    ppo_epochs: int = Field(
+        2,
+        gt=0,
+        title="PPO epochs",
+        description="Optimisation epochs per rollout batch.",
+        json_schema_extra=ui(main=True, only=("ppo",)),
+    )
+    num_mini_batches: int = Field(
+        1, gt=0, title="Minibatches", description="Per PPO epoch.", json_schema_extra=ui(only=("ppo",))
+    )
+    cliprange: float = Field(
+        0.2,
+        gt=0.0,
+        title="Clip range",
+        description="Policy ratio clip.",
+        json_schema_extra=ui(main=True, only=("ppo",)),
+    )
+    cliprange_value: float = Field(0.2, gt=0.0, title="Value clip range", json_schema_extra=ui(only=("ppo",)))
+    vf_coef: float = Field(
+        0.1, ge=0.0, title="Value loss coef.", json_schema_extra=ui(main=True, only=("ppo",))
+    )
+    entropy_coef: float = Field(0.0, ge=0.0, title="Entropy bonus", json_schema_extra=ui(only=("ppo",)))
+    gamma: float = Field(1.0, gt=0.0, le=1.0, title="Discount (gamma)", json_schema_extra=ui(only=("ppo",)))
+    lam: float = Field(0.95, ge=0.0, le=1.0, title="GAE lambda", json_schema_extra=ui(only=("ppo",)))
+    adaptive_kl: bool = Field(
+        False,
+        title="Adaptive KL",
+        description="Adapt the KL coefficient toward target_kl.",
+        json_schema_extra=ui(main=True, only=("ppo",)),
+    )
+    target_kl: float = Field(6.0, gt=0.0, title="Target KL", json_schema_extra=ui(only=("ppo",)))
+    whiten_advantages: bool = Field(True, title="Whiten advantages", json_schema_extra=ui(only=("ppo",)))
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def check_group(cfg: RunConfig) -> list[str]:
+    if cfg.train.per_device_train_batch_size % cfg.rl.num_generations:
+        return [
+            f"`train.per_device_train_batch_size` ({cfg.train.per_device_train_batch_size}) counts "
+            f"completions for {cfg.method} and must be a multiple of `rl.num_generations` "
+            f"({cfg.rl.num_generations})"
+        ]
+    return []
+
+
+def fit_group(cfg: RunConfig, run: RunDir, rt: Runtime, trainer_cls: Any, config_cls: Any) -> RunState:
+    """GRPO's and RLOO's shared path: rewards, TRL config, train, save."""
+    from backends.core.data import load_for_method
+    from backends.worker.models import load_causal_lm, load_tokenizer
+    from backends.worker.rewards import SampleRecorder, StepForRecorder, build_reward, reward_names
+    from backends.worker.trainers import fit, trainer_kwargs, use_vllm
+
     train_ds, eval_ds = load_for_method(cfg.method, cfg.data, cfg.train.eval_steps)
     tokenizer = load_tokenizer(cfg.model)
     model = load_causal_lm(cfg.model, rt.attn_implementation)
-    recorder = SampleRecorder(run, cfg.rl.samples_per_log)
-    names = reward_names(cfg.rl.rewards)
-    funcs = [
-        recorder.wrap(build_reward(spec), name) for spec, name in zip(cfg.rl.rewards, names, strict=True)
-    ]
     rl = cfg.rl
-    common: dict[str, Any] = dict(
+    recorder = SampleRecorder(run, rl.samples_per_log)
+    names = reward_names(rl.rewards)
+    funcs = [recorder.wrap(build_reward(spec), name) for spec, name in zip(rl.rewards, names, strict=True)]
+    args = config_cls(
         **trainer_kwargs(cfg, run, rt),
         num_generations=rl.num_generations,
         max_completion_length=rl.max_completion_length,
@@ -60,22 +126,38 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         use_vllm=use_vllm(rt),
         vllm_mode="colocate",
     )
-    if cfg.method == "grpo":
-        from trl import GRPOConfig as Config
-        from trl import GRPOTrainer as Trainer
-    else:
-        from trl import RLOOConfig as Config
-        from trl import RLOOTrainer as Trainer
-    args = Config(**common)
-    callback = RunDirCallback(run)
-    trainer = Trainer(
+    return fit(
+        trainer_cls,
+        cfg,
+        run,
         model=model,
-        reward_funcs=funcs,
         args=args,
+        tokenizer=tokenizer,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config(cfg),
-        callbacks=[callback, _StepForRecorder(recorder)],
+        callbacks=[StepForRecorder(recorder)],
+        reward_funcs=funcs,
     )
-    return run_and_save(trainer, cfg, run, callback, tokenizer)
+
+
+def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+    from trl import GRPOConfig, GRPOTrainer
+
+    return fit_group(cfg, run, rt, GRPOTrainer, GRPOConfig)
+
+
+RL_CHARTS = ("reward", "kl", "completions/mean_length", "reward_std")
+
+METHOD = MethodSpec(
+    name="grpo",
+    help="GRPO: sample a group per prompt, reward each, and push toward the above-average ones; no value model.",
+    run=train,
+    formats=PROMPTS,
+    section="rl",
+    params=RLParams,
+    charts=RL_CHARTS,
+    keeps_columns=True,
+    ignores=("train.max_length",),
+    check=check_group,
+    order=70,
+)

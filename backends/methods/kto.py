@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from backends.callbacks import RunDirCallback
-from backends.config import RunConfig
-from backends.data import load_for_method
-from backends.methods.common import peft_config, run_and_save, trainer_kwargs
-from backends.models import load_causal_lm, load_tokenizer
-from backends.rundir import RunDir, RunState
-from backends.runtime import Runtime
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from backends.core.params import Params, ui
+from backends.core.registry import MethodSpec
+
+if TYPE_CHECKING:
+    from backends.core.config import RunConfig
+    from backends.core.rundir import RunDir, RunState
+    from backends.worker.runtime import Runtime
+
+
+class KTOParams(Params):
+    """KTO"""
+
+    beta: float = Field(0.1, gt=0.0, title="KTO beta", json_schema_extra=ui(main=True))
+    desirable_weight: float = Field(1.0, gt=0.0, title="Desirable weight")
+    undesirable_weight: float = Field(1.0, gt=0.0, title="Undesirable weight")
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from trl import KTOConfig, KTOTrainer
+
+    from backends.core.data import load_for_method
+    from backends.worker.models import load_causal_lm, load_tokenizer
+    from backends.worker.trainers import fit, trainer_kwargs
 
     train_ds, eval_ds = load_for_method("kto", cfg.data, cfg.train.eval_steps)
     tokenizer = load_tokenizer(cfg.model)
@@ -24,14 +40,25 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         desirable_weight=cfg.kto.desirable_weight,
         undesirable_weight=cfg.kto.undesirable_weight,
     )
-    callback = RunDirCallback(run)
-    trainer = KTOTrainer(
+    return fit(
+        KTOTrainer,
+        cfg,
+        run,
         model=model,
         args=args,
+        tokenizer=tokenizer,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config(cfg),
-        callbacks=[callback],
     )
-    return run_and_save(trainer, cfg, run, callback, tokenizer)
+
+
+METHOD = MethodSpec(
+    name="kto",
+    help="KTO: learns from single responses labelled good or bad (unpaired preferences).",
+    run=train,
+    formats=("unpaired_preference",),
+    section="kto",
+    params=KTOParams,
+    charts=("loss", "rewards/chosen", "rewards/rejected", "kl"),
+    order=60,
+)

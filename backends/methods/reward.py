@@ -2,46 +2,66 @@
 
 from __future__ import annotations
 
-from backends.callbacks import RunDirCallback
-from backends.config import RunConfig
-from backends.data import load_for_method
-from backends.methods.common import peft_config, run_and_save, trainer_kwargs
-from backends.models import load_sequence_classifier, load_tokenizer
-from backends.rundir import RunDir, RunState
-from backends.runtime import Runtime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from backends.core.params import Params, ui
+from backends.core.registry import PREFERENCE, MethodSpec
+
+if TYPE_CHECKING:
+    from backends.core.config import RunConfig
+    from backends.core.rundir import RunDir, RunState
+    from backends.worker.runtime import Runtime
+
+
+class RewardParams(Params):
+    """Reward model"""
+
+    center_rewards_coefficient: float | None = Field(
+        None,
+        ge=0.0,
+        title="Center rewards coef.",
+        description="Pull the mean reward toward 0 (Eisenstein et al. 2023); empty: off.",
+        json_schema_extra=ui(main=True),
+    )
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from trl import RewardConfig, RewardTrainer
 
+    from backends.core.data import load_for_method
+    from backends.worker.models import load_sequence_classifier, load_tokenizer
+    from backends.worker.trainers import fit, trainer_kwargs
+
     train_ds, eval_ds = load_for_method("reward", cfg.data, cfg.train.eval_steps)
     tokenizer = load_tokenizer(cfg.model)
-    model = load_sequence_classifier(cfg.model, rt.attn_implementation, tokenizer.pad_token_id)
+    check_lengths(train_ds, tokenizer, cfg.train.max_length)
     args = RewardConfig(
         **trainer_kwargs(cfg, run, rt),
         max_length=cfg.train.max_length,
         center_rewards_coefficient=cfg.reward.center_rewards_coefficient,
     )
-    check_lengths(train_ds, tokenizer, cfg.train.max_length)
-    callback = RunDirCallback(run)
-    trainer = RewardTrainer(
+    model = load_sequence_classifier(cfg.model, rt.attn_implementation, tokenizer.pad_token_id)
+    return fit(
+        RewardTrainer,
+        cfg,
+        run,
         model=model,
         args=args,
+        tokenizer=tokenizer,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config(cfg, "SEQ_CLS"),
-        callbacks=[callback],
+        peft_task="SEQ_CLS",
     )
-    return run_and_save(trainer, cfg, run, callback, tokenizer)
 
 
-def check_lengths(ds, tokenizer, max_length: int) -> None:
+def check_lengths(ds: Any, tokenizer: Any, max_length: int) -> None:
     """RewardTrainer drops pairs longer than max_length instead of truncating (TRL 1.16);
     say how many, and refuse when none would be left."""
     n = min(len(ds), 200)
 
-    def length(msgs) -> int:
+    def length(msgs: Any) -> int:
         if isinstance(msgs, list):
             return len(tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=False))
         return len(tokenizer(msgs)["input_ids"])
@@ -62,3 +82,15 @@ def check_lengths(ds, tokenizer, max_length: int) -> None:
             "dropped by RewardTrainer",
             flush=True,
         )
+
+
+METHOD = MethodSpec(
+    name="reward",
+    help="Reward model: a scalar head learns to score chosen above rejected (Bradley-Terry loss).",
+    run=train,
+    formats=PREFERENCE,
+    section="reward",
+    params=RewardParams,
+    charts=("loss", "accuracy", "margin", "mean_reward"),
+    order=20,
+)

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from backends.callbacks import RunDirCallback
-from backends.config import RunConfig
-from backends.data import load_for_method
-from backends.methods.common import peft_config, run_and_save, trainer_kwargs
-from backends.models import load_causal_lm, load_tokenizer
-from backends.rundir import RunDir, RunState
-from backends.runtime import Runtime
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from backends.core.params import Params, ui
+from backends.core.registry import LANGUAGE, MethodSpec
+
+if TYPE_CHECKING:
+    from backends.core.config import RunConfig
+    from backends.core.rundir import RunDir, RunState
+    from backends.worker.runtime import Runtime
+
+
+class SFTParams(Params):
+    """SFT"""
+
+    completion_only_loss: bool = Field(
+        True,
+        title="Loss on completion only",
+        description="Loss on the completion only (prompt-completion data).",
+        json_schema_extra=ui(main=True),
+    )
+    packing: bool = Field(False, title="Packing", description="Pack several sequences into one row.")
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from trl import SFTConfig, SFTTrainer
+
+    from backends.core.data import load_for_method
+    from backends.worker.models import load_causal_lm, load_tokenizer
+    from backends.worker.trainers import fit, trainer_kwargs
 
     train_ds, eval_ds = load_for_method("sft", cfg.data, cfg.train.eval_steps)
     print(f"data: {len(train_ds)} train rows, {len(eval_ds) if eval_ds else 0} eval rows", flush=True)
@@ -24,14 +44,25 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         completion_only_loss=cfg.sft.completion_only_loss,
         packing=cfg.sft.packing,
     )
-    callback = RunDirCallback(run)
-    trainer = SFTTrainer(
+    return fit(
+        SFTTrainer,
+        cfg,
+        run,
         model=model,
         args=args,
+        tokenizer=tokenizer,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config(cfg),
-        callbacks=[callback],
     )
-    return run_and_save(trainer, cfg, run, callback, tokenizer)
+
+
+METHOD = MethodSpec(
+    name="sft",
+    help="Supervised fine-tuning: imitate prompt -> completion pairs (loss on the completion only).",
+    run=train,
+    formats=LANGUAGE,
+    section="sft",
+    params=SFTParams,
+    charts=("loss", "mean_token_accuracy", "learning_rate", "grad_norm"),
+    order=10,
+)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from backends.rundir import RunDir
+from backends.core.jsonl import read_jsonl
+from backends.core.rundir import RunDir
 
 
 def short(model: str) -> str:
@@ -49,15 +49,8 @@ def ranking_rows(wr: dict[str, Any]) -> list[list[Any]]:
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # the line being written right now
-    return out
+    """Rows of a file the worker may still be writing (its unfinished last line waits)."""
+    return read_jsonl(path, complete_only=True) if path.exists() else []
 
 
 VERDICT = {1.0: "A", 0.5: "tie", 0.0: "B"}
@@ -66,7 +59,7 @@ VERDICT = {1.0: "A", 0.5: "tie", 0.0: "B"}
 def per_prompt_rows(run: RunDir) -> dict[str, Any]:
     """One row per prompt: the prompt, each model's answer and scores, each judge's verdict."""
     samples = _read(run.samples_path)
-    judgments = _read(run.path / "judgments.jsonl")
+    judgments = _read(run.judgments_path)
     models = list(dict.fromkeys(s["model"] for s in samples))
     pairs = list(dict.fromkeys((j["a"], j["b"], j["judge"]) for j in judgments))
     headers = (
@@ -114,8 +107,8 @@ def people_rows(store: Any, session_name: str, models: list[str]) -> list[list[A
     gives the two models; tie and both-bad votes count as ties (half a win each)."""
     from itertools import combinations
 
-    from backends.store import StoreError
-    from backends.winrate import Tally
+    from backends.core.store import StoreError
+    from backends.core.winrate import Tally
 
     try:
         sid = store.session_id(session_name)

@@ -7,6 +7,7 @@ then. No gradio import.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,47 +17,33 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from backends.rundir import MetricsTail, RunDir, RunState
-
-_PREF = ["loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected"]
-DEFAULT_METRICS: dict[str, list[str]] = {
-    "sft": ["loss", "mean_token_accuracy", "learning_rate", "grad_norm"],
-    "reward": ["loss", "accuracy", "margin", "mean_reward"],
-    "dpo": _PREF,
-    "simpo": _PREF,
-    "orpo": ["loss", "nll_loss", "log_odds_ratio", "rewards/accuracies"],
-    "kto": ["loss", "rewards/chosen", "rewards/rejected", "kl"],
-    "grpo": ["reward", "kl", "completions/mean_length", "reward_std"],
-    "rloo": ["reward", "kl", "completions/mean_length", "reward_std"],
-    "ppo": ["reward", "kl", "response_length", "loss/value", "entropy", "clipfrac"],
-    "sample": ["reward", "best_reward", "pairs", "sft_rows"],
-}
+from backends.core import registry
+from backends.core.jsonl import JsonlTail, read_jsonl
+from backends.core.rundir import RunDir, RunState
 
 
-def default_metrics(methods: list[str]) -> list[str]:
-    """The first charts to show for runs of these methods (a few of each, in order)."""
+def default_metrics(methods: list[str], available: list[str] | None = None) -> list[str]:
+    """The first charts for runs of these methods: each method's registered charts, a few of
+    each, in order. A chart like `win_rate/*` is a pattern matched against `available`."""
     out: list[str] = []
     for m in methods:
-        for name in DEFAULT_METRICS.get(m, ["loss"])[:4]:
-            if name not in out:
-                out.append(name)
+        try:
+            charts = registry.get(m).charts
+        except KeyError:
+            charts = ("loss",)
+        for chart in charts[:4]:
+            names = fnmatch.filter(available or [], chart) if any(c in chart for c in "*?[") else [chart]
+            for name in names:
+                if name not in out:
+                    out.append(name)
     return out or ["loss"]
 
 
 def read_samples(run: RunDir, last: int = 200) -> list[dict[str, Any]]:
     """The last `last` rows of a run's samples.jsonl (RL completions with their rewards)."""
-    import json
-
     if not run.samples_path.exists():
         return []
-    lines = run.samples_path.read_text(encoding="utf-8", errors="replace").splitlines()[-last:]
-    rows = []
-    for line in lines:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line being written right now
-    return rows
+    return read_jsonl(run.samples_path, complete_only=True)[-last:]
 
 
 def samples_table(rows: list[dict[str, Any]], limit: int = 50) -> list[list[Any]]:
@@ -116,7 +103,7 @@ _NOT_METRICS = {"step", "time", "split", "epoch", "error"}
 
 @dataclass
 class MonitorState:
-    tails: dict[str, MetricsTail] = field(default_factory=dict)
+    tails: dict[str, JsonlTail] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)
 
     def select(self, runs_dir: Path, run_ids: list[str]) -> None:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from backends.config import EMBEDDED_DATA
-from backends.data import FORMAT_COLUMNS, DetectedFormat, detect_format
+from backends.core.config import EMBEDDED_DATA
+from backends.core.data import FORMAT_COLUMNS, DetectedFormat, detect_format
+from backends.core.jsonl import JsonlIndex
 
 TEXT_COLUMNS = ("prompt", "chosen", "rejected", "completion", "text", "messages")
 
@@ -41,45 +39,8 @@ class DataView:
         return self._sample(n, seed)
 
 
-class _JsonlIndex:
-    CHUNK = 32 << 20  # bytes scanned at a time: keeps memory flat on huge files
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        size = path.stat().st_size
-        if size == 0:
-            self.starts = np.zeros(0, dtype=np.int64)
-            return
-        parts = [np.zeros(1, dtype=np.int64)]
-        chunk = self.CHUNK
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            buf = np.frombuffer(mm, dtype=np.uint8)
-            for off in range(0, size, chunk):
-                parts.append(np.flatnonzero(buf[off : off + chunk] == 10).astype(np.int64) + off + 1)
-            del buf
-        starts = np.concatenate(parts)
-        self.starts = starts[starts < size]
-
-    def read(self, idx: list[int]) -> list[dict[str, Any]]:
-        out = []
-        with open(self.path, "rb") as f:
-            for i in idx:
-                f.seek(int(self.starts[i]))
-                line = f.readline()
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    row = {"__error__": f"line {i + 1}: {e}"}
-                out.append(
-                    row if isinstance(row, dict) else {"__error__": f"line {i + 1}: not a JSON object"}
-                )
-        return out
-
-
 def open_jsonl(path: Path) -> DataView:
-    index = _JsonlIndex(path)
+    index = JsonlIndex(path)
     n = len(index.starts)
 
     def page(start: int, k: int) -> list[dict[str, Any]]:
@@ -115,7 +76,7 @@ def open_dataset(source: str, path: Path | None, method: str = "sft") -> DataVie
     import datasets
 
     if source.startswith(EMBEDDED_DATA):
-        from backends.data import builtin_rows
+        from backends.core.data import builtin_rows
 
         method = source.split(":", 2)[2] if source.count(":") == 2 else method
         view = open_arrow(datasets.Dataset.from_list(builtin_rows(method, "train", 500, 0)), source)
@@ -149,31 +110,59 @@ def open_dataset(source: str, path: Path | None, method: str = "sft") -> DataVie
     return open_arrow(datasets.load_dataset(builders[suffix], data_files=str(path), split="train"), str(path))
 
 
-def as_text(value: Any, template: Any = None) -> str:
+def as_text(value: Any, template: ChatTemplate | None = None) -> str:
     """A cell as text: conversations through the chat template when one is given."""
     if isinstance(value, list) and value and isinstance(value[0], dict) and "content" in value[0]:
         if template is not None:
-            return template.render(messages=value, add_generation_prompt=False, bos_token="", eos_token="")
+            return template.render(value)
         return "\n".join(f"[{m.get('role')}] {m.get('content')}" for m in value)
     return "" if value is None else str(value)
 
 
-def load_template(tokenizer_dir: Path | None) -> Any:
-    """The model's chat template as a sandboxed jinja2 template (no transformers import)."""
+SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+
+
+@dataclass(frozen=True)
+class ChatTemplate:
+    """A model's chat template, rendered by transformers' own renderer (it imports without
+    torch): the same sandbox, filters (`tojson`), globals (`raise_exception`, `strftime_now`),
+    loop controls and special-token variables as `tokenizer.apply_chat_template` in training."""
+
+    text: str
+    special_tokens: dict[str, str]
+
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
+        from transformers.utils.chat_template_utils import render_jinja_template
+
+        rendered, _ = render_jinja_template(
+            conversations=[messages],
+            chat_template=self.text,
+            add_generation_prompt=add_generation_prompt,
+            **self.special_tokens,
+        )
+        return rendered[0]
+
+
+def load_template(tokenizer_dir: Path | None) -> ChatTemplate | None:
+    """The chat template saved with a tokenizer (chat_template.jinja or tokenizer_config.json)."""
     if tokenizer_dir is None:
         return None
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    text = None
+    config_file = tokenizer_dir / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.exists() else {}
+    text = config.get("chat_template")
     if (tokenizer_dir / "chat_template.jinja").exists():
-        text = (tokenizer_dir / "chat_template.jinja").read_text()
-    elif (tokenizer_dir / "tokenizer_config.json").exists():
-        text = json.loads((tokenizer_dir / "tokenizer_config.json").read_text()).get("chat_template")
+        text = (tokenizer_dir / "chat_template.jinja").read_text(encoding="utf-8")
+    if isinstance(text, list):  # named templates: [{"name": "default", "template": ...}, ...]
+        text = next((t.get("template") for t in text if t.get("name") == "default"), None)
     if not text:
         return None
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.globals["raise_exception"] = lambda msg: (_ for _ in ()).throw(ValueError(msg))
-    return env.from_string(text)
+    special = {}
+    for key in SPECIAL_TOKENS:
+        value = config.get(key)
+        value = value.get("content") if isinstance(value, dict) else value
+        if isinstance(value, str):
+            special[key] = value
+    return ChatTemplate(text, special)
 
 
 def load_tokenizer(tokenizer_dir: Path | None) -> Any:

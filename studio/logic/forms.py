@@ -1,124 +1,141 @@
-"""The Train form as data: which config fields it shows, and the one function that turns
-form values into a validated RunConfig. No gradio import: tested directly."""
+"""Forms as data, and the one route from any form to a validated run config. No gradio.
+
+The Train form's fields are derived from the config models: the common sections (`model`,
+`lora`, `data`, `train`) and every registered method's section. A field's `title` is its
+label, its `description` the help text, its type the widget; its `ui()` hints say whether it
+sits in the form itself or under "More settings", which methods of a shared section use it,
+and whether the web may set it at all. A method hides the common fields it ignores.
+
+Every UI entry point that starts a run (the Train form, the Arena, the Label tab's
+candidates and "train on these labels") goes through `build_config`.
+"""
 
 from __future__ import annotations
 
 import copy
+import functools
 import shlex
+import types
+import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel
 
-from backends.config import METHODS, ConfigError, RunConfig, validate_config
-from backends.method_params import DPOLoss
+from backends.core import registry
+from backends.core.config import COMMON_SECTIONS, ConfigError, RunConfig, validate_config
 
-RL = ("grpo", "rloo", "ppo")
-TRAINED = tuple(m for m in METHODS if m != "sample")
+Kind = Literal["text", "number", "int", "bool", "choice", "yaml"]
 
 
 @dataclass(frozen=True)
 class FormField:
     key: str  # dotted config key
     label: str
-    kind: str  # "text" | "number" | "int" | "bool" | "choice" | "yaml"
+    kind: Kind
     info: str = ""
     choices: tuple[str, ...] = ()
-    methods: tuple[str, ...] = METHODS  # the methods that use this field; hidden for others
+    section: str = ""  # "" for the run's own fields (method, name)
+    group: str = ""  # the section's title, for the form's headings
+    main: bool = False  # in the form itself; False: under "More settings"
+    only: tuple[str, ...] = ()  # methods of a shared section that use it; empty: all
+    optional: bool = False  # may be left empty (None)
+
+    def visible(self, method: str) -> bool:
+        """Shown for `method`: its own section's fields (those it uses), and the common ones it reads."""
+        try:
+            spec = registry.get(method)
+        except KeyError:
+            return False
+        if self.section in COMMON_SECTIONS:
+            return spec.uses(self.key)
+        if self.section:
+            return self.section == spec.section and (not self.only or method in self.only)
+        return True
 
 
-FORM_FIELDS: tuple[FormField, ...] = (
-    FormField("method", "Method", "choice", choices=METHODS),
-    FormField("name", "Run name", "text", "Prefix of the run directory name."),
-    FormField(
-        "model.name_or_path",
-        "Model",
-        "text",
-        "builtin:smollm2-135m-instruct (embedded), a local folder, a run's model/ folder, or a hub id.",
-    ),
-    FormField(
-        "data.dataset",
-        "Dataset",
-        "text",
-        "builtin:tasks (generated checkable instructions), a jsonl/json/csv/parquet file, or a saved dataset folder.",
-    ),
-    FormField("data.max_samples", "Max samples", "int", "Rows to use (empty: all)."),
-    FormField("train.learning_rate", "Learning rate", "number", methods=TRAINED),
-    FormField("train.max_steps", "Max steps", "int", "-1: run num_train_epochs.", methods=TRAINED),
-    FormField(
-        "train.per_device_train_batch_size",
-        "Batch size",
-        "int",
-        "GRPO/RLOO: completions (a multiple of the group size); PPO: rollouts.",
-        methods=TRAINED,
-    ),
-    FormField("train.gradient_accumulation_steps", "Grad. accumulation", "int", methods=TRAINED),
-    FormField("train.max_length", "Max length (tokens)", "int", methods=TRAINED),
-    FormField("train.eval_steps", "Eval every N steps", "int", "Empty: no eval.", methods=TRAINED),
-    FormField("train.save_steps", "Checkpoint every N steps", "int", methods=TRAINED),
-    FormField("lora.enabled", "LoRA", "bool", "Train an adapter instead of all weights.", methods=TRAINED),
-    FormField("lora.r", "LoRA rank", "int", methods=TRAINED),
-    FormField("lora.alpha", "LoRA alpha", "int", methods=TRAINED),
-    FormField("sft.completion_only_loss", "Loss on completion only", "bool", methods=("sft",)),
-    FormField(
-        "reward.center_rewards_coefficient",
-        "Center rewards coef.",
-        "number",
-        "Empty: off.",
-        methods=("reward",),
-    ),
-    FormField(
-        "dpo.beta",
-        "beta",
-        "number",
-        "DPO: KL strength; IPO: regulariser; SimPO: scale; ORPO: lambda.",
-        methods=("dpo", "simpo", "orpo"),
-    ),
-    FormField(
-        "dpo.loss_type",
-        "Loss",
-        "choice",
-        "sigmoid = DPO, ipo = IPO, robust, hinge, ...",
-        choices=DPOLoss.__args__,
-        methods=("dpo",),
-    ),  # type: ignore[attr-defined]
-    FormField("dpo.simpo_gamma", "SimPO margin (gamma)", "number", methods=("simpo",)),
-    FormField("kto.beta", "KTO beta", "number", methods=("kto",)),
-    FormField(
-        "rl.rewards",
-        "Rewards",
-        "yaml",
-        "A list: {kind: checkers} | {kind: reward_model, path: runs/<id>/model} | {kind: function, "
-        "path: module:fn}, each with an optional weight.",
-        methods=RL,
-    ),
-    FormField("rl.num_generations", "Group size", "int", "Completions per prompt.", methods=("grpo", "rloo")),
-    FormField("rl.max_completion_length", "Max new tokens", "int", methods=RL),
-    FormField("rl.temperature", "Temperature", "number", methods=RL),
-    FormField("rl.beta", "KL coef. (beta)", "number", "Penalty toward the reference model.", methods=RL),
-    FormField("rl.ppo_epochs", "PPO epochs", "int", methods=("ppo",)),
-    FormField("rl.cliprange", "Clip range", "number", methods=("ppo",)),
-    FormField("rl.vf_coef", "Value loss coef.", "number", methods=("ppo",)),
-    FormField("rl.adaptive_kl", "Adaptive KL", "bool", methods=("ppo",)),
-    FormField("sample.num_samples", "Samples per prompt", "int", methods=("sample",)),
-    FormField("sample.max_new_tokens", "Max new tokens", "int", methods=("sample",)),
-    FormField(
-        "sample.judge",
-        "Judge",
-        "yaml",
-        "{kind: checkers} or {kind: reward_model, path: ...}",
-        methods=("sample",),
-    ),
-    FormField("sample.sft_threshold", "Best-of-N threshold", "number", methods=("sample",)),
-)
-OPTIONAL = {"data.max_samples", "train.eval_steps", "name", "reward.center_rewards_coefficient"}
+def _kind(annotation: Any) -> tuple[Kind, tuple[str, ...], bool]:
+    """(widget kind, choices, optional) for a pydantic field annotation."""
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        optional = type(None) in args
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            kind, choices, _ = _kind(rest[0])
+            return kind, choices, optional
+        literals = [v for a in rest if typing.get_origin(a) is Literal for v in typing.get_args(a)]
+        if bool in rest and literals:  # e.g. bf16: true | false | auto
+            return "choice", (*map(str, literals), "true", "false"), optional
+        return "yaml", (), optional
+    if origin is Literal:
+        return "choice", tuple(str(a) for a in args), False
+    if annotation is bool:
+        return "bool", (), False
+    if annotation is int:
+        return "int", (), False
+    if annotation is float:
+        return "number", (), False
+    if annotation is str:
+        return "text", (), False
+    return "yaml", (), False  # lists and nested models are edited as YAML
 
 
-def visible(field: FormField, method: str) -> bool:
-    return method in field.methods
+def _fields_of(section: str, model: type[BaseModel]) -> list[FormField]:
+    group = (model.__doc__ or section).strip().splitlines()[0]
+    out = []
+    for name, info in model.model_fields.items():
+        hints = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if not hints.get("ui_form", True):
+            continue
+        kind, choices, optional = _kind(info.annotation)
+        out.append(
+            FormField(
+                key=f"{section}.{name}",
+                label=info.title or name.replace("_", " "),
+                kind=kind,
+                info=info.description or "",
+                choices=choices,
+                section=section,
+                group=group,
+                main=bool(hints.get("ui_main")),
+                only=tuple(hints.get("ui_only") or ()),
+                optional=optional,
+            )
+        )
+    return out
 
 
-def _get(raw: dict[str, Any], key: str) -> Any:
+@functools.lru_cache(maxsize=4)
+def _form_fields(version: int) -> tuple[FormField, ...]:
+    own = RunConfig.model_fields
+    fields = [
+        FormField("method", own["method"].title or "Method", "choice", choices=registry.names(), main=True),
+        FormField(
+            "name",
+            own["name"].title or "Run name",
+            "text",
+            own["name"].description or "",
+            main=True,
+            optional=True,
+        ),
+    ]
+    for section, model in {**COMMON_SECTIONS, **registry.sections()}.items():
+        fields += _fields_of(section, model)
+    return tuple(fields)
+
+
+def form_fields() -> tuple[FormField, ...]:
+    """Every field of the Train form, in order (method, name, common sections, method sections)."""
+    return _form_fields(registry.version())
+
+
+def keys() -> list[str]:
+    return [f.key for f in form_fields()]
+
+
+def get(raw: dict[str, Any], key: str) -> Any:
     node: Any = raw
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -127,11 +144,14 @@ def _get(raw: dict[str, Any], key: str) -> Any:
     return node
 
 
-def _set(raw: dict[str, Any], key: str, value: Any) -> None:
+def put(raw: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
     node = raw
     for part in parts[:-1]:
-        node = node.setdefault(part, {})
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError([f"`{key}`: `{part}` is not a section"])
+        node = child
     node[parts[-1]] = value
 
 
@@ -144,12 +164,14 @@ def form_values(raw: dict[str, Any], source: str = "preset") -> list[Any]:
 
     Raises ConfigError when the preset itself is invalid."""
     resolved = _resolved(raw, source)
-    return [_to_form(f, _get(resolved, f.key)) for f in FORM_FIELDS]
+    return [_to_form(f, get(resolved, f.key)) for f in form_fields()]
 
 
 def _to_form(field: FormField, value: Any) -> Any:
     if field.kind == "yaml":
         return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
+    if field.kind == "choice" and isinstance(value, bool):
+        return "true" if value else "false"
     return value
 
 
@@ -159,6 +181,8 @@ def _clean(field: FormField, value: Any) -> Any:
         return None
     if field.kind == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
+    if field.kind == "choice" and value in ("true", "false"):
+        return value == "true"
     if field.kind == "yaml" and isinstance(value, str):
         try:
             return yaml.safe_load(value)
@@ -167,39 +191,60 @@ def _clean(field: FormField, value: Any) -> Any:
     return value
 
 
-def form_to_config(base: dict[str, Any], values: list[Any], source: str) -> tuple[RunConfig, dict[str, Any]]:
-    """Apply form values onto a preset's raw dict and validate. Raises ConfigError.
-
-    Returns the config and the raw dict (for the --set preview)."""
+def build_config(
+    base: dict[str, Any], values: dict[str, Any], source: str
+) -> tuple[RunConfig, dict[str, Any]]:
+    """The one route from a form to a run: dotted `values` applied onto a preset's raw dict,
+    then validated. Raises ConfigError listing every problem. Returns the config and the raw
+    dict (for the `--set` preview)."""
     raw = copy.deepcopy(base) if base else {}
-    if len(values) != len(FORM_FIELDS):
-        raise ValueError(f"expected {len(FORM_FIELDS)} form values, got {len(values)}")
-    problems = []
-    for field, value in zip(FORM_FIELDS, values, strict=True):
-        value = _clean(field, value)
-        if value is None and field.key not in OPTIONAL:
-            problems.append(f"`{field.key}` ({field.label}) is empty; give a value")
-            continue
-        _set(raw, field.key, value)
+    problems: list[str] = []
+    for key, value in values.items():
+        try:
+            put(raw, key, value)
+        except ConfigError as e:
+            problems += e.problems
     if problems:
         raise ConfigError(problems)
     return validate_config(raw, source), raw
+
+
+def form_to_config(base: dict[str, Any], values: list[Any], source: str) -> tuple[RunConfig, dict[str, Any]]:
+    """The Train form's values (in `form_fields()` order) onto a preset. Fields hidden for
+    the chosen method keep the preset's value; an empty required field is an error."""
+    fields = form_fields()
+    if len(values) != len(fields):
+        raise ValueError(f"expected {len(fields)} form values, got {len(values)}")
+    method = values[0]
+    problems, chosen = [], {}
+    for field, value in zip(fields, values, strict=True):
+        value = _clean(field, value)
+        if value is None and not field.optional:
+            if field.visible(method):
+                problems.append(f"`{field.key}` ({field.label}) is empty; give a value")
+            continue
+        chosen[field.key] = value
+    if problems:
+        raise ConfigError(problems)
+    return build_config(base, chosen, source)
 
 
 def overrides(base: dict[str, Any], values: list[Any]) -> list[str]:
     """`key=value` strings for the fields where the form differs from the preset."""
     resolved = _resolved(base, "preset")
     out = []
-    for field, value in zip(FORM_FIELDS, values, strict=True):
+    for field, value in zip(form_fields(), values, strict=True):
         value = _clean(field, value)
-        if value != _get(resolved, field.key):
+        if value != get(resolved, field.key):
             text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
             out.append(f"{field.key}={text}")
     return out
 
 
-def headless_command(preset: str, sets: list[str]) -> str:
+def headless_command(preset: str, sets: list[str], runs_dir: str | None = None) -> str:
     parts = ["python", "launch.py", "--preset", preset, "--headless"]
+    if runs_dir:
+        parts += ["--runs-dir", runs_dir]
     for s in sets:
         parts += ["--set", s]
     return shlex.join(parts)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.store import Item, LabelStore
+from backends.core.store import Item, LabelStore
 
 
 class PathRefused(ValueError):
@@ -70,27 +70,6 @@ def items_from_rows(rows: list[dict[str, Any]], source: str) -> list[dict[str, A
         f"{source}: columns {sorted(first)} fit no labeling source; need chosen + rejected, "
         "a responses list, or prompt + completion rows (a run's samples.jsonl)"
     )
-
-
-def read_jsonl(path: Path, limit: int = 5000) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines file; malformed lines are reported by number, never skipped silently."""
-    rows, bad = [], []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                bad.append(f"line {n}: {e.msg}")
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-            if len(rows) >= limit:
-                break
-    if bad:
-        raise ValueError(f"{path}: {len(bad)} malformed line(s): " + "; ".join(bad[:5]))
-    return rows
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from backends.rundir import RunDir, list_runs
+from backends.core.rundir import RunDir, list_runs
 
 RUN_COLUMNS = ["run", "method", "state", "step", "elapsed", "ETA", "device"]
 
@@ -31,7 +31,7 @@ def eta_seconds(st: dict[str, Any], now: float) -> float | None:
 
 
 def run_method(run: RunDir) -> str:
-    if run.path.joinpath("status.json").exists() and run.read_status().get("kind") == "pipeline":
+    if run.exists() and run.read_status().get("kind") == "pipeline":
         return "pipeline"
     try:
         return str(yaml.safe_load(run.config_path.read_text(encoding="utf-8")).get("method", "?"))
@@ -86,8 +86,8 @@ def run_summary(run: RunDir) -> str:
         lines.append(f"Command: `{st['command']}`")
     if run.model_dir.exists():
         lines.append(f"Model: `{run.model_dir}`")
-    if (run.path / "data").is_dir():
-        lines.append("Data: " + ", ".join(f"`{p}`" for p in sorted((run.path / "data").glob("*.jsonl"))))
+    if run.data_outputs():
+        lines.append("Data: " + ", ".join(f"`{p}`" for p in run.data_outputs()))
     if st.get("stages"):
         lines.append(
             "| stage | method | state | run |\n|---|---|---|---|\n"

@@ -11,10 +11,12 @@ from typing import Any
 
 import gradio as gr
 
-from backends.config import EMBEDDED_MODEL, ConfigError, RunConfig, validate_config
-from backends.rundir import RunDir, list_runs
+from backends.core.config import EMBEDDED_MODEL, ConfigError
+from backends.core.jsonl import read_jsonl
+from backends.core.rundir import RunDir, list_runs
 from studio.context import StudioContext
 from studio.logic.arena import disagreements, people_rows, per_prompt_rows, ranking_rows, tally_rows
+from studio.logic.forms import build_config
 from studio.logic.labeling import PathRefused, safe_path
 from studio.logic.runs import run_method
 
@@ -141,20 +143,20 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             else {"kind": "llm", "path": llm.strip() or EMBEDDED_MODEL}
             for j in js
         ]
-        raw = {
+        values = {
             "name": "arena",
             "method": "eval",
-            "model": {"name_or_path": (ms or [EMBEDDED_MODEL])[0]},
-            "data": {"dataset": dataset, "split": split, "max_samples": int(k or 24)},
-            "eval": {
-                "models": ms or [],
-                "judges": judge_specs,
-                "max_new_tokens": int(mx or 96),
-                "temperature": float(t or 0.0),
-            },
+            "model.name_or_path": (ms or [EMBEDDED_MODEL])[0],
+            "data.dataset": dataset,
+            "data.split": split,
+            "data.max_samples": int(k or 24),
+            "eval.models": ms or [],
+            "eval.judges": judge_specs,
+            "eval.max_new_tokens": int(mx or 96),
+            "eval.temperature": float(t or 0.0),
         }
         try:
-            cfg: RunConfig = validate_config(raw, "Arena form")
+            cfg, _ = build_config({}, values, "Arena form")
         except ConfigError as e:
             return "**Not started:**\n" + "\n".join(f"- {p}" for p in e.problems), gr.skip()
         run = ctx.launcher.create_run(cfg)
@@ -169,7 +171,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         if run is None or not run.exists():
             return "Pick a comparison.", [], [], "", {"headers": ["#"], "data": []}
         st = run.read_status()
-        wr_path = run.path / "winrate.json"
+        wr_path = run.winrate_path
         if not wr_path.exists():
             return (
                 f"`{run.run_id}`: {st['state']} ({st.get('phase') or 'waiting'}); no judgments yet"
@@ -210,7 +212,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         if run is not None and run.exists():
             files = [
                 run.status_path,
-                run.path / "winrate.json",
+                run.winrate_path,
                 *ctx.store.path.parent.glob("labels.sqlite*"),
             ]
             stamp += tuple(f.stat().st_mtime_ns for f in files if f.exists())
@@ -222,7 +224,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
         if run is None or not run.samples_path.exists():
             return "Pick a comparison with answers first."
-        rows = [json.loads(x) for x in run.samples_path.read_text().splitlines()]
+        rows = read_jsonl(run.samples_path, complete_only=True)
         items: dict[int, dict[str, Any]] = {}
         for r in rows:
             it = items.setdefault(

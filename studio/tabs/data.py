@@ -11,9 +11,10 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from backends.config import EMBEDDED_DATA
-from backends.data import METHOD_FORMATS
-from backends.rundir import list_runs
+from backends.core.config import EMBEDDED_DATA
+from backends.core.data import methods_for
+from backends.core.paths import builtin_model_dir, cache_dir
+from backends.core.rundir import list_runs
 from studio.context import StudioContext
 from studio.logic.dataview import (
     DataView,
@@ -47,7 +48,7 @@ def known_sources(ctx: StudioContext) -> list[str]:
         if p.suffix.lower() in (".jsonl", ".json", ".csv", ".parquet"):
             out.append(str(p))
     for run in list_runs(ctx.runs_dir)[:50]:
-        out += [str(p) for p in sorted((run.path / "data").glob("*.jsonl"))]
+        out += [str(p) for p in run.data_outputs()]
         if run.samples_path.exists():
             out.append(str(run.samples_path))
     return out
@@ -56,11 +57,9 @@ def known_sources(ctx: StudioContext) -> list[str]:
 def tokenizer_dir(ctx: StudioContext, model: str) -> Path | None:
     """A model's tokenizer folder if it is on disk (no download, no conversion from here).
     Only folders the studio serves (and the model cache) are read, like any typed path."""
-    from backends.models import cache_dir
-
     if model.startswith("builtin:"):
-        p = cache_dir() / "models" / model.split(":", 1)[1]
-        return p if p.exists() else None
+        p = builtin_model_dir(model)
+        return p if p is not None and p.exists() else None
     try:
         p = safe_path(model, ctx.roots + [cache_dir()])
     except PathRefused:
@@ -69,9 +68,7 @@ def tokenizer_dir(ctx: StudioContext, model: str) -> Path | None:
 
 
 def fitting_method(view: DataView) -> str | None:
-    if view.fmt is None:
-        return None
-    return next((m for m, fmts in METHOD_FORMATS.items() if view.fmt.name in fmts), None)
+    return next(iter(methods_for(view.fmt)), None)
 
 
 def histogram(lengths: dict[str, list[int]], unit: str, max_length: int) -> go.Figure:
@@ -177,7 +174,7 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
         lines = [
             f"**{view.rows_total:,} rows** · format: {fmt} · opened in {opened:.1f} s",
             f"Columns: {types}",
-            f"Fits: {', '.join(m for m, f in METHOD_FORMATS.items() if view.fmt and view.fmt.name in f) or 'no method'}",
+            f"Fits: {', '.join(methods_for(view.fmt)) or 'no method'}",
         ]
         if view.fmt is None:
             wanted = "; ".join(

@@ -14,18 +14,19 @@ from typing import Any
 
 import gradio as gr
 
-from backends.agreement import agreement_report, export_pairs, judge_agreement
-from backends.config import ConfigError, load_preset
-from backends.rewards import text_of
-from backends.store import StoreError
-from backends.tasks import score_response
+from backends.core.agreement import agreement_report, export_pairs, judge_agreement
+from backends.core.config import ConfigError, read_preset
+from backends.core.data import text_of
+from backends.core.jsonl import read_jsonl
+from backends.core.store import StoreError
+from backends.core.tasks import score_response
 from studio.context import StudioContext
+from studio.logic.forms import build_config
 from studio.logic.labeling import (
     LabelState,
     PathRefused,
     items_from_rows,
     progress_line,
-    read_jsonl,
     safe_path,
     show,
 )
@@ -166,7 +167,7 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             files = [safe_path(p, ctx.roots) for p in (path or "").split(",") if p.strip()] or [
                 safe_path("", ctx.roots)
             ]
-            rows = [row for f in files for row in read_jsonl(f)]
+            rows = [row for f in files for row in read_jsonl(f, limit=5000)]
             items = items_from_rows(rows, ", ".join(map(str, files)))
             sid = ctx.store.create_session(
                 name.strip() or files[0].stem, items, source=", ".join(map(str, files))
@@ -184,15 +185,17 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             return "Name at least one model.", gr.skip()
         paths, ids = [], []
         for model in models:
-            sets = [
-                f"model.name_or_path={model}",
-                f"data.dataset={prompts.strip() or 'builtin:tasks'}",
-                f"data.max_samples={int(n or 20)}",
-                "sample.num_samples=2",
-                "name=label-candidates",
-            ]
+            values = {
+                "model.name_or_path": model,
+                "data.dataset": prompts.strip() or "builtin:tasks",
+                "data.max_samples": int(n or 20),
+                "sample.num_samples": 2,
+                "name": "label-candidates",
+            }
             try:
-                cfg = load_preset(ctx.preset_path("sample.yaml"), sets)
+                cfg, _ = build_config(
+                    read_preset(ctx.preset_path("sample.yaml")), values, "Label tab: candidates"
+                )
             except ConfigError as e:
                 return f"**Not started:** {e}", gr.skip()
             run = ctx.launcher.create_run(cfg)
@@ -303,9 +306,9 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         if path is None:
             return msg
         try:
-            cfg = load_preset(
-                ctx.preset_path(preset),
-                [f"data.dataset={path}", "data.eval_fraction=0.0", "train.eval_steps=null"],
+            values = {"data.dataset": path, "data.eval_fraction": 0.0, "train.eval_steps": None}
+            cfg, _ = build_config(
+                read_preset(ctx.preset_path(preset)), values, f"Label tab: train with {preset}"
             )
         except ConfigError as e:
             return f"{msg}\n\n**Not started:** {e}"

@@ -13,10 +13,10 @@ from typing import Any
 
 import gradio as gr
 
-from backends.rundir import RunDir, list_runs
+from backends.core import registry
+from backends.core.rundir import RunDir, list_runs
 from studio.context import StudioContext
 from studio.logic.charts import (
-    DEFAULT_METRICS,
     MonitorState,
     default_metrics,
     make_figure,
@@ -49,8 +49,8 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         refresh = gr.Button("Refresh list", scale=1)
     with gr.Row():
         metrics = gr.Dropdown(
-            DEFAULT_METRICS["sft"],
-            value=DEFAULT_METRICS["sft"][:2],
+            list(registry.get("sft").charts),
+            value=list(registry.get("sft").charts[:2]),
             multiselect=True,
             allow_custom_value=True,
             label="Metrics",
@@ -92,7 +92,7 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         st.select(ctx.runs_dir, selected or [])
         st.poll(ctx.runs_dir)
         methods = [run_method_of(r) for r in selected or []]
-        defaults = default_metrics(methods)
+        defaults = default_metrics(methods, st.metric_names())
         choices = sorted(set(st.metric_names()) | set(defaults))
         fig, counts = redraw(st, defaults, smooth, split)
         table, sc = gallery(st)

@@ -8,12 +8,15 @@ from typing import Any
 
 import gradio as gr
 
-from backends.config import METHOD_HELP, ConfigError, config_from_text, config_to_yaml, read_preset
-from backends.data import DataFormatError, preflight
-from backends.pipeline import create_pipeline, is_pipeline, stage_dicts, start_detached
+from backends.core import registry
+from backends.core.config import PIPELINE_HELP, ConfigError, config_from_text, config_to_yaml, read_preset
+from backends.core.data import DataFormatError, preflight
+from backends.core.launcher import REPO_ROOT
+from backends.core.pipeline import create_pipeline, is_pipeline, stage_dicts, start_pipeline
 from studio.context import StudioContext
 from studio.logic import forms
 from studio.logic.runs import RUN_COLUMNS, resolve_run, run_summary, runs_table
+from studio.tabs.form import build_form
 
 
 @dataclass
@@ -29,34 +32,30 @@ def _read_text(ctx: StudioContext, name: str | None) -> str:
     return ctx.preset_path(name).read_text(encoding="utf-8") if name else ""
 
 
-def _component(field: forms.FormField, value: Any, method: str) -> gr.components.Component:
-    common = dict(
-        label=field.label,
-        info=field.info or None,
-        elem_id="field-" + field.key.replace(".", "-"),
-        visible=forms.visible(field, method),
-    )
-    if field.kind == "yaml":
-        return gr.Textbox(value=value, lines=1, **common)
-    if field.kind == "bool":
-        return gr.Checkbox(value=value, **common)
-    if field.kind == "choice":
-        return gr.Dropdown(list(field.choices), value=value, **common)
-    if field.kind in ("int", "number"):
-        return gr.Number(value=value, precision=0 if field.kind == "int" else None, **common)
-    return gr.Textbox(value=value, **common)
-
-
 def _errors_md(problems: list[str]) -> str:
     return "**Fix before launching:**\n" + "\n".join(f"- {p}" for p in problems)
+
+
+def _method_help(method: str) -> str:
+    try:
+        return registry.get(method).help
+    except KeyError:
+        return ""
+
+
+def _preset_arg(ctx: StudioContext, name: str) -> str:
+    """The preset as the headless command names it: relative to the repository when inside it."""
+    path = ctx.preset_path(name)
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def _preview(ctx: StudioContext, name: str | None, values: list[Any]) -> tuple[str, str, str, str]:
     """(errors, config YAML, headless command, method help) for the form's current values."""
     raw = read_preset(ctx.preset_path(name)) if name else {}
     if is_pipeline(raw):
-        return "", "", f"python launch.py --preset presets/{name} --headless", METHOD_HELP["pipeline"]
-    help_line = METHOD_HELP.get(values[0], "")
+        cmd = forms.headless_command(_preset_arg(ctx, name), [], str(ctx.runs_dir)) if name else ""
+        return "", "", cmd, PIPELINE_HELP
+    help_line = _method_help(values[0])
     try:
         cfg, _ = forms.form_to_config(raw, values, f"Train form (preset {name})")
         preflight(cfg.method, cfg.data)
@@ -64,7 +63,11 @@ def _preview(ctx: StudioContext, name: str | None, values: list[Any]) -> tuple[s
         return _errors_md(e.problems), "", "", help_line
     except DataFormatError as e:
         return _errors_md([str(e)]), "", "", help_line
-    cmd = forms.headless_command(f"presets/{name}", forms.overrides(raw, values))
+    cmd = (
+        forms.headless_command(_preset_arg(ctx, name), forms.overrides(raw, values), str(ctx.runs_dir))
+        if name
+        else ""
+    )
     return "", config_to_yaml(cfg), cmd, help_line
 
 
@@ -86,35 +89,13 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
                 presets, value=preset0, label="Preset", info=f"YAML files in {ctx.presets_dir}"
             )
             method_help = gr.Markdown(help0)
-            by_key = dict(zip([f.key for f in forms.FORM_FIELDS], values0, strict=True))
-            groups = [
-                ["method", "name"],
-                ["model.name_or_path"],
-                ["data.dataset", "data.max_samples"],
-                ["train.learning_rate", "train.max_steps", "train.per_device_train_batch_size"],
-                ["train.gradient_accumulation_steps", "train.max_length"],
-                ["train.eval_steps", "train.save_steps"],
-                ["lora.enabled", "lora.r", "lora.alpha"],
-                ["sft.completion_only_loss", "reward.center_rewards_coefficient"],
-                ["dpo.loss_type", "dpo.beta", "dpo.simpo_gamma", "kto.beta"],
-                ["rl.rewards"],
-                ["rl.num_generations", "rl.max_completion_length", "rl.temperature", "rl.beta"],
-                ["rl.ppo_epochs", "rl.cliprange", "rl.vf_coef", "rl.adaptive_kl"],
-                ["sample.num_samples", "sample.max_new_tokens", "sample.sft_threshold"],
-                ["sample.judge"],
-            ]
-            spec = {f.key: f for f in forms.FORM_FIELDS}
-            made: dict[str, gr.components.Component] = {}
             pipeline0 = is_pipeline(raw0)
             with gr.Column(visible=not pipeline0) as form_box:
-                for group in groups:
-                    with gr.Row():
-                        for key in group:
-                            made[key] = _component(spec[key], by_key[key], values0[0])
+                form = build_form(values0)
             with gr.Column(visible=pipeline0) as pipeline_box:
                 gr.Markdown(
                     "A pipeline: each stage runs in its own run directory; `@stage` refers to an "
-                    "earlier stage's model, `@stage.pairs` / `@stage.sft` to a sample stage's data."
+                    "earlier stage's model, `@stage.pairs` to a dataset it wrote (a sample stage's pairs)."
                 )
                 pipeline_yaml = gr.Code(
                     _read_text(ctx, preset0) if pipeline0 else "",
@@ -123,7 +104,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
                     interactive=True,
                     elem_id="pipeline-yaml",
                 )
-            fields = [made[f.key] for f in forms.FORM_FIELDS]
+            fields = form.fields
             errors = gr.Markdown(errors0, elem_id="train-errors")
             launch = gr.Button("Launch", variant="primary", elem_id="launch-button")
             launch_msg = gr.Markdown(elem_id="launch-message")
@@ -176,7 +157,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         return [gr.Column(visible=True), gr.Column(visible=False), ""] + values
 
     def on_method(method: str) -> list[Any]:
-        return [gr.update(visible=forms.visible(f, method)) for f in forms.FORM_FIELDS]
+        return form.on_method(method)
 
     def on_form(name: str, *values: Any) -> tuple[str, str, str, str]:
         return _preview(ctx, name, list(values))
@@ -212,7 +193,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             gr.Warning("The pipeline was not started: fix the problems listed under the form.")
             return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
         pdir = create_pipeline(raw, ctx.runs_dir)
-        start_detached(pdir, ctx.launcher.python)
+        start_pipeline(pdir, ctx.launcher.python)
         msg, rows, drop = launched_message(pdir.run_id, "Pipeline")
         return msg, pdir.run_id, rows, drop
 
@@ -245,7 +226,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     preset.change(
         on_preset, preset, [form_box, pipeline_box, pipeline_yaml, *fields], api_visibility="private"
     )
-    fields[0].change(on_method, fields[0], fields, api_visibility="private")
+    fields[0].change(on_method, fields[0], [*fields, *form.containers], api_visibility="private")
     gr.on(
         [c.change for c in fields],
         on_form,
@@ -266,4 +247,4 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     run_select.change(on_select, run_select, [summary, log, run_config], api_name="run_details")
     table.select(on_table_select, None, run_select, api_visibility="private")
     stop.click(on_stop, run_select, None, api_name="stop")
-    return TrainTab(table, run_select, launched, made, preset)
+    return TrainTab(table, run_select, launched, form.by_key, preset)

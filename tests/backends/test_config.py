@@ -6,8 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import ConfigError, RunConfig, config_from_yaml, config_to_yaml, load_preset, read_preset
-from backends.pipeline import is_pipeline, load_pipeline, stage_dicts
+from backends.core.config import (
+    ConfigError,
+    RunConfig,
+    config_from_yaml,
+    config_to_yaml,
+    load_preset,
+    read_preset,
+)
+from backends.core.pipeline import is_pipeline, load_pipeline, stage_dicts
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = sorted((ROOT / "presets").rglob("*.yaml"))
@@ -31,11 +38,11 @@ def test_every_shipped_preset_loads_and_round_trips(path: Path) -> None:
 
 
 def test_every_method_and_classic_pipeline_has_a_preset_and_a_tiny_twin() -> None:
-    from backends.config import METHODS
+    from backends.core import registry
 
     names = {p.stem for p in PRESETS if p.parent.name == "presets"}
     tiny = {p.stem for p in PRESETS if p.parent.name == "tiny"}
-    expected = set(METHODS) | {"ipo", "instructgpt", "sft_dpo", "grpo_r1"}
+    expected = set(registry.names()) | {"ipo", "instructgpt", "sft_dpo", "grpo_r1"}
     assert expected <= names and expected <= tiny
 
 
@@ -119,7 +126,7 @@ stages:
     with pytest.raises(ConfigError) as e:
         load_pipeline(p)
     text = "\n".join(e.value.problems)
-    assert "`@sft.pairs`: only a sample stage has .pairs data" in text
+    assert "`@sft.pairs`: stage `sft` (sft) writes no datasets, only a model" in text
     assert "`@later` does not name an earlier stage" in text
     assert "stages[2] (ppo)" in text and "learning_rate" in text
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import RunConfig
-from backends.launcher import Launcher, pid_alive
+from backends.core.config import RunConfig
+from backends.core.launcher import Launcher, pid_alive
 
 FAKE = """#!{python}
 import json, os, sys, time

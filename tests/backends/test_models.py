@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import ModelConfig
-from backends.models import ModelLoadError, load_causal_lm, load_tokenizer, resolve_model_path
+from backends.core.config import ModelConfig
+from backends.worker.models import ModelLoadError, load_causal_lm, load_tokenizer, resolve_model_path
 
 
 def test_embedded_model_loads_and_generates() -> None:

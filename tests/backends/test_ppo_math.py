@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from backends.methods import ppo_math as pm
-from backends.methods.ppo import response_mask
+from backends.worker.ppo import response_mask
+from backends.worker import ppo_math as pm
 
 T = torch.tensor
 

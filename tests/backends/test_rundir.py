@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.rundir import RunDir, RunState, RunStateError, list_runs
+from backends.core.rundir import RunDir, RunState, RunStateError, list_runs
 
 
 @pytest.fixture()
@@ -68,9 +68,12 @@ def test_metrics_tail_reads_only_new_lines_and_waits_for_partial_last_line(run: 
 def test_corrupt_metrics_line_is_reported_not_fatal(run: RunDir) -> None:
     run.metrics_path.write_text('{"step": 1, "loss": 1}\nnot json\n{"step": 2, "loss": 0.5}\n')
     tail = run.tail_metrics()
-    assert tail.poll() == 3
-    assert tail.rows[1]["split"] == "error" and "bad metrics line" in tail.rows[1]["error"]
-    assert tail.rows[2]["step"] == 2
+    assert tail.poll() == 2
+    assert [r["step"] for r in tail.rows] == [1, 2]
+    assert tail.errors == ["line 2 is not valid JSON (Expecting value)"]  # named by number, not dropped
+    with open(run.metrics_path, "a") as f:
+        f.write("\n[1, 2]\n")
+    assert tail.poll() == 0 and tail.errors[-1] == "line 5 is not a JSON object (got list)"
 
 
 def test_stop_sentinel_and_log_tail(run: RunDir) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.agreement import agreement_report, cohen_kappa, export_pairs, fleiss_kappa, judge_agreement
-from backends.store import LabelStore, StoreError
+from backends.core.agreement import agreement_report, cohen_kappa, export_pairs, fleiss_kappa, judge_agreement
+from backends.core.store import LabelStore, StoreError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def make(tmp_path: Path, n: int = 5) -> tuple[LabelStore, int]:
 
 WRITER = """
 import sys
-from backends.store import LabelStore
+from backends.core.store import LabelStore
 store = LabelStore(sys.argv[1])
 items = store.items(store.session_id("s"))
 i = 0
@@ -58,7 +58,7 @@ def test_a_killed_writer_loses_no_acknowledged_vote(tmp_path: Path) -> None:
 def test_concurrent_annotators_never_overwrite_each_other(tmp_path: Path) -> None:
     store, sid = make(tmp_path)
     code = (
-        "import sys\nfrom backends.store import LabelStore\ns = LabelStore(sys.argv[1])\n"
+        "import sys\nfrom backends.core.store import LabelStore\ns = LabelStore(sys.argv[1])\n"
         "items = s.items(s.session_id('s'))\n"
         "for k in range(30):\n    s.record_vote(items[k % 5].id, sys.argv[2], 'right', 0, 1)\n"
     )

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from backends.taskgen import generate_tasks, task_rows
-from backends.tasks import (
+from backends.core.taskgen import generate_tasks, task_rows
+from backends.core.tasks import (
     HELDOUT_TOPICS,
     KINDS,
     TRAIN_TOPICS,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from backends.winrate import Tally, bradley_terry, bradley_terry_ci, length_controlled_win_rate, wilson
+from backends.core.winrate import Tally, bradley_terry, bradley_terry_ci, length_controlled_win_rate, wilson
 
 
 def test_wilson_interval_by_hand() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gradio_client import Client
 
-from backends.config import read_preset
+from backends.core.config import read_preset
 from studio.logic import forms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def test_launch_from_the_app_shows_in_table_and_monitor(studio) -> None:
 def test_invalid_form_starts_nothing(studio) -> None:
     client = Client(studio.url, verbose=False)
     values = tiny_values()
-    values[[f.key for f in forms.FORM_FIELDS].index("train.learning_rate")] = -3
+    values[[f.key for f in forms.form_fields()].index("train.learning_rate")] = -3
     msg, *_ = client.predict("tiny/sft.yaml", "", *values, api_name="/launch")
     assert "learning_rate" in msg and "-3" in msg
     assert not any(studio.runs_dir.iterdir())

@@ -90,7 +90,7 @@ def test_launch_tiny_sft_and_watch_the_chart(studio, page, tmp_path: Path) -> No
 def test_label_pairs_with_the_keyboard_and_export(studio, page, tmp_path: Path) -> None:
     import json
 
-    from backends.taskgen import pair_rows
+    from backends.core.taskgen import pair_rows
 
     rows = pair_rows("train", 8, seed=1)[:3]
     sid = studio.ctx.store.create_session(

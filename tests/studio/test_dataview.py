@@ -137,9 +137,9 @@ def test_data_tab_opens_a_file_and_sends_it_to_train(studio) -> None:
 
 
 def test_line_index_is_exact_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from studio.logic import dataview
+    from backends.core.jsonl import JsonlIndex
 
-    monkeypatch.setattr(dataview._JsonlIndex, "CHUNK", 37)  # many boundaries, some inside lines
+    monkeypatch.setattr(JsonlIndex, "CHUNK", 37)  # many boundaries, some inside lines
     rows = [{"prompt": "x" * (i % 13), "completion": str(i)} for i in range(300)]
     view = open_dataset("f", write(tmp_path / "f.jsonl", rows))
     assert view.rows_total == 300

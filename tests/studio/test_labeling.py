@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from backends.taskgen import pair_rows
-from studio.logic.labeling import PathRefused, items_from_rows, read_jsonl, safe_path
+from backends.core.jsonl import read_jsonl
+from backends.core.taskgen import pair_rows
+from studio.logic.labeling import PathRefused, items_from_rows, safe_path
 
 
 def test_paths_outside_the_served_folders_are_refused(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import ConfigError, read_preset
-from backends.rundir import RunDir
+from backends.core.config import ConfigError, read_preset
+from backends.core.rundir import RunDir
 from studio.logic import forms
 from studio.logic.charts import MonitorState, ema, make_figure
 from studio.logic.runs import eta_seconds, fmt_seconds, resolve_run, run_row
@@ -22,7 +22,7 @@ def test_form_round_trip_and_overrides() -> None:
     cfg, _ = forms.form_to_config(raw, values, "form")
     assert cfg.model.name_or_path == "builtin:tiny-llama" and cfg.train.max_steps == 20
     assert forms.overrides(raw, values) == []  # unchanged form: nothing to --set
-    keys = [f.key for f in forms.FORM_FIELDS]
+    keys = [f.key for f in forms.form_fields()]
     values[keys.index("train.max_steps")] = 7.0  # gradio numbers arrive as floats
     values[keys.index("lora.enabled")] = True
     cfg, _ = forms.form_to_config(raw, values, "form")
@@ -37,7 +37,7 @@ def test_form_round_trip_and_overrides() -> None:
 def test_form_errors_name_every_field() -> None:
     raw = read_preset(ROOT / "presets/tiny/sft.yaml")
     values = forms.form_values(raw)
-    keys = [f.key for f in forms.FORM_FIELDS]
+    keys = [f.key for f in forms.form_fields()]
     values[keys.index("train.learning_rate")] = -1
     values[keys.index("model.name_or_path")] = ""
     with pytest.raises(ConfigError) as e:

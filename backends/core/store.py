@@ -7,7 +7,7 @@ each vote is its own row, with who and when.
 
 The annotator sees two responses in random left/right order; the vote stores which
 response was shown on the left, so position bias can be measured. Agreement statistics
-and export live in `backends.agreement`. No torch, no gradio.
+and export live in `backends.core.agreement`. No torch, no gradio.
 """
 
 from __future__ import annotations

@@ -9,12 +9,13 @@
       - {stage: ppo, method: ppo, model: {name_or_path: "@sft"},
          rl: {rewards: [{kind: reward_model, path: "@reward"}]}}
 
-`@stage` is that stage's model/ folder; `@stage.pairs` and `@stage.sft` are a sample
+`@stage` is that stage's model/ folder; `@stage.<name>` is a dataset it wrote (a method's
+`outputs` in the registry: a sample stage writes `pairs` and `sft`), e.g. `@stage.pairs` of a sample
 stage's data files. The pipeline has a directory too (kind `pipeline` in its status.json,
 with each stage's run id and state). A failed stage stops the pipeline with its reason; a
 rerun reuses any earlier succeeded run whose resolved config is identical.
 
-`python -m backends.pipeline PIPELINE_DIR` runs one (the studio starts it detached).
+`python -m backends.core.pipeline PIPELINE_DIR` runs one (the studio starts it detached).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from typing import Any
 
 import yaml
 
-from backends.config import (
+from backends.core import registry
+from backends.core.config import (
     ConfigError,
     RunConfig,
     apply_overrides,
@@ -38,10 +40,10 @@ from backends.config import (
     read_preset,
     validate_config,
 )
-from backends.launcher import Launcher
-from backends.rundir import RunDir, RunState, list_runs
+from backends.core.launcher import Launcher
+from backends.core.rundir import RunDir, RunState, list_runs
 
-REF = re.compile(r"^@([A-Za-z0-9_-]+)(?:\.(pairs|sft))?$")
+REF = re.compile(r"^@([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?$")
 
 
 def is_pipeline(raw: Any) -> bool:
@@ -95,8 +97,12 @@ def stage_dicts(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, A
                     f"{where} ({name}): `{ref}` does not name an earlier stage "
                     f"(earlier: {sorted(methods) or 'none'})"
                 )
-            elif m.group(2) and methods[m.group(1)] != "sample":
-                problems.append(f"{where} ({name}): `{ref}`: only a sample stage has .{m.group(2)} data")
+            elif m.group(2) and m.group(2) not in _outputs(methods[m.group(1)]):
+                made = _outputs(methods[m.group(1)])
+                problems.append(
+                    f"{where} ({name}): `{ref}`: stage `{m.group(1)}` ({methods[m.group(1)]}) writes "
+                    + (f"the datasets {', '.join(made)}" if made else "no datasets, only a model")
+                )
         placeholder = _resolve(merged, {n: Path("/pipeline") / n for n in methods})
         try:
             validate_config(placeholder, f"{where} ({name})")
@@ -111,6 +117,13 @@ def stage_dicts(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, A
     return out
 
 
+def _outputs(method: str) -> tuple[str, ...]:
+    try:
+        return registry.get(method).outputs
+    except KeyError:
+        return ()  # an unknown method is reported by the stage's own validation
+
+
 def _resolve(node: Any, outputs: dict[str, Path]) -> Any:
     if isinstance(node, dict):
         return {k: _resolve(v, outputs) for k, v in node.items()}
@@ -118,7 +131,8 @@ def _resolve(node: Any, outputs: dict[str, Path]) -> Any:
         return [_resolve(v, outputs) for v in node]
     if isinstance(node, str) and (m := REF.match(node)) and m.group(1) in outputs:
         base = outputs[m.group(1)]
-        return str(base / "data" / f"{m.group(2)}.jsonl") if m.group(2) else str(base / "model")
+        run = RunDir(base)
+        return str(run.data_path(m.group(2))) if m.group(2) else str(run.model_dir)
     return node
 
 
@@ -142,7 +156,7 @@ def load_pipeline(path: str | os.PathLike[str], overrides: list[str] | None = No
 
 
 def create_pipeline(raw: dict[str, Any], runs_dir: str | os.PathLike[str]) -> RunDir:
-    from backends.launcher import new_run_id
+    from backends.core.launcher import new_run_id
 
     pdir = RunDir(Path(runs_dir).resolve() / new_run_id(f"{raw.get('name', 'pipeline')}-pipeline"))
     pdir.path.mkdir(parents=True)
@@ -225,7 +239,7 @@ class PipelineRunner:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m backends.pipeline")
+    ap = argparse.ArgumentParser(prog="python -m backends.core.pipeline")
     ap.add_argument("pipeline_dir")
     args = ap.parse_args(argv)
     pdir = RunDir(args.pipeline_dir)
@@ -241,21 +255,10 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def start_detached(pdir: RunDir, python: str = sys.executable) -> int:
-    """Start `python -m backends.pipeline PDIR` in its own session (the studio's way); return its pid."""
-    import subprocess
+def start_pipeline(pdir: RunDir, python: str = sys.executable) -> int:
+    """Start `python -m backends.core.pipeline PDIR` detached (the studio's way); return its pid."""
+    from backends.core.launcher import pipeline_command, start_detached
 
-    from backends.launcher import REPO_ROOT
-
-    with open(pdir.log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [python, "-m", "backends.pipeline", str(pdir.path)],
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
+    proc = start_detached(pipeline_command(python, pdir), pdir.log_path)
     pdir.update_status(pid=proc.pid, claimed=True)
     return proc.pid

@@ -12,18 +12,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from backends.method_params import RewardSpec
-from backends.rundir import RunDir
-from backends.tasks import score_response
+from transformers import TrainerCallback
+
+from backends.core.data import text_of
+from backends.core.params import RewardSpec
+from backends.core.rundir import RunDir
+from backends.core.tasks import score_response
 
 RewardFn = Callable[..., list[float]]
-
-
-def text_of(message: Any) -> str:
-    """The text of a completion: a plain string or the content of a conversation's last turn."""
-    if isinstance(message, list):
-        return str(message[-1]["content"]) if message else ""
-    return str(message)
 
 
 def checker_reward(
@@ -41,7 +37,7 @@ def checker_reward(
 def reward_model_reward(path: str, batch_size: int = 16) -> RewardFn:
     import torch
 
-    from backends.models import load_reward_model
+    from backends.worker.models import load_reward_model
 
     model, tok = load_reward_model(path)
 
@@ -119,6 +115,16 @@ class SampleRecorder:
                 }
                 f.write(json.dumps(row) + "\n")
         self._written[key] = self._written.get(key, 0) + min(room, len(scores))
+
+
+class StepForRecorder(TrainerCallback):
+    """Keeps a SampleRecorder's step in line with the trainer's."""
+
+    def __init__(self, recorder: SampleRecorder) -> None:
+        self.recorder = recorder
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.recorder.step = state.global_step + 1
 
 
 def reward_names(specs: list[RewardSpec]) -> list[str]:

@@ -1,13 +1,15 @@
-"""What every method shares: trainer arguments, LoRA config, saving, the finish state."""
+"""What the TRL-based methods share: trainer arguments, LoRA config, and one `fit` that builds
+the trainer with the run-directory callback, trains (resuming if asked) and saves."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
-from backends.callbacks import RunDirCallback
-from backends.config import RunConfig
-from backends.rundir import RunDir, RunState
-from backends.runtime import Runtime
+from backends.core.config import RunConfig
+from backends.core.rundir import RunDir, RunState
+from backends.worker.callbacks import RunDirCallback
+from backends.worker.runtime import Runtime
 
 
 def trainer_kwargs(cfg: RunConfig, run: RunDir, rt: Runtime) -> dict[str, Any]:
@@ -56,6 +58,35 @@ def peft_config(cfg: RunConfig, task_type: str = "CAUSAL_LM") -> Any:
     )
 
 
+def fit(
+    trainer_cls: Any,
+    cfg: RunConfig,
+    run: RunDir,
+    *,
+    model: Any,
+    args: Any,
+    tokenizer: Any,
+    train_dataset: Any,
+    eval_dataset: Any = None,
+    peft_task: str = "CAUSAL_LM",
+    callbacks: list[Any] | None = None,
+    **trainer_args: Any,
+) -> RunState:
+    """Build a TRL trainer with the run-directory callback, train, save model/, return the state."""
+    callback = RunDirCallback(run)
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg, peft_task),
+        callbacks=[callback, *(callbacks or [])],
+        **trainer_args,
+    )
+    return run_and_save(trainer, cfg, run, callback, tokenizer)
+
+
 def run_and_save(
     trainer: Any, cfg: RunConfig, run: RunDir, callback: RunDirCallback, tokenizer: Any
 ) -> RunState:
@@ -65,3 +96,14 @@ def run_and_save(
     trainer.save_model(str(run.model_dir))
     tokenizer.save_pretrained(str(run.model_dir))
     return RunState.STOPPED if callback.stopped else RunState.SUCCEEDED
+
+
+def use_vllm(rt: Runtime) -> bool:
+    """vLLM for GRPO / RLOO generation when on a GPU and installed; the log says which."""
+    if rt.device != "cuda":
+        return False
+    if importlib.util.find_spec("vllm") is None:
+        print("generation: vLLM is not installed, using transformers generate", flush=True)
+        return False
+    print("generation: vLLM (colocate mode)", flush=True)
+    return True

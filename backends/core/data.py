@@ -13,33 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.config import EMBEDDED_DATA, DataConfig
+from backends.core import registry
+from backends.core.config import EMBEDDED_DATA, DataConfig
+from backends.core.jsonl import JsonlError, check_jsonl
+from backends.core.registry import FORMAT_COLUMNS
 
-FORMAT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "unpaired_preference": ("prompt", "completion", "label"),
-    "preference": ("prompt", "chosen", "rejected"),
-    "implicit_preference": ("chosen", "rejected"),
-    "prompt_completion": ("prompt", "completion"),
-    "language_modeling": ("text",),
-    "conversational_language_modeling": ("messages",),
-    "prompt_only": ("prompt",),
-}
-_PREFERENCE = ("preference", "implicit_preference")
-_PROMPTS = ("prompt_only", "prompt_completion")  # RL uses only the prompt (and extra columns)
-METHOD_FORMATS: dict[str, tuple[str, ...]] = {
-    "sft": ("prompt_completion", "language_modeling", "conversational_language_modeling"),
-    "reward": _PREFERENCE,
-    "dpo": _PREFERENCE,
-    "simpo": _PREFERENCE,
-    "orpo": _PREFERENCE,
-    "kto": ("unpaired_preference",),
-    "grpo": _PROMPTS,
-    "rloo": _PROMPTS,
-    "ppo": _PROMPTS,
-    "sample": _PROMPTS,
-    "eval": _PROMPTS,
-}
-RL_METHODS = ("grpo", "rloo", "ppo", "sample", "eval")
 _FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
@@ -77,8 +55,20 @@ def detect_format(columns: list[str], first_row: dict[str, Any] | None = None) -
     return None
 
 
+def text_of(message: Any) -> str:
+    """The text of a completion: a plain string or the content of a conversation's last turn."""
+    if isinstance(message, list):
+        return str(message[-1]["content"]) if message else ""
+    return str(message)
+
+
+def methods_for(fmt: DetectedFormat | None) -> list[str]:
+    """The methods that accept a dataset of this format."""
+    return [s.name for s in registry.specs() if fmt is not None and fmt.name in s.formats]
+
+
 def check_format_for_method(method: str, fmt: DetectedFormat | None, columns: list[str], source: str) -> None:
-    needed = METHOD_FORMATS[method]
+    needed = registry.get(method).formats
     if fmt is not None and fmt.name in needed:
         return
     wants = " or ".join(f"[{', '.join(FORMAT_COLUMNS[n])}]" for n in needed)
@@ -92,15 +82,16 @@ def check_format_for_method(method: str, fmt: DetectedFormat | None, columns: li
 def builtin_rows(method: str, split: str, n: int, seed: int) -> list[dict[str, Any]]:
     """`builtin:tasks` shaped for `method`: prompt-completion for SFT, pairs for preference
     methods, unpaired rows for KTO, prompt-only (with the checkers) for RL and sampling."""
-    from backends import taskgen
+    from backends.core import taskgen
 
     if split not in ("train", "heldout"):
         raise DataFormatError(f"`data.split` for {EMBEDDED_DATA} must be train or heldout, got {split!r}")
-    if METHOD_FORMATS[method] == _PREFERENCE:
+    shape = registry.get(method).formats[0]  # the first format a method lists is the one it prefers
+    if shape in ("preference", "implicit_preference"):
         return taskgen.pair_rows(split, n, seed)  # type: ignore[arg-type]
-    if method == "kto":
+    if shape == "unpaired_preference":
         return taskgen.unpaired_rows(split, n, seed)  # type: ignore[arg-type]
-    return taskgen.task_rows(split, n, seed, with_completion=method == "sft")  # type: ignore[arg-type]
+    return taskgen.task_rows(split, n, seed, with_completion=shape == "prompt_completion")  # type: ignore[arg-type]
 
 
 def load_rows_dataset(cfg: DataConfig, method: str = "sft") -> Any:
@@ -146,7 +137,7 @@ def load_for_method(method: str, cfg: DataConfig, eval_steps: int | None) -> tup
     fmt = detect_format(ds.column_names, ds[0])
     check_format_for_method(method, fmt, ds.column_names, cfg.dataset)
     assert fmt is not None
-    if method not in RL_METHODS:  # RL keeps extra columns: reward functions receive them
+    if not registry.get(method).keeps_columns:  # RL keeps extra columns: reward functions receive them
         keep = set(FORMAT_COLUMNS[fmt.name])
         ds = ds.remove_columns([c for c in ds.column_names if c not in keep])
     if eval_steps is None or cfg.eval_fraction == 0:
@@ -189,32 +180,12 @@ def peek(path: Path) -> tuple[list[str], dict[str, Any] | None]:
 
 
 def _peek_jsonl(path: Path, max_lines: int = 200_000) -> tuple[list[str], dict[str, Any] | None]:
-    """First row of a JSON-lines file; every malformed line among the first `max_lines` is
+    """First row of a JSON-lines file; malformed lines among the first `max_lines` rows are
     reported by number (up to 5), so a broken file is refused before a run starts."""
-    import json
-
-    first: dict[str, Any] | None = None
-    bad: list[str] = []
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            if n > max_lines or len(bad) >= 5:
-                break
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                bad.append(f"line {n} is not UTF-8")
-                continue
-            except json.JSONDecodeError as e:
-                bad.append(f"line {n} is not valid JSON ({e.msg})")
-                continue
-            if not isinstance(row, dict):
-                bad.append(f"line {n} is not a JSON object")
-            elif first is None:
-                first = row
-    if bad:
-        raise DataFormatError(f"`data.dataset` {path}: " + "; ".join(bad))
+    try:
+        first = check_jsonl(path, limit=max_lines)
+    except JsonlError as e:
+        raise DataFormatError(f"`data.dataset` {e}") from None
     if first is None:
         raise DataFormatError(f"`data.dataset` {path} has no rows")
     return list(first), first

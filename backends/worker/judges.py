@@ -11,25 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.method_params import JudgeSpec, RewardSpec
-from backends.rewards import build_reward, text_of
+from backends.core.comparison import outcome_from_scores
+from backends.core.data import text_of
+from backends.core.params import JudgeSpec, RewardSpec
+from backends.worker.rewards import build_reward
 
 JUDGE_PROMPT = (
     "You compare two answers to an instruction. Reply with the single letter of the better answer "
     "(the one that follows every part of the instruction).\n\nInstruction:\n{prompt}\n\nAnswer A:\n{a}\n\n"
     "Answer B:\n{b}\n\nWhich answer is better, A or B?"
 )
-
-
-def judge_name(spec: JudgeSpec, i: int, specs: list[JudgeSpec]) -> str:
-    base = spec.kind if spec.kind != "function" else (spec.path or "function").rsplit(":", 1)[-1]
-    return base if sum(s.kind == spec.kind for s in specs) == 1 else f"{base}_{i}"
-
-
-def outcome_from_scores(sa: float, sb: float, margin: float) -> float:
-    if abs(sa - sb) <= margin:
-        return 0.5
-    return 1.0 if sa > sb else 0.0
 
 
 class ScoreJudge:
@@ -55,8 +46,8 @@ class LLMJudge:
     def __init__(self, spec: JudgeSpec, device: str, attn: str) -> None:
         import torch
 
-        from backends.config import EMBEDDED_MODEL, ModelConfig
-        from backends.models import load_causal_lm, load_tokenizer
+        from backends.core.config import EMBEDDED_MODEL, ModelConfig
+        from backends.worker.models import load_causal_lm, load_tokenizer
 
         cfg = ModelConfig(name_or_path=spec.path or EMBEDDED_MODEL)
         self.tok = load_tokenizer(cfg)

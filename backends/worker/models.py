@@ -16,7 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from backends.config import EMBEDDED_MODEL, TINY_MODEL, ModelConfig
+from backends.core.config import EMBEDDED_MODEL, TINY_MODEL, ModelConfig
+from backends.core.paths import builtin_model_dir
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CHATML_TEMPLATE = (
@@ -29,11 +30,6 @@ CHATML_TEMPLATE = (
 
 class ModelLoadError(RuntimeError):
     """A model that cannot be found or loaded, with what to do about it."""
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("ALIGNMENT_STUDIO_CACHE") or Path.home() / ".cache" / "alignment-studio"
-    return Path(root)
 
 
 def _build_once(target: Path, build: Any) -> Path:
@@ -90,7 +86,7 @@ def build_tiny_llama(out: Path, seed: int = 0) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from backends.taskgen import generate_tasks
+    from backends.core.taskgen import generate_tasks
 
     corpus = []
     for split in ("train", "heldout"):
@@ -135,9 +131,9 @@ def build_tiny_llama(out: Path, seed: int = 0) -> None:
 def resolve_model_path(name_or_path: str) -> str:
     """A local folder for builtin names (building it on first use), else the input unchanged."""
     if name_or_path == EMBEDDED_MODEL:
-        return str(_build_once(cache_dir() / "models" / "smollm2-135m-instruct", _convert_embedded))
+        return str(_build_once(builtin_model_dir(EMBEDDED_MODEL), _convert_embedded))
     if name_or_path == TINY_MODEL:
-        return str(_build_once(cache_dir() / "models" / "tiny-llama", build_tiny_llama))
+        return str(_build_once(builtin_model_dir(TINY_MODEL), build_tiny_llama))
     if name_or_path.startswith("builtin:"):
         raise ModelLoadError(f"unknown builtin model `{name_or_path}`; known: {EMBEDDED_MODEL}, {TINY_MODEL}")
     path = Path(name_or_path).expanduser()
@@ -185,27 +181,18 @@ def adapter_base(path: str) -> str | None:
     return resolve_model_path(json.loads(cfg_file.read_text())["base_model_name_or_path"])
 
 
-def load_causal_lm(cfg: ModelConfig, attn_implementation: str, dtype: Any = None) -> Any:
-    """A causal LM ready to train or generate; an adapter folder is loaded and merged."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    path = resolve_model_path(cfg.name_or_path)
+def from_pretrained(
+    auto_cls: Any, name_or_path: str, *, trust_remote_code: bool = False, **kwargs: Any
+) -> Any:
+    """`auto_cls.from_pretrained` on a builtin name, local folder or hub id. An adapter folder
+    (e.g. a LoRA run's model/) is loaded onto its base model and merged into it. This is the
+    one place that loads weights, so every path gets the same hub-error message."""
+    path = resolve_model_path(name_or_path)
     base = adapter_base(path)
-    if dtype is None:
-        dtype = {
-            "auto": torch.float32,
-            "float32": torch.float32,
-            "bfloat16": torch.bfloat16,
-            "float16": torch.float16,
-        }[cfg.dtype]
-    kwargs = dict(
-        dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=cfg.trust_remote_code
-    )
     try:
-        model = AutoModelForCausalLM.from_pretrained(base or path, **kwargs)
+        model = auto_cls.from_pretrained(base or path, trust_remote_code=trust_remote_code, **kwargs)
     except OSError as e:
-        raise _hub_error(cfg.name_or_path, e) from e
+        raise _hub_error(name_or_path, e) from e
     if base is not None:
         from peft import PeftModel
 
@@ -213,25 +200,44 @@ def load_causal_lm(cfg: ModelConfig, attn_implementation: str, dtype: Any = None
     return model
 
 
+def load_causal_lm(cfg: ModelConfig, attn_implementation: str, dtype: Any = None) -> Any:
+    """A causal LM ready to train or generate; an adapter folder is loaded and merged."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if dtype is None:
+        dtype = {
+            "auto": torch.float32,
+            "float32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "float16": torch.float16,
+        }[cfg.dtype]
+    return from_pretrained(
+        AutoModelForCausalLM,
+        cfg.name_or_path,
+        trust_remote_code=cfg.trust_remote_code,
+        dtype=dtype,
+        attn_implementation=attn_implementation,
+    )
+
+
 def load_sequence_classifier(cfg: ModelConfig, attn_implementation: str, pad_token_id: int | None) -> Any:
-    """A causal LM's backbone with a fresh scalar head (num_labels=1): a reward model to train."""
+    """A causal LM's backbone with a fresh scalar head (num_labels=1): a reward model to train.
+    From an adapter (e.g. an SFT run's), the merged copy is the starting point."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
     path = resolve_model_path(cfg.name_or_path)
-    base = adapter_base(path)
-    if base is not None:  # e.g. start the reward model from an SFT run's adapter
+    if adapter_base(path) is not None:
         path = str(merged_copy(cfg, attn_implementation))
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path,
-            num_labels=1,
-            dtype=torch.float32,
-            attn_implementation=attn_implementation,
-            trust_remote_code=cfg.trust_remote_code,
-        )
-    except OSError as e:
-        raise _hub_error(cfg.name_or_path, e) from e
+    model = from_pretrained(
+        AutoModelForSequenceClassification,
+        path,
+        trust_remote_code=cfg.trust_remote_code,
+        num_labels=1,
+        dtype=torch.float32,
+        attn_implementation=attn_implementation,
+    )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = pad_token_id
     return model
@@ -255,16 +261,14 @@ def load_reward_model(path: str, attn_implementation: str = "sdpa") -> tuple[Any
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    folder = resolve_model_path(path)
-    base = adapter_base(folder)
-    tok = load_tokenizer(ModelConfig(name_or_path=folder))
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base or folder, num_labels=1, dtype=torch.float32, attn_implementation=attn_implementation
+    tok = load_tokenizer(ModelConfig(name_or_path=resolve_model_path(path)))
+    model = from_pretrained(
+        AutoModelForSequenceClassification,
+        path,
+        num_labels=1,
+        dtype=torch.float32,
+        attn_implementation=attn_implementation,
     )
-    if base is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, folder).merge_and_unload()
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id
     return model.eval(), tok

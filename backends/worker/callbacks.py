@@ -8,7 +8,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from backends.rundir import RunDir
+from backends.core.rundir import RunDir
 
 # Trainer summary keys logged once at the end; they are not curves.
 _SUMMARY_KEYS = {

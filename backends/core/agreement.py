@@ -1,5 +1,5 @@
 """Agreement between annotators (and with a judge), position bias, and export of labels to
-a preference dataset. Pure functions over `backends.store` votes; no torch, no gradio.
+a preference dataset. Pure functions over `backends.core.store` votes; no torch, no gradio.
 
 Export rule, stated once: tie and both-bad votes are abstentions that still count against
 a decision. `majority`: a response wins when it is preferred by more than half of all
@@ -14,7 +14,7 @@ from collections import Counter
 from itertools import combinations
 from typing import Any, Literal
 
-from backends.store import Item, Vote
+from backends.core.store import Item, Vote
 
 Policy = Literal["majority", "unanimous"]
 

@@ -7,10 +7,8 @@ terminates the worker.
 
 from __future__ import annotations
 
-import os
 import shlex
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -18,11 +16,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from backends.config import ConfigError, RunConfig, config_from_yaml
-from backends.data import DataFormatError, preflight
-from backends.launcher import REPO_ROOT, Launcher, RunDir
-from backends.pipeline import create_pipeline
-from backends.rundir import RunState
+from backends.core.config import ConfigError, RunConfig, config_from_yaml
+from backends.core.data import DataFormatError, preflight
+from backends.core.launcher import REPO_ROOT, Launcher, RunDir, pipeline_command, start_detached
+from backends.core.pipeline import create_pipeline
+from backends.core.rundir import RunState
 
 
 def prepare_resume(old_dir: str, overrides_cfg: RunConfig | None = None) -> tuple[RunConfig, RunDir]:
@@ -55,12 +53,12 @@ def _print_result(run: RunDir) -> int:
     st = run.read_status()
     state = st["state"]
     where = f"run directory: {run.path}"
-    if (run.path / "winrate.json").exists():
+    if run.winrate_path.exists():
         import json
 
-        from backends.methods.eval import tally_table
+        from backends.core.comparison import tally_table
 
-        print(tally_table(json.loads((run.path / "winrate.json").read_text())))
+        print(tally_table(json.loads(run.winrate_path.read_text())))
     if state == RunState.SUCCEEDED.value:
         made = f"model: {run.model_dir}" if run.model_dir.exists() else f"outputs: {run.path}"
         print(f"succeeded in {st.get('ended_at', 0) - st.get('started_at', 0):.0f} s; {made}\n{where}")
@@ -150,20 +148,12 @@ def follow(run: RunDir, finished: Callable[[], bool], label: str = "") -> None:
 
 
 def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
-    """Run a pipeline preset as a child `python -m backends.pipeline` and follow each stage."""
+    """Run a pipeline preset as a child `python -m backends.core.pipeline` and follow each stage."""
     pdir = create_pipeline(raw, runs_dir)
     launcher = Launcher(runs_dir)
-    cmd = [launcher.python, "-m", "backends.pipeline", str(pdir.path)]
+    cmd = pipeline_command(launcher.python, pdir)
     print(f"pipeline {pdir.run_id}\n  cd {REPO_ROOT} && {shlex.join(cmd)}")
-    with open(pdir.log_path, "ab") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
+    proc = start_detached(cmd, pdir.log_path)
     interrupts = 0
 
     def on_sigint(signum: int, frame: object) -> None:
@@ -206,11 +196,11 @@ def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
             + (" (reused)" if s_.get("reused") else "")
         )
     for s_ in st.get("stages", []):
-        winrate = pdir.path.parent / (s_.get("run_id") or "-") / "winrate.json"
+        winrate = RunDir(pdir.path.parent / (s_.get("run_id") or "-")).winrate_path
         if winrate.exists():
             import json
 
-            from backends.methods.eval import tally_table
+            from backends.core.comparison import tally_table
 
             print(f"\n{s_['stage']}:\n" + tally_table(json.loads(winrate.read_text())))
     if st["state"] == RunState.SUCCEEDED.value:

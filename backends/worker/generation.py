@@ -7,7 +7,7 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-from backends.config import ModelConfig
+from backends.core.config import ModelConfig
 
 
 def prompt_text(tok: Any, prompt: Any) -> str:
@@ -80,7 +80,7 @@ class Generator:
     """Loads the model once; vLLM when available, else transformers. `engine` says which."""
 
     def __init__(self, cfg: ModelConfig, device: str, attn: str) -> None:
-        from backends.models import (
+        from backends.worker.models import (
             adapter_base,
             load_causal_lm,
             load_tokenizer,

@@ -19,10 +19,10 @@ import threading
 import time
 from pathlib import Path
 
-from backends.config import RunConfig, config_to_yaml
-from backends.rundir import RunDir, RunState, list_runs
+from backends.core.config import RunConfig, config_to_yaml
+from backends.core.rundir import RunDir, RunState, list_runs
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def detect_gpus() -> list[str]:
@@ -66,7 +66,30 @@ def pid_alive(pid: int | None) -> bool:
     except OSError:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X") and ("backends.worker" in cmdline or "backends.pipeline" in cmdline)
+    return state not in ("Z", "X") and ("backends.worker" in cmdline or "backends.core.pipeline" in cmdline)
+
+
+def start_detached(
+    cmd: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `cmd` in the repository root in its own session (closing the studio or the
+    terminal does not stop it), stdout and stderr appended to `log_path`. Every worker and
+    pipeline process is started here."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def pipeline_command(python: str, pdir: RunDir) -> list[str]:
+    return [python, "-m", "backends.core.pipeline", str(pdir.path)]
 
 
 def new_run_id(name: str) -> str:
@@ -106,21 +129,8 @@ class Launcher:
         return f"cd {shlex.quote(str(REPO_ROOT))} && " + shlex.join(self.worker_command(run))
 
     def start(self, run: RunDir, device: str = "cpu") -> subprocess.Popen[bytes]:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if device == "cpu":
-            env["CUDA_VISIBLE_DEVICES"] = ""
-        else:
-            env["CUDA_VISIBLE_DEVICES"] = device
-        with open(run.log_path, "ab") as log:
-            proc = subprocess.Popen(
-                self.worker_command(run),
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        visible = "" if device == "cpu" else device
+        proc = start_detached(self.worker_command(run), run.log_path, {"CUDA_VISIBLE_DEVICES": visible})
         # Recorded now so the slot counts as taken before the worker writes its own status.
         run.update_status(pid=proc.pid, device=device, command=self.command_line(run))
         self._procs[run.run_id] = proc

@@ -14,8 +14,8 @@ import sys
 import time
 from types import FrameType
 
-from backends.config import ConfigError, config_from_yaml
-from backends.rundir import RunDir, RunState
+from backends.core.config import ConfigError, config_from_yaml
+from backends.core.rundir import RunDir, RunState
 
 
 class Terminated(BaseException):
@@ -49,14 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     run.update_status(state=RunState.RUNNING, pid=os.getpid(), started_at=time.time(), phase="loading")
     try:
         cfg = config_from_yaml(run.config_path.read_text(encoding="utf-8"), str(run.config_path))
-        from backends.methods import get_trainer
-        from backends.runtime import resolve_runtime
+        from backends.core import registry
+        from backends.worker.runtime import resolve_runtime
 
         runtime = resolve_runtime(cfg.train, cfg.model)
         for note in runtime.notes:
             print(f"runtime: {note}", flush=True)
         run.update_status(runtime=runtime.as_dict())
-        outcome = get_trainer(cfg.method)(cfg, run, runtime)
+        outcome = registry.get(cfg.method).run(cfg, run, runtime)
         run.update_status(state=outcome)
         print(f"run {run.run_id}: {outcome.value}", flush=True)
         return 0
@@ -69,7 +69,3 @@ def main(argv: list[str] | None = None) -> int:
         run.try_finalize(RunState.FAILED, error=reason)
         print(f"run {run.run_id} failed: {reason}", file=sys.stderr, flush=True)
         raise
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,6 +10,11 @@ restarted or closed without losing a run:
     STOP            sentinel: the worker saves and stops at the next step
     model/          the final model or adapter
     checkpoints/    resumable trainer checkpoints
+    samples.jsonl   generations made during the run (RL samples, sample stage, eval answers)
+    data/<x>.jsonl  datasets a run produced (`@stage.<x>` in a pipeline: pairs, sft, ...)
+    judgments.jsonl, winrate.json   a comparison's verdicts and tallies (eval runs)
+
+Every other module asks this one for these names.
 
 This module imports neither torch nor gradio: both sides of the boundary use it.
 """
@@ -23,10 +28,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from backends.core.jsonl import JsonlTail
 
 
 class RunState(str, Enum):
@@ -63,40 +69,6 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-@dataclass
-class MetricsTail:
-    """Reads new rows of a metrics.jsonl by byte offset; a partial last line waits for its end."""
-
-    path: Path
-    offset: int = 0
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    def poll(self) -> int:
-        """Read what was appended since the last call; return the number of new rows."""
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            return 0
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            return 0
-        complete = chunk[: end + 1]
-        self.offset += len(complete)
-        new = 0
-        for line in complete.splitlines():
-            if not line.strip():
-                continue
-            try:
-                self.rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                # A corrupt line is reported as a row of its own instead of stopping the tail.
-                self.rows.append({"split": "error", "error": f"bad metrics line: {e}"})
-            new += 1
-        return new
 
 
 class RunDir:
@@ -141,6 +113,25 @@ class RunDir:
     @property
     def samples_path(self) -> Path:
         return self.path / "samples.jsonl"
+
+    @property
+    def judgments_path(self) -> Path:
+        return self.path / "judgments.jsonl"
+
+    @property
+    def winrate_path(self) -> Path:
+        return self.path / "winrate.json"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / "data"
+
+    def data_path(self, name: str) -> Path:
+        """A dataset this run wrote, e.g. `pairs` -> data/pairs.jsonl (`@stage.pairs` in a pipeline)."""
+        return self.data_dir / f"{name}.jsonl"
+
+    def data_outputs(self) -> list[Path]:
+        return sorted(self.data_dir.glob("*.jsonl")) if self.data_dir.is_dir() else []
 
     def exists(self) -> bool:
         return self.status_path.exists()
@@ -217,8 +208,8 @@ class RunDir:
             f.write(line)
             f.flush()
 
-    def tail_metrics(self) -> MetricsTail:
-        return MetricsTail(self.metrics_path)
+    def tail_metrics(self) -> JsonlTail:
+        return JsonlTail(self.metrics_path)
 
     def request_stop(self) -> None:
         self.stop_path.touch()
@@ -255,5 +246,5 @@ def list_runs(runs_dir: str | os.PathLike[str]) -> list[RunDir]:
     root = Path(runs_dir)
     if not root.is_dir():
         return []
-    runs = [RunDir(p) for p in root.iterdir() if (p / "status.json").exists()]
-    return sorted(runs, key=lambda r: r.path.name, reverse=True)
+    runs = [RunDir(p) for p in root.iterdir() if p.is_dir()]
+    return sorted((r for r in runs if r.exists()), key=lambda r: r.path.name, reverse=True)

@@ -1,4 +1,4 @@
-"""Seeded generator of the embedded tasks (see `backends.tasks`) and their reference answers.
+"""Seeded generator of the embedded tasks (see `backends.core.tasks`) and their reference answers.
 
 `generate_tasks(split, n, seed)` is deterministic. Each task gets 1-3 compatible constraints,
 and a reference response is built to meet all of them; a task whose reference fails its
@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from backends.tasks import (
+from backends.core.tasks import (
     AVOIDABLE,
     END_PHRASES,
     HELDOUT_TOPICS,

@@ -1,0 +1,330 @@
+"""Typed run configuration and strict preset loading.
+
+A preset is a YAML file that maps onto a run config: the common sections below (`model`,
+`lora`, `data`, `train`) plus one section per method family, declared by the methods
+themselves (see `backends/core/registry.py`). Loading is strict: an unknown key, a wrong
+type or an out-of-range value is an error that names the field and the file, and all
+problems are reported at once. Field names follow TRL / transformers (`learning_rate`,
+`max_length`, `per_device_train_batch_size`) so a preset reads like TRL's docs.
+
+No torch import here: the studio builds and validates configs in its own process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
+
+from backends.core import registry
+from backends.core.params import Params, ui
+
+EMBEDDED_MODEL = "builtin:smollm2-135m-instruct"
+TINY_MODEL = "builtin:tiny-llama"
+EMBEDDED_DATA = "builtin:tasks"
+PIPELINE_HELP = "A pipeline of stages (e.g. SFT -> reward model -> PPO), each stage its own run."
+
+
+class ConfigError(ValueError):
+    """Every problem found in a config, each naming its field, value and source."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class ModelConfig(Params):
+    """Model"""
+
+    name_or_path: str = Field(
+        EMBEDDED_MODEL,
+        min_length=1,
+        title="Model",
+        description="builtin:smollm2-135m-instruct (embedded), a local folder, a run's model/ folder, or a hub id.",
+        json_schema_extra=ui(main=True),
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", title="Weight dtype", description="`auto` is float32 on CPU (bf16 autocast does the rest)."
+    )
+    attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2"] = Field(
+        "auto", title="Attention", description="`auto`: flash_attention_2 on a GPU when installed, else sdpa."
+    )
+    trust_remote_code: bool = Field(
+        False, description="Run code shipped with a hub model.", json_schema_extra=ui(form=False)
+    )
+
+
+class LoraConfig(Params):
+    """LoRA"""
+
+    enabled: bool = Field(
+        True,
+        title="LoRA",
+        description="Train an adapter instead of all weights.",
+        json_schema_extra=ui(main=True),
+    )
+    r: int = Field(16, gt=0, title="LoRA rank", json_schema_extra=ui(main=True))
+    alpha: int = Field(
+        32,
+        gt=0,
+        title="LoRA alpha",
+        description="Scaling numerator (scale = alpha / r).",
+        json_schema_extra=ui(main=True),
+    )
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, title="LoRA dropout")
+    target_modules: str | list[str] = Field(
+        "all-linear", title="LoRA target modules", description="Module names to adapt, or `all-linear`."
+    )
+
+
+class DataConfig(Params):
+    """Data"""
+
+    dataset: str = Field(
+        EMBEDDED_DATA,
+        min_length=1,
+        title="Dataset",
+        description="builtin:tasks (generated checkable instructions), a jsonl/json/csv/parquet file, "
+        "a folder saved by `datasets`, or a hub id.",
+        json_schema_extra=ui(main=True),
+    )
+    split: str = Field("train", min_length=1, title="Split")
+    max_samples: int | None = Field(
+        None,
+        gt=0,
+        title="Max samples",
+        description="Rows to use (empty: all).",
+        json_schema_extra=ui(main=True),
+    )
+    eval_fraction: float = Field(
+        0.05, ge=0.0, lt=1.0, title="Eval fraction", description="Rows held out for eval loss."
+    )
+    seed: int = Field(0, title="Data seed", description="Seed of the generator / shuffle.")
+
+
+class TrainConfig(Params):
+    """Training"""
+
+    learning_rate: float = Field(2e-4, gt=0.0, title="Learning rate", json_schema_extra=ui(main=True))
+    max_steps: int = Field(
+        -1, ge=-1, title="Max steps", description="-1: run num_train_epochs.", json_schema_extra=ui(main=True)
+    )
+    num_train_epochs: float = Field(1.0, gt=0.0, title="Epochs")
+    per_device_train_batch_size: int = Field(
+        4,
+        gt=0,
+        title="Batch size",
+        description="GRPO/RLOO: completions (a multiple of the group size); PPO: rollouts.",
+        json_schema_extra=ui(main=True),
+    )
+    per_device_eval_batch_size: int = Field(8, gt=0, title="Eval batch size")
+    gradient_accumulation_steps: int = Field(
+        1, gt=0, title="Grad. accumulation", json_schema_extra=ui(main=True)
+    )
+    max_length: int = Field(
+        256,
+        gt=0,
+        title="Max length (tokens)",
+        description="Tokens per sequence; longer is truncated.",
+        json_schema_extra=ui(main=True),
+    )
+    warmup_steps: float = Field(
+        0.0, ge=0.0, title="Warmup", description="Steps, or a fraction of all steps if < 1."
+    )
+    lr_scheduler_type: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "linear", title="LR schedule"
+    )
+    weight_decay: float = Field(0.0, ge=0.0, title="Weight decay")
+    max_grad_norm: float = Field(1.0, gt=0.0, title="Max grad norm")
+    logging_steps: int = Field(1, gt=0, title="Log every N steps")
+    eval_steps: int | None = Field(
+        None, gt=0, title="Eval every N steps", description="Empty: no eval.", json_schema_extra=ui(main=True)
+    )
+    save_steps: int = Field(
+        50,
+        gt=0,
+        title="Checkpoint every N steps",
+        description="Checkpoints make --resume possible.",
+        json_schema_extra=ui(main=True),
+    )
+    save_total_limit: int | None = Field(2, gt=0, title="Checkpoints kept")
+    seed: int = Field(42, title="Seed")
+    bf16: bool | Literal["auto"] = Field(
+        "auto", title="bf16", description="bf16 autocast; `auto`: on when the CPU/GPU supports bf16."
+    )
+    activation_checkpointing: bool = Field(
+        True, title="Activation checkpointing", description="Recompute activations in backward: less memory."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", title="Device")
+
+
+# In the Train form's order.
+COMMON_SECTIONS: dict[str, type[Params]] = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+    "lora": LoraConfig,
+}
+
+
+class RunConfig(Params):
+    """The common part of every run config. The class that validates a preset is built from
+    this one plus each registered method's section (`config_model()`), so `cfg.dpo`,
+    `cfg.rl`, ... exist on every validated config."""
+
+    name: str | None = Field(
+        None,
+        title="Run name",
+        description="Prefix of the run directory name.",
+        json_schema_extra=ui(main=True),
+    )
+    method: str = Field("sft", title="Method", json_schema_extra=ui(main=True))
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    resume_from: str | None = Field(
+        None,
+        description="Set by --resume: the checkpoint this run continues from.",
+        json_schema_extra=ui(form=False),
+    )
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        if value not in registry.names():
+            raise ValueError(
+                f"`method` {value!r} is not a known method; known: {', '.join(registry.names())}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_cross_fields(self) -> RunConfig:
+        problems: list[str] = []
+        if self.train.eval_steps is not None and self.data.eval_fraction == 0:
+            problems.append(
+                f"`train.eval_steps` is {self.train.eval_steps} but `data.eval_fraction` is 0: "
+                "set a fraction > 0 or eval_steps: null"
+            )
+        spec = registry.get(self.method)
+        if spec.check is not None:
+            problems += spec.check(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+_MODEL_CACHE: dict[int, type[RunConfig]] = {}
+
+
+def config_model() -> type[RunConfig]:
+    """RunConfig with a field per method section (rebuilt when the registry changes)."""
+    version = registry.version()
+    if version not in _MODEL_CACHE:
+        fields: dict[str, Any] = {
+            name: (model, Field(default_factory=model)) for name, model in registry.sections().items()
+        }
+        _MODEL_CACHE.clear()
+        _MODEL_CACHE[version] = create_model("RunConfig", __base__=RunConfig, **fields)
+    return _MODEL_CACHE[version]
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _format_error(err: dict[str, Any], source: str) -> str:
+    field = _loc(err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"`{field}` is not a known key ({source}); check its spelling and section"
+    if err["type"] == "value_error":
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        return f"{msg} ({source})"
+    got = err.get("input")
+    return f"`{field}`: {err['msg']}, got {got!r} ({source})"
+
+
+def validate_config(raw: Any, source: str) -> RunConfig:
+    """Build a run config from plain data, or raise ConfigError listing every problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            [f"a preset must be a mapping of keys to values, got {type(raw).__name__} ({source})"]
+        )
+    try:
+        return config_model().model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError([_format_error(err, source) for err in e.errors()]) from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `key.sub=value` strings (value parsed as YAML) to a raw preset dict."""
+    problems = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"`--set {item}` must look like key.sub=value")
+            continue
+        node = raw
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                problems.append(f"`--set {item}`: `{part}` is not a section")
+                break
+            node = child
+        else:
+            try:
+                node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+            except yaml.YAMLError as e:
+                problems.append(f"`--set {item}`: value is not valid YAML ({e})")
+    if problems:
+        raise ConfigError(problems)
+    return raw
+
+
+def read_preset(path: str | os.PathLike[str]) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"preset file {p} does not exist"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"preset file {p} is not UTF-8 text ({e})"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError([f"{p} is not valid YAML: {e}"]) from None
+    return raw if raw is not None else {}
+
+
+def load_preset(path: str | os.PathLike[str], overrides: list[str] | None = None) -> RunConfig:
+    """Read, override and validate a preset file."""
+    raw = read_preset(path)
+    source = str(path) + (" with --set" if overrides else "")
+    if overrides:
+        if not isinstance(raw, dict):
+            raise ConfigError([f"a preset must be a mapping, got {type(raw).__name__} ({path})"])
+        raw = apply_overrides(raw, overrides)
+    return validate_config(raw, source)
+
+
+def config_to_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def config_from_text(text: str, source: str) -> dict[str, Any]:
+    """A raw mapping from YAML text typed by a person (the pipeline editor)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError([f"{source} is not valid YAML: {e}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source} must be a mapping of keys to values"])
+    return raw
+
+
+def config_from_yaml(text: str, source: str) -> RunConfig:
+    return validate_config(config_from_text(text, source), source)

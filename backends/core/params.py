@@ -1,0 +1,65 @@
+"""Building blocks of every config section: the strict pydantic base, form hints, and the
+reward and judge specs that several methods share.
+
+A method's own settings (its section of a preset, e.g. `dpo:` or `rl:`) are a `Params`
+model declared in the method's module under `backends/methods/`. Field names follow TRL
+where TRL has them; `title` is the form label and `description` its help text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Params(BaseModel):
+    """A config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def ui(*, main: bool = False, only: tuple[str, ...] = (), form: bool = True) -> dict[str, Any]:
+    """Form hints for a field, read by the Train form (`studio/logic/forms.py`).
+
+    `main`: shown in the form itself (the rest sit under "More settings"); `only`: the
+    methods of a shared section that use the field (empty: all of them); `form=False`: never
+    settable from the web form (the command line and presets still can)."""
+    return {"ui_main": main, "ui_only": list(only), "ui_form": form}
+
+
+class RewardSpec(Params):
+    """One reward function of an RL run or a sample stage; several are summed with weights."""
+
+    kind: Literal["checkers", "reward_model", "function"] = Field(
+        "checkers",
+        description="checkers: the embedded tasks' constraint checkers (needs a `constraints` "
+        "column); reward_model: a reward-model run's model/ folder (or `@stage`); function: `module:callable`.",
+    )
+    path: str | None = Field(None, description="reward_model: folder or @stage; function: module:callable.")
+    weight: float = 1.0
+
+    @model_validator(mode="after")
+    def _needs_path(self) -> RewardSpec:
+        if self.kind != "checkers" and not self.path:
+            raise ValueError(f"a `{self.kind}` reward needs `path`")
+        return self
+
+
+class JudgeSpec(Params):
+    """One judge of a comparison. Score judges (checkers, reward_model, function) score each
+    answer; `llm` asks an instruct model which of two answers is better, in both orders."""
+
+    kind: Literal["checkers", "reward_model", "function", "llm"] = "checkers"
+    path: str | None = Field(
+        None,
+        description="reward_model: folder or @stage; function: module:callable; "
+        "llm: the judge model (default: the embedded model).",
+    )
+    tie_margin: float = Field(0.0, ge=0.0, description="Score differences up to this are ties.")
+
+    @model_validator(mode="after")
+    def _needs_path(self) -> JudgeSpec:
+        if self.kind in ("reward_model", "function") and not self.path:
+            raise ValueError(f"a `{self.kind}` judge needs `path`")
+        return self

@@ -1,0 +1,35 @@
+"""RLOO with TRL's RLOOTrainer: REINFORCE with a leave-one-out baseline over the group of
+samples. Settings in the shared `rl` section (see grpo.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from backends.core.registry import PROMPTS, MethodSpec
+from backends.methods.grpo import RL_CHARTS, RLParams, check_group, fit_group
+
+if TYPE_CHECKING:
+    from backends.core.config import RunConfig
+    from backends.core.rundir import RunDir, RunState
+    from backends.worker.runtime import Runtime
+
+
+def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+    from trl import RLOOConfig, RLOOTrainer
+
+    return fit_group(cfg, run, rt, RLOOTrainer, RLOOConfig)
+
+
+METHOD = MethodSpec(
+    name="rloo",
+    help="RLOO: REINFORCE with a leave-one-out baseline over the group of samples.",
+    run=train,
+    formats=PROMPTS,
+    section="rl",
+    params=RLParams,
+    charts=RL_CHARTS,
+    keeps_columns=True,
+    ignores=("train.max_length",),
+    check=check_group,
+    order=80,
+)
