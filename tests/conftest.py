@@ -43,6 +43,14 @@ def tiny_model(model_cache: Path) -> str:
     return resolve_model_path("builtin:tiny-llama")
 
 
+@pytest.fixture(scope="session")
+def embedded_model(model_cache: Path) -> str:
+    """Path of the embedded SmolLM2 (converted from its GGUF once per cache, ~20-40 s)."""
+    from backends.worker.models import resolve_model_path
+
+    return resolve_model_path("builtin:smollm2-135m-instruct")
+
+
 @pytest.fixture()
 def runs_dir(tmp_path: Path) -> Path:
     d = tmp_path / "runs"

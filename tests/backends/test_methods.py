@@ -158,8 +158,8 @@ stages:
 
 
 def test_sample_stage_writes_pairs_ordered_by_the_judge(runs_dir: Path, tiny_model: str) -> None:
-    from backends.core.tasks import score_response
     from backends.core.data import text_of
+    from backends.core.tasks import score_response
 
     proc = headless(runs_dir, "presets/tiny/sample.yaml", "data.max_samples=24", "sample.sft_threshold=0.3")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from backends.worker.ppo import response_mask
 from backends.worker import ppo_math as pm
+from backends.worker.ppo import response_mask
 
 T = torch.tensor
 

@@ -147,3 +147,36 @@ def test_line_index_is_exact_across_chunk_boundaries(tmp_path: Path, monkeypatch
     assert sorted(int(r["completion"]) for r in view.sample(50, seed=1)) == sorted(
         {int(r["completion"]) for r in view.sample(50, seed=1)}
     )
+
+
+def test_chat_template_renders_as_in_training(embedded_model: str, tiny_model: str) -> None:
+    """The Data tab's rendering (transformers' renderer, no torch) gives the same tokens as the
+    tokenizer's apply_chat_template that training uses, for the embedded and the tiny model."""
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from studio.logic.dataview import load_template
+
+    chats = [
+        [{"role": "user", "content": "Write a haiku about rivers."}],
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi {{ there }}"},
+            {"role": "assistant", "content": 'Hello! {"a": 1}'},
+            {"role": "user", "content": "And again?"},
+        ],
+    ]
+    for folder in (embedded_model, tiny_model):
+        tok = AutoTokenizer.from_pretrained(folder)
+        fast = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+        template = load_template(Path(folder))
+        assert template is not None
+        for chat in chats:
+            for gen in (False, True):
+                want = tok.apply_chat_template(
+                    chat, tokenize=True, add_generation_prompt=gen, return_dict=False
+                )
+                got = fast.encode(
+                    template.render(chat, add_generation_prompt=gen), add_special_tokens=False
+                ).ids
+                assert got == want, (folder, chat, gen)
