@@ -74,26 +74,13 @@ def fit_preference(
     cfg: RunConfig, run: RunDir, rt: Runtime, trainer_cls: Any, config_cls: Any, **extra: Any
 ) -> RunState:
     """The DPO family's shared path: data, model, TRL config (with `extra`), train, save."""
-    from backends.core.data import load_for_method
-    from backends.worker.models import load_causal_lm, load_tokenizer
-    from backends.worker.trainers import fit, trainer_kwargs
+    from backends.worker.trainers import fit, prepare, trainer_kwargs
 
-    train_ds, eval_ds = load_for_method(cfg.method, cfg.data, cfg.train.eval_steps)
-    tokenizer = load_tokenizer(cfg.model)
-    model = load_causal_lm(cfg.model, rt.attn_implementation)
+    inputs = prepare(cfg, rt)
     args = config_cls(
         **trainer_kwargs(cfg, run, rt), max_length=cfg.train.max_length, beta=cfg.dpo.beta, **extra
     )
-    return fit(
-        trainer_cls,
-        cfg,
-        run,
-        model=model,
-        args=args,
-        tokenizer=tokenizer,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-    )
+    return fit(trainer_cls, cfg, run, inputs, args)
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:

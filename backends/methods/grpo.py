@@ -104,18 +104,15 @@ def check_group(cfg: RunConfig) -> list[str]:
 
 def fit_group(cfg: RunConfig, run: RunDir, rt: Runtime, trainer_cls: Any, config_cls: Any) -> RunState:
     """GRPO's and RLOO's shared path: rewards, TRL config, train, save."""
-    from backends.core.data import load_for_method
-    from backends.worker.models import load_causal_lm, load_tokenizer
     from backends.worker.rewards import SampleRecorder, StepForRecorder, build_reward, reward_names
-    from backends.worker.trainers import fit, trainer_kwargs, use_vllm
+    from backends.worker.trainers import fit, prepare, trainer_kwargs, use_vllm
 
-    train_ds, eval_ds = load_for_method(cfg.method, cfg.data, cfg.train.eval_steps)
-    tokenizer = load_tokenizer(cfg.model)
-    model = load_causal_lm(cfg.model, rt.attn_implementation)
+    inputs = prepare(cfg, rt)
     rl = cfg.rl
     recorder = SampleRecorder(run, rl.samples_per_log)
-    names = reward_names(rl.rewards)
-    funcs = [recorder.wrap(build_reward(spec), name) for spec, name in zip(rl.rewards, names, strict=True)]
+    funcs = [
+        recorder.wrap(build_reward(s), n) for s, n in zip(rl.rewards, reward_names(rl.rewards), strict=True)
+    ]
     args = config_cls(
         **trainer_kwargs(cfg, run, rt),
         num_generations=rl.num_generations,
@@ -126,18 +123,7 @@ def fit_group(cfg: RunConfig, run: RunDir, rt: Runtime, trainer_cls: Any, config
         use_vllm=use_vllm(rt),
         vllm_mode="colocate",
     )
-    return fit(
-        trainer_cls,
-        cfg,
-        run,
-        model=model,
-        args=args,
-        tokenizer=tokenizer,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        callbacks=[StepForRecorder(recorder)],
-        reward_funcs=funcs,
-    )
+    return fit(trainer_cls, cfg, run, inputs, args, callbacks=[StepForRecorder(recorder)], reward_funcs=funcs)
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:

@@ -26,30 +26,18 @@ class KTOParams(Params):
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from trl import KTOConfig, KTOTrainer
 
-    from backends.core.data import load_for_method
-    from backends.worker.models import load_causal_lm, load_tokenizer
-    from backends.worker.trainers import fit, trainer_kwargs
+    from backends.worker.trainers import fit, prepare, trainer_kwargs
 
-    train_ds, eval_ds = load_for_method("kto", cfg.data, cfg.train.eval_steps)
-    tokenizer = load_tokenizer(cfg.model)
-    model = load_causal_lm(cfg.model, rt.attn_implementation)
+    inputs = prepare(cfg, rt)
+    k = cfg.kto
     args = KTOConfig(
         **trainer_kwargs(cfg, run, rt),
         max_length=cfg.train.max_length,
-        beta=cfg.kto.beta,
-        desirable_weight=cfg.kto.desirable_weight,
-        undesirable_weight=cfg.kto.undesirable_weight,
+        beta=k.beta,
+        desirable_weight=k.desirable_weight,
+        undesirable_weight=k.undesirable_weight,
     )
-    return fit(
-        KTOTrainer,
-        cfg,
-        run,
-        model=model,
-        args=args,
-        tokenizer=tokenizer,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-    )
+    return fit(KTOTrainer, cfg, run, inputs, args)
 
 
 METHOD = MethodSpec(

@@ -30,30 +30,16 @@ class RewardParams(Params):
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from trl import RewardConfig, RewardTrainer
 
-    from backends.core.data import load_for_method
-    from backends.worker.models import load_sequence_classifier, load_tokenizer
-    from backends.worker.trainers import fit, trainer_kwargs
+    from backends.worker.trainers import fit, prepare, trainer_kwargs
 
-    train_ds, eval_ds = load_for_method("reward", cfg.data, cfg.train.eval_steps)
-    tokenizer = load_tokenizer(cfg.model)
-    check_lengths(train_ds, tokenizer, cfg.train.max_length)
+    inputs = prepare(cfg, rt, reward_head=True)
+    check_lengths(inputs.train, inputs.tokenizer, cfg.train.max_length)
     args = RewardConfig(
         **trainer_kwargs(cfg, run, rt),
         max_length=cfg.train.max_length,
         center_rewards_coefficient=cfg.reward.center_rewards_coefficient,
     )
-    model = load_sequence_classifier(cfg.model, rt.attn_implementation, tokenizer.pad_token_id)
-    return fit(
-        RewardTrainer,
-        cfg,
-        run,
-        model=model,
-        args=args,
-        tokenizer=tokenizer,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        peft_task="SEQ_CLS",
-    )
+    return fit(RewardTrainer, cfg, run, inputs, args, peft_task="SEQ_CLS")
 
 
 def check_lengths(ds: Any, tokenizer: Any, max_length: int) -> None:

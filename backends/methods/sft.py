@@ -30,30 +30,16 @@ class SFTParams(Params):
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from trl import SFTConfig, SFTTrainer
 
-    from backends.core.data import load_for_method
-    from backends.worker.models import load_causal_lm, load_tokenizer
-    from backends.worker.trainers import fit, trainer_kwargs
+    from backends.worker.trainers import fit, prepare, trainer_kwargs
 
-    train_ds, eval_ds = load_for_method("sft", cfg.data, cfg.train.eval_steps)
-    print(f"data: {len(train_ds)} train rows, {len(eval_ds) if eval_ds else 0} eval rows", flush=True)
-    tokenizer = load_tokenizer(cfg.model)
-    model = load_causal_lm(cfg.model, rt.attn_implementation)
+    inputs = prepare(cfg, rt)
     args = SFTConfig(
         **trainer_kwargs(cfg, run, rt),
         max_length=cfg.train.max_length,
         completion_only_loss=cfg.sft.completion_only_loss,
         packing=cfg.sft.packing,
     )
-    return fit(
-        SFTTrainer,
-        cfg,
-        run,
-        model=model,
-        args=args,
-        tokenizer=tokenizer,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-    )
+    return fit(SFTTrainer, cfg, run, inputs, args)
 
 
 METHOD = MethodSpec(

@@ -4,6 +4,7 @@ the trainer with the run-directory callback, trains (resuming if asked) and save
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from typing import Any
 
 from backends.core.config import RunConfig
@@ -58,16 +59,39 @@ def peft_config(cfg: RunConfig, task_type: str = "CAUSAL_LM") -> Any:
     )
 
 
+@dataclass
+class Inputs:
+    """What a TRL trainer starts from: the method's datasets, the tokenizer and the model."""
+
+    train: Any
+    eval: Any
+    tokenizer: Any
+    model: Any
+
+
+def prepare(cfg: RunConfig, rt: Runtime, *, reward_head: bool = False) -> Inputs:
+    """Load the datasets in the method's format (refused with a clear error otherwise), the
+    tokenizer and the model: a causal LM, or with `reward_head` its backbone plus a scalar head."""
+    from backends.core.data import load_for_method
+    from backends.worker.models import load_causal_lm, load_sequence_classifier, load_tokenizer
+
+    train_ds, eval_ds = load_for_method(cfg.method, cfg.data, cfg.train.eval_steps)
+    print(f"data: {len(train_ds)} train rows, {len(eval_ds) if eval_ds else 0} eval rows", flush=True)
+    tokenizer = load_tokenizer(cfg.model)
+    if reward_head:
+        model = load_sequence_classifier(cfg.model, rt.attn_implementation, tokenizer.pad_token_id)
+    else:
+        model = load_causal_lm(cfg.model, rt.attn_implementation)
+    return Inputs(train_ds, eval_ds, tokenizer, model)
+
+
 def fit(
     trainer_cls: Any,
     cfg: RunConfig,
     run: RunDir,
-    *,
-    model: Any,
+    inputs: Inputs,
     args: Any,
-    tokenizer: Any,
-    train_dataset: Any,
-    eval_dataset: Any = None,
+    *,
     peft_task: str = "CAUSAL_LM",
     callbacks: list[Any] | None = None,
     **trainer_args: Any,
@@ -75,16 +99,16 @@ def fit(
     """Build a TRL trainer with the run-directory callback, train, save model/, return the state."""
     callback = RunDirCallback(run)
     trainer = trainer_cls(
-        model=model,
+        model=inputs.model,
         args=args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        processing_class=tokenizer,
+        train_dataset=inputs.train,
+        eval_dataset=inputs.eval,
+        processing_class=inputs.tokenizer,
         peft_config=peft_config(cfg, peft_task),
         callbacks=[callback, *(callbacks or [])],
         **trainer_args,
     )
-    return run_and_save(trainer, cfg, run, callback, tokenizer)
+    return run_and_save(trainer, cfg, run, callback, inputs.tokenizer)
 
 
 def run_and_save(
