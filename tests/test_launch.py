@@ -51,3 +51,16 @@ def test_oom_failure_says_which_setting_to_lower() -> None:
     assert msg.startswith("out of memory") and "`train.per_device_train_batch_size`" in msg
     assert "`train.max_length`" in msg and "\n" not in msg
     assert failure_reason(ValueError("bad\nsecond line")) == "ValueError: bad"
+
+
+def test_preset_in_ui_mode_preselects_it_in_the_train_tab(tmp_path: Path) -> None:
+    from launch import ctx_preset_name
+    from studio.app import build_app
+    from studio.context import StudioContext
+
+    assert ctx_preset_name(str(ROOT / "presets/tiny/dpo.yaml"), str(ROOT / "presets")) == "tiny/dpo.yaml"
+    assert ctx_preset_name(str(tmp_path), str(ROOT / "presets")) is None
+    ctx = StudioContext.create(tmp_path / "runs", ROOT / "presets", tmp_path / "data")
+    app = build_app(ctx, "tiny/dpo.yaml")
+    by_label = {getattr(b, "label", None): b for b in app.blocks.values()}
+    assert by_label["Preset"].value == "tiny/dpo.yaml" and by_label["Method"].value == "dpo"

@@ -169,10 +169,16 @@ def form_values(raw: dict[str, Any], source: str = "preset") -> list[Any]:
 
 def _to_form(field: FormField, value: Any) -> Any:
     if field.kind == "yaml":
-        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
+        return _yaml_inline(value)
     if field.kind == "choice" and isinstance(value, bool):
         return "true" if value else "false"
     return value
+
+
+def _yaml_inline(value: Any) -> str:
+    """One line of YAML (a scalar loses the document-end marker `...` that safe_dump adds)."""
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
+    return text.removesuffix("...").strip()
 
 
 def _clean(field: FormField, value: Any) -> Any:
@@ -236,8 +242,7 @@ def overrides(base: dict[str, Any], values: list[Any]) -> list[str]:
     for field, value in zip(form_fields(), values, strict=True):
         value = _clean(field, value)
         if value != get(resolved, field.key):
-            text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-            out.append(f"{field.key}={text}")
+            out.append(f"{field.key}={_yaml_inline(value)}")
     return out
 
 

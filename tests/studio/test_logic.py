@@ -104,3 +104,23 @@ def test_monitor_state_redraws_only_on_change(tmp_path: Path) -> None:
     assert list(fig.data[0].y) == [2.0]
     st.select(tmp_path, ["b"])  # deselecting drops the tail
     assert list(st.tails) == ["b"]
+
+
+def test_form_fields_come_from_the_config_models() -> None:
+    fields = {f.key: f for f in forms.form_fields()}
+    assert fields["train.learning_rate"].label == "Learning rate" and fields["train.learning_rate"].main
+    assert fields["train.warmup_steps"].kind == "number" and not fields["train.warmup_steps"].main
+    assert fields["train.bf16"].choices == ("auto", "true", "false")
+    assert fields["data.max_samples"].optional and fields["rl.rewards"].kind == "yaml"
+    assert "model.trust_remote_code" not in fields and "resume_from" not in fields  # never from the web
+    # PPO ignores warmup and the scheduler; eval has no learning rate; a shared section's
+    # fields show only for the methods that read them
+    assert not fields["train.warmup_steps"].visible("ppo") and fields["train.warmup_steps"].visible("dpo")
+    assert not fields["train.learning_rate"].visible("eval") and fields["train.seed"].visible("eval")
+    assert fields["rl.num_generations"].visible("grpo") and not fields["rl.num_generations"].visible("ppo")
+    assert fields["dpo.simpo_gamma"].visible("simpo") and not fields["dpo.simpo_gamma"].visible("dpo")
+    values = forms.form_values(read_preset(ROOT / "presets/tiny/sft.yaml"))
+    assert values[forms.keys().index("lora.target_modules")] == "all-linear"
+    assert values[forms.keys().index("train.bf16")] == "false"
+    cfg, _ = forms.form_to_config(read_preset(ROOT / "presets/tiny/sft.yaml"), values, "form")
+    assert cfg.lora.target_modules == "all-linear" and cfg.train.bf16 is False
