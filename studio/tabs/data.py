@@ -22,13 +22,13 @@ from studio.logic.dataview import (
     column_types,
     compute_stats,
     filter_sample,
-    load_template,
     load_tokenizer,
     open_dataset,
     search,
 )
 from studio.logic.labeling import PathRefused, safe_path
 from studio.logic.mixtures import mix, parse_spec
+from studio.logic.templates import load_template
 
 PAGE = 20
 

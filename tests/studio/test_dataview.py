@@ -13,11 +13,11 @@ from studio.logic.dataview import (
     column_types,
     compute_stats,
     filter_sample,
-    load_template,
     open_dataset,
     search,
 )
 from studio.logic.mixtures import mix, parse_spec
+from studio.logic.templates import load_template
 
 CONV = [{"role": "user", "content": "hi"}]
 FORMATS = {
@@ -155,7 +155,7 @@ def test_chat_template_renders_as_in_training(embedded_model: str, tiny_model: s
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
 
-    from studio.logic.dataview import load_template
+    from studio.logic.templates import load_template
 
     chats = [
         [{"role": "user", "content": "Write a haiku about rivers."}],
