@@ -88,5 +88,7 @@ def launch_app(
         theme=gr.themes.Soft(),
         footer_links=[],
         js=KEYBOARD_JS,
+        # reports (report.html) are handed to the browser from the runs folder
+        allowed_paths=[str(ctx.runs_dir)],
     )
     return app

@@ -1,20 +1,37 @@
-"""What a comparison (an `eval` run) concludes from its judgments: per pair of models the
-wins / ties / losses, a Wilson interval (a tie counts half), mean lengths and a
-length-controlled win rate; Bradley-Terry for three or more models; how often the judges
-agree. Pure functions over plain rows: the worker writes winrate.json with them, headless
-mode prints `tally_table`. No torch.
+"""What a comparison (an `eval` run) concludes from its answers and judgments.
+
+Per judge and pair of models: wins / ties / losses, a Wilson interval (a tie counts half),
+mean lengths and a length-controlled win rate. For score judges (checkers, reward model,
+function) also each model's mean score with a 95% interval, and per pair the paired score
+difference (B - A, per prompt) with a paired bootstrap interval and a verdict. Bradley-Terry
+for three or more models; how often the judges agree. Pure functions over plain rows: the
+worker writes winrate.json with them, headless mode prints `tally_table`. No torch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from itertools import combinations
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backends.core.params import JudgeSpec
-from backends.core.winrate import Tally, bradley_terry_ci, length_controlled_win_rate
+from backends.core.winrate import (
+    Tally,
+    bootstrap_mean_ci,
+    bradley_terry_ci,
+    length_controlled_win_rate,
+    paired_difference,
+    verdict,
+)
 
 if TYPE_CHECKING:
     from backends.core.config import RunConfig
+
+CI_METHOD = (
+    "win rate: Wilson score interval, 95%, a tie counts as half a win; scores: 95% bootstrap "
+    "interval of the mean; B - A: paired bootstrap over prompts, 95%"
+)
 
 
 def judge_name(spec: JudgeSpec, i: int, specs: list[JudgeSpec]) -> str:
@@ -29,54 +46,95 @@ def outcome_from_scores(sa: float, sb: float, margin: float) -> float:
     return 1.0 if sa > sb else 0.0
 
 
+def short(model: str) -> str:
+    """A readable model name: `smollm2-135m-instruct`, a run id for `runs/<id>/model`, else the folder."""
+    if model.startswith("builtin:"):
+        return model.split(":", 1)[1]
+    p = Path(model)
+    return p.parent.name if p.name == "model" else (p.name or model)
+
+
+@dataclass
+class Answers:
+    """Per prompt and model: the mean length and, per score judge, the mean score over the
+    prompt's samples (`eval.samples_per_prompt`)."""
+
+    length: dict[tuple[int, str], float] = field(default_factory=dict)
+    score: dict[tuple[str, int, str], float] = field(default_factory=dict)  # (judge, prompt, model)
+
+
+def _pair_scores(judge: str, a: str, b: str, answers: Answers, prompts: list[int]) -> dict[str, Any]:
+    sa = [answers.score[(judge, p, a)] for p in prompts]
+    sb = [answers.score[(judge, p, b)] for p in prompts]
+    diff, lo, hi = paired_difference(sa, sb)
+    return {
+        "mean_a": sum(sa) / len(sa),
+        "mean_b": sum(sb) / len(sb),
+        "diff": diff,
+        "diff_ci95": [lo, hi],
+        "verdict": verdict(lo, hi),
+    }
+
+
+def _pair(
+    judge: str, a: str, b: str, judgments: list[dict[str, Any]], answers: Answers, scored: bool
+) -> dict[str, Any]:
+    js = [j for j in judgments if j["judge"] == judge and j["a"] == a and j["b"] == b]
+    t = Tally(
+        sum(j["outcome"] == 1.0 for j in js),
+        sum(j["outcome"] == 0.5 for j in js),
+        sum(j["outcome"] == 0.0 for j in js),
+    )
+    la = [answers.length[(j["prompt_id"], a)] for j in js]
+    lb = [answers.length[(j["prompt_id"], b)] for j in js]
+    out: dict[str, Any] = {
+        "judge": judge,
+        "a": a,
+        "b": b,
+        "wins": t.wins,
+        "ties": t.ties,
+        "losses": t.losses,
+        "n": t.n,
+        "win_rate": t.win_rate if t.n else None,
+        "ci95": list(t.ci95()),
+        "mean_len_a": sum(la) / len(la) if la else None,
+        "mean_len_b": sum(lb) / len(lb) if lb else None,
+        "lc_win_rate": length_controlled_win_rate([j["outcome"] for j in js], la, lb)
+        if len(js) >= 4
+        else None,
+    }
+    if scored and js:
+        out.update(_pair_scores(judge, a, b, answers, [j["prompt_id"] for j in js]))
+    return out
+
+
+def _model_scores(judge: str, models: list[str], answers: Answers) -> dict[str, Any]:
+    out = {}
+    for m in models:
+        values = [v for (j, _, mm), v in answers.score.items() if j == judge and mm == m]
+        mean, lo, hi = bootstrap_mean_ci(values)
+        out[m] = {"mean": mean if values else None, "ci95": [lo, hi], "n": len(values)}
+    return out
+
+
 def summarize(
-    cfg: RunConfig,
-    judgments: list[dict[str, Any]],
-    lengths: dict[tuple[int, str], int],
-    done: int,
-    total: int,
-    engine: str,
+    cfg: RunConfig, judgments: list[dict[str, Any]], answers: Answers, done: int, total: int, engine: str
 ) -> dict[str, Any]:
     models = cfg.eval.models
     names = [judge_name(s, i, cfg.eval.judges) for i, s in enumerate(cfg.eval.judges)]
-    pairs = []
-    for judge in names:
-        for a, b in combinations(models, 2):
-            js = [j for j in judgments if j["judge"] == judge and j["a"] == a and j["b"] == b]
-            t = Tally(
-                sum(j["outcome"] == 1.0 for j in js),
-                sum(j["outcome"] == 0.5 for j in js),
-                sum(j["outcome"] == 0.0 for j in js),
-            )
-            la = [lengths[(j["prompt_id"], a)] for j in js]
-            lb = [lengths[(j["prompt_id"], b)] for j in js]
-            pairs.append(
-                {
-                    "judge": judge,
-                    "a": a,
-                    "b": b,
-                    "wins": t.wins,
-                    "ties": t.ties,
-                    "losses": t.losses,
-                    "n": t.n,
-                    "win_rate": t.win_rate if t.n else None,
-                    "ci95": list(t.ci95()),
-                    "mean_len_a": sum(la) / len(la) if la else None,
-                    "mean_len_b": sum(lb) / len(lb) if lb else None,
-                    "lc_win_rate": length_controlled_win_rate([j["outcome"] for j in js], la, lb)
-                    if len(js) >= 4
-                    else None,
-                }
-            )
+    scored = {n for n, s in zip(names, cfg.eval.judges, strict=True) if s.kind != "llm"}
+    pairs = [
+        _pair(judge, a, b, judgments, answers, judge in scored)
+        for judge in names
+        for a, b in combinations(models, 2)
+    ]
     ranking = {}
-    if len(models) >= 3:
-        for judge in names:
-            games = [(j["a"], j["b"], j["outcome"]) for j in judgments if j["judge"] == judge]
+    for judge in names:
+        games = [(j["a"], j["b"], j["outcome"]) for j in judgments if j["judge"] == judge]
+        if games:
             ci = bradley_terry_ci(models, games, rounds=100)
-            ranking[judge] = sorted(
-                ({"model": m, "score": s, "ci95": [lo, hi]} for m, (s, lo, hi) in ci.items()),
-                key=lambda r: -r["score"],
-            )
+            rows = ({"model": m, "score": s, "ci95": [lo, hi]} for m, (s, lo, hi) in ci.items())
+            ranking[judge] = sorted(rows, key=lambda r: -r["score"])
     agreement = {}
     for x, y in combinations(names, 2):
         vx = {(j["prompt_id"], j["a"], j["b"]): j["outcome"] for j in judgments if j["judge"] == x}
@@ -84,9 +142,10 @@ def summarize(
         common = set(vx) & set(vy)
         if common:
             agreement[f"{x} vs {y}"] = sum(vx[k] == vy[k] for k in common) / len(common)
+    e = cfg.eval
     return {
         "models": models,
-        "judges": [{"name": n, **s.model_dump()} for n, s in zip(names, cfg.eval.judges, strict=True)],
+        "judges": [{"name": n, **s.model_dump()} for n, s in zip(names, e.judges, strict=True)],
         "prompt_set": {
             "dataset": cfg.data.dataset,
             "split": cfg.data.split,
@@ -94,34 +153,59 @@ def summarize(
             "seed": cfg.data.seed,
         },
         "sampling": {
-            "temperature": cfg.eval.temperature,
-            "max_new_tokens": cfg.eval.max_new_tokens,
+            "temperature": e.temperature,
+            "max_new_tokens": e.max_new_tokens,
+            "samples_per_prompt": e.samples_per_prompt,
             "seed": cfg.train.seed,
             "engine": engine,
         },
-        "ci_method": "Wilson score interval, 95%; a tie counts as half a win",
+        "ci_method": CI_METHOD,
         "prompts_done": done,
+        "scores": {judge: _model_scores(judge, models, answers) for judge in names if judge in scored},
         "pairs": pairs,
         "bradley_terry": ranking,
         "judge_agreement": agreement,
     }
 
 
+def _f(x: float | None, digits: int = 3, sign: bool = False) -> str:
+    return "-" if x is None else f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def verdict_line(p: dict[str, Any]) -> str:
+    """`B scores higher than A: yes` with the names, for a pair with paired scores."""
+    return f"{short(p['b'])} scores higher than {short(p['a'])}: {p['verdict']} at 95%"
+
+
 def tally_table(winrate: dict[str, Any]) -> str:
-    """The tallies as a plain-text table (headless output)."""
-    lines = [
-        f"{'judge':<14} {'A':<28} {'B':<28} {'W':>4} {'T':>4} {'L':>4} {'win rate':>9} {'95% CI':>15} {'LC':>6}"
-    ]
+    """The comparison as plain text (headless output): scores per model, paired differences
+    with verdicts, then the win-rate tallies."""
+    width = max([len(short(m)) for m in winrate["models"]] + [8])
+    lines: list[str] = []
+    for judge, by_model in winrate.get("scores", {}).items():
+        lines.append(f"{judge}: mean score per model (95% interval)")
+        for m, s in by_model.items():
+            lines.append(
+                f"  {short(m):<{width}} {_f(s['mean'])} [{_f(s['ci95'][0])}, {_f(s['ci95'][1])}]  n={s['n']}"
+            )
     for p in winrate["pairs"]:
-        wr = f"{p['win_rate']:.3f}" if p["win_rate"] is not None else "-"
-        lc = f"{p['lc_win_rate']:.3f}" if p.get("lc_win_rate") is not None else "-"
+        if "diff" in p:
+            lo, hi = p["diff_ci95"]
+            lines.append(
+                f"{p['judge']}: {short(p['b'])} - {short(p['a'])} = {_f(p['diff'], sign=True)} "
+                f"[{_f(lo, sign=True)}, {_f(hi, sign=True)}]  ->  {verdict_line(p)}"
+            )
+    head = f"{'judge':<14} {'A':<{width}} {'B':<{width}} {'W':>4} {'T':>4} {'L':>4} {'win A':>6} {'95% CI':>15} {'LC':>6}"
+    lines.append(head)
+    for p in winrate["pairs"]:
         ci = f"[{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}]"
         lines.append(
-            f"{p['judge']:<14} {p['a'][-28:]:<28} {p['b'][-28:]:<28} {p['wins']:>4} {p['ties']:>4} "
-            f"{p['losses']:>4} {wr:>9} {ci:>15} {lc:>6}"
+            f"{p['judge']:<14} {short(p['a']):<{width}} {short(p['b']):<{width}} {p['wins']:>4} {p['ties']:>4} "
+            f"{p['losses']:>4} {_f(p['win_rate']):>6} {ci:>15} {_f(p.get('lc_win_rate')):>6}"
         )
+    ps = winrate["prompt_set"]
     lines.append(
         f"({winrate['ci_method']}; LC = length-controlled win rate; {winrate['prompts_done']} prompts of "
-        f"{winrate['prompt_set']['dataset']} {winrate['prompt_set']['split']})"
+        f"{ps['dataset']} {ps['split']}, {winrate['sampling'].get('samples_per_prompt', 1)} sample(s) each)"
     )
     return "\n".join(lines)

@@ -159,6 +159,12 @@ class TrainConfig(Params):
         True, title="Activation checkpointing", description="Recompute activations in backward: less memory."
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", title="Device")
+    report_to: list[Literal["tensorboard", "trackio", "mlflow"]] = Field(
+        default_factory=list,
+        title="Also report to",
+        description="Trackers to log to beside the studio's own metrics.jsonl (each must be installed); "
+        "logs go to the run folder (tensorboard/, mlruns/) unless the tracker is configured otherwise.",
+    )
 
 
 # In the Train form's order.

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from backends.core import registry
 from backends.core.config import ConfigError, RunConfig, config_from_yaml
 from backends.core.data import DataFormatError, preflight
 from backends.core.launcher import REPO_ROOT, Launcher, RunDir, pipeline_command, start_detached
@@ -37,6 +38,8 @@ def prepare_resume(old_dir: str, overrides_cfg: RunConfig | None = None) -> tupl
             ]
         )
     cfg = overrides_cfg or config_from_yaml(old.config_path.read_text(), str(old.config_path))
+    if not registry.get(cfg.method).resumable:
+        raise ConfigError([f"`--resume {old_dir}`: a `{cfg.method}` run cannot resume; start it again"])
     return cfg.model_copy(update={"resume_from": str(ckpt)}), old
 
 
@@ -49,6 +52,23 @@ def copy_metrics_until(src: RunDir, dst: RunDir, last_step: int) -> None:
             dst.append_metrics(row)
 
 
+def _reports(run: RunDir) -> str:
+    if not run.report_md_path.exists():
+        return ""
+    return f"report: {run.report_md_path}\n        {run.report_html_path} (charts; opens offline)\n"
+
+
+def _evaluation(run: RunDir, label: str = "") -> str:
+    """A reward model's held-out pair accuracy, when the run measured one."""
+    if not run.evaluation_path.exists():
+        return ""
+    import json
+
+    ev = json.loads(run.evaluation_path.read_text())
+    lo, hi = ev["ci95"]
+    return f"{label}held-out pair accuracy {ev['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] on {ev['n']} pairs\n"
+
+
 def _print_result(run: RunDir) -> int:
     st = run.read_status()
     state = st["state"]
@@ -59,6 +79,7 @@ def _print_result(run: RunDir) -> int:
         from backends.core.comparison import tally_table
 
         print(tally_table(json.loads(run.winrate_path.read_text())))
+    print(_reports(run) + _evaluation(run), end="")
     if state == RunState.SUCCEEDED.value:
         made = f"model: {run.model_dir}" if run.model_dir.exists() else f"outputs: {run.path}"
         print(f"succeeded in {st.get('ended_at', 0) - st.get('started_at', 0):.0f} s; {made}\n{where}")
@@ -203,6 +224,10 @@ def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
             from backends.core.comparison import tally_table
 
             print(f"\n{s_['stage']}:\n" + tally_table(json.loads(winrate.read_text())))
+        stage_run = RunDir(pdir.path.parent / (s_.get("run_id") or "-"))
+        if stage_run.exists():
+            print(_evaluation(stage_run, f"{s_['stage']}: "), end="")
+    print(_reports(pdir), end="")
     if st["state"] == RunState.SUCCEEDED.value:
         print(f"pipeline succeeded\nrun directory: {pdir.path}")
         return 0

@@ -41,6 +41,7 @@ from backends.core.config import (
     validate_config,
 )
 from backends.core.launcher import Launcher
+from backends.core.report import write_pipeline_report
 from backends.core.rundir import RunDir, RunState, list_runs
 
 REF = re.compile(r"^@([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?$")
@@ -248,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as e:
         pdir.try_finalize(RunState.FAILED, error=f"{type(e).__name__}: {e}"[:500])
         raise
+    finally:
+        write_pipeline_report(pdir)
+        print(f"report: {pdir.report_md_path} and {pdir.report_html_path}", flush=True)
     return 0 if state == RunState.SUCCEEDED else 1
 
 

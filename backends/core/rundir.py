@@ -13,6 +13,8 @@ restarted or closed without losing a run:
     samples.jsonl   generations made during the run (RL samples, sample stage, eval answers)
     data/<x>.jsonl  datasets a run produced (`@stage.<x>` in a pipeline: pairs, sft, ...)
     judgments.jsonl, winrate.json   a comparison's verdicts and tallies (eval runs)
+    evaluation.json a trained model's held-out evaluation (a reward model's pair accuracy)
+    report.md, report.html          what a comparison or a pipeline concluded
 
 Every other module asks this one for these names.
 
@@ -121,6 +123,18 @@ class RunDir:
     @property
     def winrate_path(self) -> Path:
         return self.path / "winrate.json"
+
+    @property
+    def evaluation_path(self) -> Path:
+        return self.path / "evaluation.json"
+
+    @property
+    def report_md_path(self) -> Path:
+        return self.path / "report.md"
+
+    @property
+    def report_html_path(self) -> Path:
+        return self.path / "report.html"
 
     @property
     def data_dir(self) -> Path:

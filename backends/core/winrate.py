@@ -1,9 +1,16 @@
-"""Win-rate statistics for comparisons of models: tallies with a stated ties rule, Wilson
-intervals, a length-controlled win rate, and a Bradley-Terry ranking with bootstrap
-intervals. Pure numpy; no torch.
+"""Statistics for comparisons of models: tallies with a stated ties rule, Wilson intervals,
+a length-controlled win rate, a Bradley-Terry ranking with bootstrap intervals, and the
+per-prompt scores with their intervals (a model's mean score; the paired difference of
+two models). Pure numpy; no torch.
 
 Ties rule, stated once: a tie counts as half a win and half a loss; the 95% interval is
 the Wilson score interval of (wins + ties / 2) / n over all n judged prompts.
+
+Scores: when a judge gives each answer a number (the checkers' share of constraints met,
+a reward model's score), two models answering the same prompts are compared prompt by
+prompt: the mean of B's score minus A's, with a paired bootstrap interval (resample the
+prompts, keep each prompt's two scores together). Ties cost this no power, which is why
+it can tell when the win rate cannot.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -27,6 +35,43 @@ def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+BOOTSTRAP_ROUNDS = 4000
+
+
+def bootstrap_mean_ci(
+    values: Sequence[float], rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
+) -> tuple[float, float, float]:
+    """(mean, low, high): the 2.5 / 97.5 percentiles of the mean over resamples of `values`."""
+    x = np.asarray(values, dtype=float)
+    if len(x) == 0:
+        return (float("nan"), float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(rounds, len(x)))].mean(1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return (float(x.mean()), float(lo), float(hi))
+
+
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
+) -> tuple[float, float, float]:
+    """(mean of b - a, low, high) over the same prompts, by the paired bootstrap."""
+    if len(a) != len(b):
+        raise ValueError(f"paired scores need the same prompts: {len(a)} scores for A, {len(b)} for B")
+    return bootstrap_mean_ci(np.asarray(b, dtype=float) - np.asarray(a, dtype=float), rounds, seed)
+
+
+Verdict = Literal["yes", "no", "cannot tell"]
+
+
+def verdict(low: float, high: float) -> Verdict:
+    """Does B score higher than A at 95%? yes: the interval of B - A is above zero; no: below."""
+    if low > 0:
+        return "yes"
+    if high < 0:
+        return "no"
+    return "cannot tell"
 
 
 @dataclass

@@ -43,7 +43,19 @@ class EvalParams(Params):
     )
     max_new_tokens: int = Field(96, gt=0, title="Max new tokens", json_schema_extra=ui(main=True))
     temperature: float = Field(
-        0.7, ge=0.0, title="Temperature", description="0: greedy.", json_schema_extra=ui(main=True)
+        0.7,
+        ge=0.0,
+        title="Temperature",
+        description="0: greedy (the same answer every time).",
+        json_schema_extra=ui(main=True),
+    )
+    samples_per_prompt: int = Field(
+        1,
+        ge=1,
+        title="Samples per prompt",
+        description="Answers per prompt and model, averaged per prompt before pairing: raise it when sampling "
+        "(temperature > 0) and a judge gives many ties; it costs that many times the generation.",
+        json_schema_extra=ui(main=True),
     )
     batch_size: int = Field(
         8,
@@ -54,21 +66,27 @@ class EvalParams(Params):
 
 
 def check_models(cfg: RunConfig) -> list[str]:
-    models = cfg.eval.models
-    if len(set(models)) < max(2, len(models)):
-        return [f"`eval.models` must name two or more different models, got {models}"]
-    return []
+    e, problems = cfg.eval, []
+    if len(set(e.models)) < max(2, len(e.models)):
+        problems.append(f"`eval.models` must name two or more different models, got {e.models}")
+    if e.samples_per_prompt > 1 and e.temperature == 0:
+        problems.append(
+            f"`eval.samples_per_prompt` is {e.samples_per_prompt} but `eval.temperature` is 0: greedy answers "
+            "are all the same; sample (temperature > 0) or use 1"
+        )
+    return problems
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
-    from backends.core.comparison import judge_name, outcome_from_scores, summarize
+    from backends.core.comparison import Answers, judge_name, outcome_from_scores, summarize
     from backends.core.config import ModelConfig
     from backends.core.data import load_for_method, text_of
+    from backends.core.report import write_comparison_report
     from backends.core.rundir import RunState, atomic_write_text
     from backends.worker.generation import Generator
     from backends.worker.judges import build_judge
 
-    e = cfg.eval
+    e, k = cfg.eval, cfg.eval.samples_per_prompt
     ds, _ = load_for_method("eval", cfg.data, None)
     rows = list(ds)
     attn = cfg.model.attn_implementation
@@ -83,57 +101,59 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     total = len(rows)
     n_batches = (total + e.batch_size - 1) // e.batch_size
     run.update_status(
-        phase="training", total_steps=n_batches, step=0, train_started_at=time.time(), first_step=0
+        phase="generating", total_steps=n_batches, step=0, train_started_at=time.time(), first_step=0
     )
     judgments: list[dict[str, Any]] = []
-    lengths: dict[tuple[int, str], int] = {}
+    answers = Answers()
     engine = next(iter(gens.values())).engine
     with open(run.samples_path, "a") as samples, open(run.judgments_path, "a") as jfile:
         for step, start in enumerate(range(0, total, e.batch_size), 1):
             chunk = rows[start : start + e.batch_size]
             prompts = [r["prompt"] for r in chunk]
-            extra = {k: [r[k] for r in chunk] for k in chunk[0] if k != "prompt"}
+            extra = {key: [r[key] for r in chunk for _ in range(k)] for key in chunk[0] if key != "prompt"}
             seed = cfg.train.seed + step
-            answers = {
+            # per model: k answers per prompt, flattened prompt-major
+            texts = {
                 m: [
-                    o[0]
-                    for o in g.generate(
-                        prompts, 1, e.max_new_tokens, e.temperature or 1e-6, e.batch_size, seed
-                    )
+                    t
+                    for o in g.generate(prompts, k, e.max_new_tokens, e.temperature, e.batch_size, seed)
+                    for t in o
                 ]
                 for m, g in gens.items()
             }
+            flat_prompts = [p for p in prompts for _ in range(k)]
             scores: dict[str, dict[str, list[float]]] = {}
             for name, judge in judges:
                 if judge.kind == "score":
-                    scores[name] = {m: judge.score(prompts, answers[m], extra) for m in e.models}
+                    scores[name] = {m: judge.score(flat_prompts, texts[m], extra) for m in e.models}
             for i, row in enumerate(chunk):
                 pid = start + i
                 for m in e.models:
-                    lengths[(pid, m)] = len(answers[m][i].split())
-                    sample = {
-                        "prompt_id": pid,
-                        "prompt": text_of(row["prompt"]),
-                        "model": m,
-                        "response": answers[m][i],
-                    }
-                    sample.update(length=lengths[(pid, m)], scores={n: s[m][i] for n, s in scores.items()})
-                    samples.write(json.dumps(sample) + "\n")
+                    mine = texts[m][i * k : (i + 1) * k]
+                    answers.length[(pid, m)] = sum(len(t.split()) for t in mine) / k
+                    for name, by_model in scores.items():
+                        answers.score[(name, pid, m)] = sum(by_model[m][i * k : (i + 1) * k]) / k
+                    for j, text in enumerate(mine):
+                        sample = {"prompt_id": pid, "sample": j, "prompt": text_of(row["prompt"]), "model": m}
+                        sample.update(response=text, length=len(text.split()))
+                        sample["scores"] = {n: by_model[m][i * k + j] for n, by_model in scores.items()}
+                        samples.write(json.dumps(sample) + "\n")
                 for a, b in combinations(e.models, 2):
                     for name, judge in judges:
                         extra_info: dict[str, Any] = {}
                         if judge.kind == "score":
-                            out = outcome_from_scores(scores[name][a][i], scores[name][b][i], judge.margin)
-                        else:
+                            sa, sb = answers.score[(name, pid, a)], answers.score[(name, pid, b)]
+                            out = outcome_from_scores(sa, sb, judge.margin)
+                        else:  # an LLM judge compares each model's first answer
                             out, extra_info["p_a"] = judge.compare(
-                                row["prompt"], answers[a][i], answers[b][i]
+                                row["prompt"], texts[a][i * k], texts[b][i * k]
                             )
                         j = {"prompt_id": pid, "a": a, "b": b, "judge": name, "outcome": out, **extra_info}
                         judgments.append(j)
                         jfile.write(json.dumps(j) + "\n")
             samples.flush()
             jfile.flush()
-            summary = summarize(cfg, judgments, lengths, min(total, start + len(chunk)), total, engine)
+            summary = summarize(cfg, judgments, answers, min(total, start + len(chunk)), total, engine)
             atomic_write_text(run.winrate_path, json.dumps(summary, indent=2))
             metrics: dict[str, Any] = {"step": step, "time": time.time(), "split": "train"}
             for p in summary["pairs"]:
@@ -142,7 +162,9 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
             run.append_metrics(metrics)
             run.update_status(step=step, generation_engine=engine)
             if run.stop_requested():
+                write_comparison_report(run)
                 return RunState.STOPPED
+    write_comparison_report(run)
     return RunState.SUCCEEDED
 
 

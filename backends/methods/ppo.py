@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
-    if cfg.resume_from:
-        raise ValueError("`resume_from` is not supported for ppo yet; start a new run from the saved model/")
     from backends.worker.ppo import PPORunner
 
     return PPORunner(cfg, run, rt).train()
@@ -31,7 +29,6 @@ METHOD = MethodSpec(
     section="rl",
     params=RLParams,
     charts=("reward", "kl", "response_length", "loss/value", "entropy", "clipfrac"),
-    resumable=False,
     keeps_columns=True,
     # The loop is written here: one optimizer step per minibatch, no scheduler, no eval split.
     ignores=(

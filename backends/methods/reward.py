@@ -25,11 +25,23 @@ class RewardParams(Params):
         description="Pull the mean reward toward 0 (Eisenstein et al. 2023); empty: off.",
         json_schema_extra=ui(main=True),
     )
+    eval_dataset: str | None = Field(
+        None,
+        title="Held-out preference set",
+        description="Scored after training: pair accuracy overall and by category (a `category` column, or the "
+        "embedded tasks' constraint kinds). builtin:tasks: the embedded held-out topics. Empty: none.",
+    )
+    eval_split: str | None = Field(
+        None, title="Held-out split", description="Empty: `heldout` for builtin:tasks, else `train`."
+    )
+    eval_max_samples: int = Field(200, gt=0, title="Held-out pairs", description="Pairs to score at most.")
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from trl import RewardConfig, RewardTrainer
 
+    from backends.core.rundir import RunState
+    from backends.worker.rm_eval import eval_source, evaluate
     from backends.worker.trainers import fit, prepare, trainer_kwargs
 
     inputs = prepare(cfg, rt, reward_head=True)
@@ -39,7 +51,12 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         max_length=cfg.train.max_length,
         center_rewards_coefficient=cfg.reward.center_rewards_coefficient,
     )
-    return fit(RewardTrainer, cfg, run, inputs, args, peft_task="SEQ_CLS")
+    state = fit(RewardTrainer, cfg, run, inputs, args, peft_task="SEQ_CLS")
+    source = eval_source(cfg)
+    if source is not None and state == RunState.SUCCEEDED:
+        run.update_status(phase="evaluating")
+        evaluate(cfg, run, source, run.read_status().get("step") or 0)
+    return state
 
 
 def check_lengths(ds: Any, tokenizer: Any, max_length: int) -> None:
@@ -77,6 +94,6 @@ METHOD = MethodSpec(
     formats=PREFERENCE,
     section="reward",
     params=RewardParams,
-    charts=("loss", "accuracy", "margin", "mean_reward"),
+    charts=("loss", "accuracy", "margin", "heldout_pair_accuracy"),
     order=20,
 )

@@ -16,12 +16,13 @@ import copy
 import json
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from backends.core.config import RunConfig
+from backends.core.config import ModelConfig, RunConfig
 from backends.core.data import load_for_method
 from backends.core.rundir import RunDir, RunState
 from backends.worker import ppo_math as pm
@@ -72,7 +73,15 @@ class PPORunner:
         self.cfg, self.run, self.rt, self.rl = cfg, run, rt, cfg.rl
         torch.manual_seed(cfg.train.seed)
         random.seed(cfg.train.seed)
-        self.acc = Accelerator(cpu=rt.device == "cpu", mixed_precision="bf16" if rt.bf16 else "no")
+        trackers = list(cfg.train.report_to)
+        self.acc = Accelerator(
+            cpu=rt.device == "cpu",
+            mixed_precision="bf16" if rt.bf16 else "no",
+            log_with=trackers or None,
+            project_dir=str(run.path / "tensorboard"),
+        )
+        if trackers:
+            self.acc.init_trackers("ppo")
         self.tok = load_tokenizer(cfg.model)
         self.tok.padding_side = "left"
         lm = load_causal_lm(cfg.model, rt.attn_implementation)
@@ -84,10 +93,16 @@ class PPORunner:
         elif self.rl.beta > 0:
             self.ref = copy.deepcopy(lm).eval().requires_grad_(False)
         self.model = PolicyWithValue(lm)
+        self.kl = pm.AdaptiveKLController(self.rl.beta, self.rl.target_kl)
+        self.start_step = 0
+        resume = Path(cfg.resume_from) if cfg.resume_from else None
+        if resume is not None:  # weights before the optimizer is built; its state after
+            self._load_weights(resume)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(params, lr=cfg.train.learning_rate, weight_decay=cfg.train.weight_decay)
         self.model, self.opt = self.acc.prepare(self.model, self.opt)
-        self.kl = pm.AdaptiveKLController(self.rl.beta, self.rl.target_kl)
+        if resume is not None:
+            self._load_state(resume)
         self.names = reward_names(self.rl.rewards)
         self.rewards = [build_reward(s) for s in self.rl.rewards]
         self.recorder = SampleRecorder(run, self.rl.samples_per_log)
@@ -224,12 +239,45 @@ class PPORunner:
         return {k: sum(v) / len(v) for k, v in stats.items()}
 
     # --- the loop ----------------------------------------------------------------------
-    def save(self, folder) -> None:
+    def save(self, folder: Path, step: int, checkpoint: bool = True) -> None:
+        """The policy (adapter or full), tokenizer and value head; a checkpoint also keeps the
+        optimizer, the KL coefficient, the step and the random state, for `--resume`."""
         model = self.acc.unwrap_model(self.model)
         folder.mkdir(parents=True, exist_ok=True)
         model.lm.save_pretrained(folder)
         self.tok.save_pretrained(folder)
         torch.save(model.value_head.state_dict(), folder / "value_head.pt")
+        (folder / "ppo_state.json").write_text(json.dumps({"step": step, "kl_coef": self.kl.value}))
+        if checkpoint:
+            torch.save(self.opt.state_dict(), folder / "optimizer.pt")
+            torch.save({"torch": torch.get_rng_state(), "python": random.getstate()}, folder / "rng.pt")
+
+    def _load_weights(self, ckpt: Path) -> None:
+        from safetensors.torch import load_file
+
+        if not (ckpt / "ppo_state.json").exists():
+            raise ValueError(f"`resume_from` {ckpt} is not a PPO checkpoint (no ppo_state.json)")
+        if self.cfg.lora.enabled:
+            from peft import set_peft_model_state_dict
+
+            set_peft_model_state_dict(self.model.lm, load_file(ckpt / "adapter_model.safetensors"))
+        else:
+            self.model.lm.load_state_dict(
+                load_causal_lm(ModelConfig(name_or_path=str(ckpt)), self.rt.attn_implementation).state_dict()
+            )
+        self.model.value_head.load_state_dict(torch.load(ckpt / "value_head.pt"))
+
+    def _load_state(self, ckpt: Path) -> None:
+        state = json.loads((ckpt / "ppo_state.json").read_text())
+        self.start_step, self.kl.value = int(state["step"]), float(state["kl_coef"])
+        self.opt.load_state_dict(torch.load(ckpt / "optimizer.pt"))
+        rng = torch.load(ckpt / "rng.pt", weights_only=False)
+        torch.set_rng_state(rng["torch"])
+        random.setstate(rng["python"])
+        print(
+            f"ppo: resumed from {ckpt} at step {self.start_step} (KL coefficient {self.kl.value:.4g})",
+            flush=True,
+        )
 
     def train(self) -> RunState:
         t = self.cfg.train
@@ -239,7 +287,11 @@ class PPORunner:
             else max(1, int(len(self.rows) * t.num_train_epochs) // t.per_device_train_batch_size)
         )
         self.run.update_status(
-            phase="training", total_steps=total, step=0, train_started_at=time.time(), first_step=0
+            phase="training",
+            total_steps=total,
+            step=self.start_step,
+            train_started_at=time.time(),
+            first_step=self.start_step,
         )
         print(
             f"ppo: {total} updates of {t.per_device_train_batch_size} rollouts, reference = "
@@ -247,7 +299,7 @@ class PPORunner:
             flush=True,
         )
         batches = self._batches()
-        for step in range(1, total + 1):
+        for step in range(self.start_step + 1, total + 1):
             self.recorder.step = step
             t0 = time.time()
             b = self.rollout(next(batches))
@@ -272,17 +324,23 @@ class PPORunner:
                     **stats,
                 }
                 self.run.append_metrics(row)
+                if self.cfg.train.report_to:
+                    numbers = {
+                        k: v
+                        for k, v in row.items()
+                        if isinstance(v, int | float) and k not in ("step", "time")
+                    }
+                    self.acc.log(numbers, step=step)
             self.run.update_status(step=step, updated_at=time.time())
             if self.run.stop_requested():
                 print(f"STOP file found at step {step}: saving and stopping", flush=True)
-                self.save(self.run.checkpoints_dir / f"checkpoint-{step}")
-                self.save(self.run.model_dir)
+                self.save(self.run.checkpoints_dir / f"checkpoint-{step}", step)
+                self.save(self.run.model_dir, step, checkpoint=False)
                 return RunState.STOPPED
             if step % t.save_steps == 0 and step < total:
-                self.save(self.run.checkpoints_dir / f"checkpoint-{step}")
+                self.save(self.run.checkpoints_dir / f"checkpoint-{step}", step)
         self.run.update_status(phase="saving")
-        self.save(self.run.model_dir)
-        (self.run.model_dir / "ppo_state.json").write_text(
-            json.dumps({"steps": total, "kl_coef": self.kl.value})
-        )
+        self.save(self.run.model_dir, total, checkpoint=False)
+        if self.cfg.train.report_to:
+            self.acc.end_training()
         return RunState.SUCCEEDED

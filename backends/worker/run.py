@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_yaml(run.config_path.read_text(encoding="utf-8"), str(run.config_path))
         from backends.core import registry
         from backends.worker.runtime import resolve_runtime
+        from backends.worker.trainers import configure_trackers
 
+        configure_trackers(list(cfg.train.report_to), run)
         runtime = resolve_runtime(cfg.train, cfg.model)
         for note in runtime.notes:
             print(f"runtime: {note}", flush=True)

@@ -39,7 +39,7 @@ def trainer_kwargs(cfg: RunConfig, run: RunDir, rt: Runtime) -> dict[str, Any]:
         bf16=rt.bf16,
         use_cpu=rt.device == "cpu",
         activation_checkpointing=t.activation_checkpointing,
-        report_to="none",
+        report_to=list(t.report_to) or "none",
         disable_tqdm=True,  # progress lives in status.json / metrics.jsonl, not in the log
         dataloader_num_workers=0,
     )
@@ -131,3 +131,26 @@ def use_vllm(rt: Runtime) -> bool:
         return False
     print("generation: vLLM (colocate mode)", flush=True)
     return True
+
+
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio", "mlflow": "mlflow"}
+
+
+def configure_trackers(report_to: list[str], run: RunDir) -> None:
+    """Refuse a tracker that is not installed (before any model loads), and point the local
+    ones at the run folder unless the environment already says where they log."""
+    missing = [t for t in report_to if importlib.util.find_spec(TRACKER_PACKAGES[t]) is None]
+    if missing:
+        raise ValueError(
+            f"`train.report_to` names {missing} but the package is not installed here: "
+            f"`pip install {' '.join(TRACKER_PACKAGES[t] for t in missing)}`, or remove it from the preset"
+        )
+    import os
+
+    if "tensorboard" in report_to:
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run.path / "tensorboard"))
+    if "mlflow" in report_to:
+        os.environ.setdefault("MLFLOW_TRACKING_URI", (run.path / "mlruns").as_uri())
+        os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", "alignment-studio")
+    for t in report_to:
+        print(f"runtime: also reporting to {t}", flush=True)

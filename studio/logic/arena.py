@@ -5,35 +5,58 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from backends.core.comparison import short
 from backends.core.jsonl import read_jsonl
 from backends.core.rundir import RunDir
 
 
-def short(model: str) -> str:
-    """A readable name: `smollm2-135m-instruct`, a run id for `runs/<id>/model`, else the folder."""
-    if model.startswith("builtin:"):
-        return model.split(":", 1)[1]
-    p = Path(model)
-    return p.parent.name if p.name == "model" else (p.name or model)
+def _fmt(x: float | None, digits: int = 3, sign: bool = False) -> str:
+    if x is None:
+        return "-"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
-def _fmt(x: float | None, digits: int = 3) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
+def _ci(ci: list[float], sign: bool = False) -> str:
+    return f"[{_fmt(ci[0], sign=sign)}, {_fmt(ci[1], sign=sign)}]"
+
+
+SCORE_HEADERS = ["judge", "model", "mean score", "95% CI"]
+PAIRED_HEADERS = ["judge", "B vs A", "B - A", "95% CI (paired)", "B scores higher?"]
+TALLY_HEADERS = ["judge", "A vs B", "W / T / L", "win rate A [95% CI]", "words A / B", "length-ctrl."]
+
+
+def score_rows(wr: dict[str, Any]) -> list[list[Any]]:
+    """Each model's mean score per score judge, with its interval."""
+    return [
+        [judge, short(m), _fmt(s["mean"]), _ci(s["ci95"])]
+        for judge, by_model in wr.get("scores", {}).items()
+        for m, s in by_model.items()
+    ]
+
+
+def paired_rows(wr: dict[str, Any]) -> list[list[Any]]:
+    """Per pair and score judge: B's mean score minus A's, prompt by prompt, and the verdict."""
+    return [
+        [
+            p["judge"],
+            f"{short(p['b'])} vs {short(p['a'])}",
+            _fmt(p["diff"], sign=True),
+            _ci(p["diff_ci95"], True),
+            p["verdict"],
+        ]
+        for p in wr["pairs"]
+        if "diff" in p
+    ]
 
 
 def tally_rows(wr: dict[str, Any]) -> list[list[Any]]:
     return [
         [
             p["judge"],
-            short(p["a"]),
-            short(p["b"]),
-            p["wins"],
-            p["ties"],
-            p["losses"],
-            _fmt(p["win_rate"]),
-            f"[{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}]",
-            _fmt(p["mean_len_a"], 1),
-            _fmt(p["mean_len_b"], 1),
+            f"{short(p['a'])} vs {short(p['b'])}",
+            f"{p['wins']} / {p['ties']} / {p['losses']}",
+            f"{_fmt(p['win_rate'])} {_ci(p['ci95'])}",
+            f"{_fmt(p['mean_len_a'], 1)} / {_fmt(p['mean_len_b'], 1)}",
             _fmt(p.get("lc_win_rate")),
         ]
         for p in wr["pairs"]
@@ -58,7 +81,7 @@ VERDICT = {1.0: "A", 0.5: "tie", 0.0: "B"}
 
 def per_prompt_rows(run: RunDir) -> dict[str, Any]:
     """One row per prompt: the prompt, each model's answer and scores, each judge's verdict."""
-    samples = _read(run.samples_path)
+    samples = [s for s in _read(run.samples_path) if s.get("sample", 0) == 0]
     judgments = _read(run.judgments_path)
     models = list(dict.fromkeys(s["model"] for s in samples))
     pairs = list(dict.fromkeys((j["a"], j["b"], j["judge"]) for j in judgments))
@@ -134,14 +157,9 @@ def people_rows(store: Any, session_name: str, models: list[str]) -> list[list[A
     return [
         [
             "people",
-            short(a),
-            short(b),
-            t.wins,
-            t.ties,
-            t.losses,
-            _fmt(t.win_rate if t.n else None),
-            f"[{t.ci95()[0]:.3f}, {t.ci95()[1]:.3f}]",
-            "-",
+            f"{short(a)} vs {short(b)}",
+            f"{t.wins} / {t.ties} / {t.losses}",
+            f"{_fmt(t.win_rate)} {_ci(list(t.ci95()))}",
             "-",
             "-",
         ]

@@ -11,11 +11,23 @@ from typing import Any
 
 import gradio as gr
 
+from backends.core.comparison import verdict_line
 from backends.core.config import EMBEDDED_MODEL, ConfigError
 from backends.core.jsonl import read_jsonl
 from backends.core.rundir import RunDir, list_runs
 from studio.context import StudioContext
-from studio.logic.arena import disagreements, people_rows, per_prompt_rows, ranking_rows, tally_rows
+from studio.logic.arena import (
+    PAIRED_HEADERS,
+    SCORE_HEADERS,
+    TALLY_HEADERS,
+    disagreements,
+    paired_rows,
+    people_rows,
+    per_prompt_rows,
+    ranking_rows,
+    score_rows,
+    tally_rows,
+)
 from studio.logic.forms import build_config
 from studio.logic.labeling import PathRefused, safe_path
 from studio.logic.runs import run_method
@@ -64,6 +76,13 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
                 n = gr.Number(24, label="Prompts", precision=0, minimum=1)
                 max_new = gr.Number(96, label="Max new tokens", precision=0, minimum=1)
                 temp = gr.Number(0.7, label="Temperature", minimum=0)
+                per_prompt_k = gr.Number(
+                    1,
+                    label="Samples per prompt",
+                    precision=0,
+                    minimum=1,
+                    info="Averaged per prompt: more power when judges give ties.",
+                )
             judges = gr.CheckboxGroup(
                 ["checkers", "reward_model", "llm"],
                 value=["checkers"],
@@ -82,25 +101,17 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
                 )
                 to_label = gr.Button("Judge by people (Label tab)", scale=2)
             status = gr.Markdown(elem_id="arena-status")
+            report = gr.DownloadButton("Report (HTML)", visible=False, elem_id="arena-report")
+            verdicts = gr.Markdown(elem_id="arena-verdicts")
+            scores = gr.Dataframe(headers=SCORE_HEADERS, interactive=False, wrap=True, elem_id="arena-scores")
+            paired = gr.Dataframe(
+                headers=PAIRED_HEADERS, interactive=False, wrap=True, elem_id="arena-paired"
+            )
             tallies = gr.Dataframe(
-                headers=[
-                    "judge",
-                    "A",
-                    "B",
-                    "W",
-                    "T",
-                    "L",
-                    "win rate A",
-                    "95% CI",
-                    "mean words A",
-                    "mean words B",
-                    "length-controlled",
-                ],
-                interactive=False,
-                elem_id="arena-tallies",
+                headers=TALLY_HEADERS, interactive=False, wrap=True, elem_id="arena-tallies"
             )
             ranking = gr.Dataframe(
-                headers=["judge", "model", "Bradley-Terry score", "95% CI"], interactive=False
+                headers=["judge", "model", "Bradley-Terry score", "95% CI"], interactive=False, wrap=True
             )
             agreement = gr.Markdown()
     with gr.Row():
@@ -119,6 +130,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         js: list[str],
         rm: str,
         llm: str,
+        spp: float,
     ) -> tuple[str, Any]:
         dataset, split = (src or "builtin:tasks").strip(), "heldout"
         if typed_text and typed_text.strip():
@@ -154,6 +166,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             "eval.judges": judge_specs,
             "eval.max_new_tokens": int(mx or 96),
             "eval.temperature": float(t or 0.0),
+            "eval.samples_per_prompt": int(spp or 1),
         }
         try:
             cfg, _ = build_config({}, values, "Arena form")
@@ -166,31 +179,31 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             gr.Dropdown(choices=eval_runs(ctx), value=run.run_id),
         )
 
+    empty_table = {"headers": ["#"], "data": []}
+
     def on_show(run_id: str | None, dis: bool) -> tuple[Any, ...]:
         run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
+        nothing = (gr.DownloadButton(visible=False), "", [], [], [], [], "", empty_table)
         if run is None or not run.exists():
-            return "Pick a comparison.", [], [], "", {"headers": ["#"], "data": []}
+            return ("Pick a comparison.", *nothing)
         st = run.read_status()
-        wr_path = run.winrate_path
-        if not wr_path.exists():
-            return (
-                f"`{run.run_id}`: {st['state']} ({st.get('phase') or 'waiting'}); no judgments yet"
-                + (f"\n\n**Reason:** {st['error']}" if st.get("error") else ""),
-                [],
-                [],
-                "",
-                {"headers": ["#"], "data": []},
-            )
-        wr = json.loads(wr_path.read_text())
+        state = st["state"] + (f" ({st['phase']})" if st["state"] == "running" and st.get("phase") else "")
+        if not run.winrate_path.exists():
+            reason = f"\n\n**Reason:** {st['error']}" if st.get("error") else ""
+            return (f"`{run.run_id}`: {state}; no judgments yet{reason}", *nothing)
+        wr = json.loads(run.winrate_path.read_text())
         engine = wr["sampling"]["engine"]
         head = (
-            f"`{run.run_id}`: **{st['state']}** · {wr['prompts_done']} of {wr['prompt_set']['n']} prompts · "
-            f"generation: {engine}"
+            f"`{run.run_id}`: **{state}** · {wr['prompts_done']} of {wr['prompt_set']['n']} prompts, "
+            f"{wr['sampling'].get('samples_per_prompt', 1)} answer(s) each · generation: {engine}"
             + (" (vLLM not available here)" if engine == "transformers" else "")
-            + f" · {wr['ci_method']}"
+            + f"\n\n_{wr['ci_method']}_"
         )
         if st.get("error"):
             head += f"\n\n**Reason:** {st['error']}"
+        lines = [
+            f"- **{verdict_line(p)}** ({p['judge']}: {p['diff']:+.3f})" for p in wr["pairs"] if "diff" in p
+        ]
         agree = "; ".join(f"{k}: {100 * v:.0f}% agree" for k, v in wr["judge_agreement"].items())
         table = per_prompt_rows(run)
         if dis:
@@ -203,7 +216,21 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             column_widths=widths,
         )
         people = people_rows(ctx.store, f"arena-{run.run_id}", wr["models"])
-        return head, tally_rows(wr) + people, ranking_rows(wr), (f"Judges: {agree}" if agree else ""), frame
+        has_report = run.report_html_path.exists()
+        button = gr.DownloadButton(
+            value=str(run.report_html_path) if has_report else None, visible=has_report
+        )
+        return (
+            head,
+            button,
+            "\n".join(lines),
+            score_rows(wr),
+            paired_rows(wr),
+            tally_rows(wr) + people,
+            ranking_rows(wr),
+            f"Judges: {agree}" if agree else "",
+            frame,
+        )
 
     def on_tick(run_id: str | None, dis: bool, seen: tuple[Any, ...] | None) -> tuple[Any, ...]:
         """Cheap check first: redraw only when the comparison's files or state changed."""
@@ -217,14 +244,14 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             ]
             stamp += tuple(f.stat().st_mtime_ns for f in files if f.exists())
         if stamp == seen:
-            return (*[gr.skip()] * 5, seen)
+            return (*[gr.skip()] * len(outs), seen)
         return (*on_show(run_id, dis), stamp)
 
     def on_label(run_id: str | None) -> str:
         run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
         if run is None or not run.samples_path.exists():
             return "Pick a comparison with answers first."
-        rows = read_jsonl(run.samples_path, complete_only=True)
+        rows = [r for r in read_jsonl(run.samples_path, complete_only=True) if r.get("sample", 0) == 0]
         items: dict[int, dict[str, Any]] = {}
         for r in rows:
             it = items.setdefault(
@@ -245,11 +272,11 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
     # --- wiring ------------------------------------------------------------------------
     start.click(
         on_start,
-        [models, prompts, typed, n, max_new, temp, judges, rm_path, llm_path],
+        [models, prompts, typed, n, max_new, temp, judges, rm_path, llm_path, per_prompt_k],
         [start_msg, comparison],
         api_name="arena_start",
     )
-    outs = [status, tallies, ranking, agreement, per_prompt]
+    outs = [status, report, verdicts, scores, paired, tallies, ranking, agreement, per_prompt]
     comparison.change(on_show, [comparison, only_dis], outs, api_name="arena_show")
     only_dis.change(on_show, [comparison, only_dis], outs, api_visibility="private")
     seen = gr.State(None)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from gradio_client import Client
+
+from backends.core.jsonl import read_jsonl
+from backends.core.rundir import RunDir
 
 
 def frame(out: dict) -> dict:
@@ -24,22 +28,39 @@ def test_compare_two_models_and_hand_off_to_labeling(studio, tiny_model: str) ->
         ["checkers"],
         "",
         "",
+        2,  # two answers per prompt and model, averaged per prompt
         api_name="/arena_start",
     )
     assert msg.startswith("Comparison `") and "started" in msg
     run_id = msg.split("`")[1]
     deadline = time.time() + 240
     while time.time() < deadline:
-        status, tallies, ranking, agreement, table = client.predict(run_id, False, api_name="/arena_show")
+        out = client.predict(run_id, False, api_name="/arena_show")
+        status, report, verdicts, scores, paired, tallies, ranking, agreement, table = out
         if "**succeeded**" in status or "failed" in status:
             break
         time.sleep(1)
-    assert "**succeeded**" in status and "6 of 6 prompts" in status and "Wilson" in status
+    assert "**succeeded**" in status and "6 of 6 prompts, 2 answer(s) each" in status and "Wilson" in status
     (row,) = tallies["data"]
-    assert row[0] == "checkers" and int(row[3]) + int(row[4]) + int(row[5]) == 6
+    wins, ties, losses = (int(x) for x in row[2].split(" / "))
+    assert row[0] == "checkers" and wins + ties + losses == 6
+    assert [r[:2] for r in scores["data"]] == [
+        ["checkers", "tiny-llama"],
+        ["checkers", Path(tiny_model).name],
+    ]
+    (pair,) = paired["data"]
+    assert pair[4] in ("yes", "no", "cannot tell") and pair[4] in verdicts
+    assert report["visible"] and report["value"].endswith("report.html")  # the report can be downloaded
+    assert len([r for r in ranking["data"] if r[0] == "checkers"]) == 2  # Bradley-Terry for two models too
+    run = RunDir(studio.runs_dir / run_id)
+    assert len(read_jsonl(run.samples_path)) == 6 * 2 * 2
+    assert (
+        "scores higher than" in run.report_md_path.read_text()
+        and "plotly" in run.report_html_path.read_text()
+    )
     table = frame(table)
     assert len(table["data"]) == 6 and table["headers"][:2] == ["#", "prompt"]
-    _, _, _, _, only = client.predict(run_id, True, api_name="/arena_show")
+    *_, only = client.predict(run_id, True, api_name="/arena_show")
     assert frame(only)["data"] == []  # one judge cannot disagree with itself
     made = client.predict(run_id, api_name="/arena_to_label")
     assert "Labeling session `arena-" in made
@@ -52,19 +73,33 @@ def test_compare_two_models_and_hand_off_to_labeling(studio, tiny_model: str) ->
     second = models.index(tiny_model)
     store.record_vote(items[0].id, "ann", "left", second, 1 - second)  # prefers the second model
     store.record_vote(items[1].id, "ann", "tie", 0, 1)
-    _, tallies, *_ = client.predict(run_id, False, api_name="/arena_show")
+    tallies = client.predict(run_id, False, api_name="/arena_show")[5]
     people = next(r for r in tallies["data"] if r[0] == "people")
-    assert [int(x) for x in people[3:6]] == [0, 1, 1] and people[6] == "0.250"
+    assert people[2] == "0 / 1 / 1" and people[3].startswith("0.250 [")
 
 
 def test_form_errors_start_nothing(studio) -> None:
     client = Client(studio.url, verbose=False)
     msg, _ = client.predict(
-        ["builtin:tiny-llama"], "builtin:tasks", "", 6, 12, 1.0, ["checkers"], "", "", api_name="/arena_start"
+        ["builtin:tiny-llama"],
+        "builtin:tasks",
+        "",
+        6,
+        12,
+        1.0,
+        ["checkers"],
+        "",
+        "",
+        1,
+        api_name="/arena_start",
     )
     assert "`eval.models` must name two or more different models" in msg
     msg, _ = client.predict(
-        ["a", "b"], "/etc/passwd", "", 6, 12, 1.0, ["checkers"], "", "", api_name="/arena_start"
+        ["a", "b"], "/etc/passwd", "", 6, 12, 1.0, ["checkers"], "", "", 1, api_name="/arena_start"
     )
     assert "not a file under the folders this studio serves" in msg
+    msg, _ = client.predict(
+        ["a", "b"], "builtin:tasks", "", 6, 12, 0.0, ["checkers"], "", "", 3, api_name="/arena_start"
+    )
+    assert "`eval.samples_per_prompt` is 3 but `eval.temperature` is 0" in msg
     assert not any(studio.runs_dir.iterdir())

@@ -1,0 +1,309 @@
+"""report.md and report.html for a comparison or a pipeline: what it concluded, in tables
+(each stage's key numbers; the comparison's scores, paired differences with intervals and
+verdicts, tallies), and in the HTML the plotly charts as well, embedded so the file opens
+offline. Written by the eval worker and the pipeline runner when they end; torch-free.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.core import registry
+from backends.core.comparison import short, verdict_line
+from backends.core.jsonl import read_jsonl
+from backends.core.rundir import RunDir
+
+
+@dataclass
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)
+    tables: list[tuple[list[str], list[list[Any]]]] = field(default_factory=list)
+    figures: list[Any] = field(default_factory=list)  # plotly figures (HTML only)
+
+
+def _f(x: Any, digits: int = 3, sign: bool = False) -> str:
+    if x is None or isinstance(x, str):
+        return "-" if x is None else x
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _ci(ci: list[float], sign: bool = False) -> str:
+    return f"[{_f(ci[0], sign=sign)}, {_f(ci[1], sign=sign)}]"
+
+
+def comparison_sections(wr: dict[str, Any], title: str = "Comparison") -> list[Section]:
+    import plotly.graph_objects as go
+
+    ps, sampling = wr["prompt_set"], wr["sampling"]
+    head = Section(title)
+    head.text.append(
+        f"{wr['prompts_done']} prompts of `{ps['dataset']}` ({ps['split']}), {sampling.get('samples_per_prompt', 1)} "
+        f"answer(s) per prompt and model, temperature {sampling['temperature']}, {sampling['max_new_tokens']} new "
+        f"tokens at most, generated with {sampling['engine']}. Models: "
+        + ", ".join(f"`{short(m)}`" for m in wr["models"])
+        + f". Intervals: {wr['ci_method']}."
+    )
+    out = [head]
+    for judge, by_model in wr.get("scores", {}).items():
+        sec = Section(f"Scores by {judge}")
+        sec.tables.append(
+            (
+                ["model", "mean score", "95% interval", "prompts"],
+                [[short(m), _f(s["mean"]), _ci(s["ci95"]), s["n"]] for m, s in by_model.items()],
+            )
+        )
+        pairs = [p for p in wr["pairs"] if p["judge"] == judge and "diff" in p]
+        sec.tables.append(
+            (
+                ["A", "B", "mean A", "mean B", "B - A", "95% interval (paired)", "verdict"],
+                [
+                    [
+                        short(p["a"]),
+                        short(p["b"]),
+                        _f(p["mean_a"]),
+                        _f(p["mean_b"]),
+                        _f(p["diff"], sign=True),
+                        _ci(p["diff_ci95"], True),
+                        verdict_line(p),
+                    ]
+                    for p in pairs
+                ],
+            )
+        )
+        names = [short(m) for m in by_model]
+        means = [s["mean"] or 0.0 for s in by_model.values()]
+        fig = go.Figure(
+            go.Bar(
+                x=names,
+                y=means,
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=[s["ci95"][1] - (s["mean"] or 0) for s in by_model.values()],
+                    arrayminus=[(s["mean"] or 0) - s["ci95"][0] for s in by_model.values()],
+                ),
+            )
+        )
+        fig.update_layout(
+            title=f"mean {judge} score per model (95% interval)", template="plotly_white", height=360
+        )
+        sec.figures.append(fig)
+        out.append(sec)
+    tallies = Section("Win rates")
+    tallies.tables.append(
+        (
+            [
+                "judge",
+                "A",
+                "B",
+                "W",
+                "T",
+                "L",
+                "win rate A",
+                "95% CI",
+                "mean words A",
+                "mean words B",
+                "length-controlled",
+            ],
+            [
+                [
+                    p["judge"],
+                    short(p["a"]),
+                    short(p["b"]),
+                    p["wins"],
+                    p["ties"],
+                    p["losses"],
+                    _f(p["win_rate"]),
+                    _ci(p["ci95"]),
+                    _f(p["mean_len_a"], 1),
+                    _f(p["mean_len_b"], 1),
+                    _f(p.get("lc_win_rate")),
+                ]
+                for p in wr["pairs"]
+            ],
+        )
+    )
+    for judge, rows in wr.get("bradley_terry", {}).items():
+        tallies.tables.append(
+            (
+                [f"Bradley-Terry ({judge})", "score", "95% CI"],
+                [[short(r["model"]), _f(r["score"], 2, True), _ci(r["ci95"], True)] for r in rows],
+            )
+        )
+    if wr.get("judge_agreement"):
+        tallies.text.append(
+            "Judge agreement: " + "; ".join(f"{k}: {100 * v:.0f}%" for k, v in wr["judge_agreement"].items())
+        )
+    out.append(tallies)
+    return out
+
+
+def _curves(run: RunDir, method: str) -> tuple[list[list[Any]], Any]:
+    """Key numbers (first and last value of the method's charts) and a figure of those curves."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    rows = (
+        [r for r in read_jsonl(run.metrics_path, complete_only=True) if r.get("split") == "train"]
+        if run.metrics_path.exists()
+        else []
+    )
+    charts = [c for c in registry.get(method).charts if not any(ch in c for ch in "*?[")][:4]
+    table, present = [], []
+    for c in charts:
+        pts = [(r["step"], r[c]) for r in rows if isinstance(r.get(c), int | float)]
+        if pts:
+            present.append((c, pts))
+            tail = [v for _, v in pts[-5:]]
+            table.append([c, _f(pts[0][1], 4), _f(sum(tail) / len(tail), 4), len(pts)])
+    if not present:
+        return table, None
+    fig = make_subplots(rows=1, cols=len(present), subplot_titles=[c for c, _ in present])
+    for i, (_, pts) in enumerate(present, 1):
+        fig.add_trace(
+            go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines", showlegend=False),
+            row=1,
+            col=i,
+        )
+    fig.update_layout(height=300, template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
+    return table, fig
+
+
+def evaluation_section(run: RunDir, title: str) -> Section | None:
+    if not run.evaluation_path.exists():
+        return None
+    ev = json.loads(run.evaluation_path.read_text())
+    sec = Section(title)
+    sec.text.append(
+        f"Held-out pair accuracy {_f(ev['accuracy'])} {_ci(ev['ci95'])} on {ev['n']} pairs of `{ev['dataset']}` "
+        f"({ev['split']}): the share of pairs where the chosen answer scores higher."
+    )
+    cats = ev.get("by_category", {})
+    if cats:
+        sec.tables.append(
+            (
+                ["category", "accuracy", "95% CI", "pairs"],
+                [[c, _f(v["accuracy"]), _ci(v["ci95"]), v["n"]] for c, v in cats.items()],
+            )
+        )
+    return sec
+
+
+def run_sections(run: RunDir, label: str) -> list[Section]:
+    st = run.read_status()
+    method = _method_of(run)
+    sec = Section(f"{label}: {method}, {st['state']}")
+    took = (st.get("ended_at") or time.time()) - (st.get("started_at") or time.time())
+    sec.text.append(
+        f"Run `{run.run_id}`; {took / 60:.1f} minutes; step {st.get('step') or 0} of {st.get('total_steps') or '?'}."
+    )
+    if st.get("error"):
+        sec.text.append(f"Reason: {st['error']}")
+    out = [sec]
+    if method == "eval" and run.winrate_path.exists():
+        return out + comparison_sections(json.loads(run.winrate_path.read_text()), f"{label}: the comparison")
+    table, fig = _curves(run, method) if method in registry.names() else ([], None)
+    if table:
+        sec.tables.append((["metric", "first", "last (mean of 5)", "points"], table))
+    if fig is not None:
+        sec.figures.append(fig)
+    ev = evaluation_section(run, f"{label}: held-out evaluation")
+    return out + ([ev] if ev else [])
+
+
+def _method_of(run: RunDir) -> str:
+    import yaml
+
+    try:
+        return str(yaml.safe_load(run.config_path.read_text()).get("method", "?"))
+    except (OSError, AttributeError):
+        return "?"
+
+
+def render_markdown(title: str, sections: list[Section]) -> str:
+    lines = [f"# {title}", ""]
+    for sec in sections:
+        lines += [f"## {sec.title}", ""]
+        for t in sec.text:
+            lines += [t, ""]
+        for headers, rows in sec.tables:
+            lines.append("| " + " | ".join(headers) + " |")
+            lines.append("|" + "---|" * len(headers))
+            lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def render_html(title: str, sections: list[Section]) -> str:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+        "th{background:#f3f3f8}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    first_figure = True
+    for sec in sections:
+        parts.append(f"<h2>{html.escape(sec.title)}</h2>")
+        parts += [f"<p>{html.escape(t)}</p>" for t in sec.text]
+        for headers, rows in sec.tables:
+            parts.append(
+                "<table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers) + "</tr>"
+            )
+            parts += [
+                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+            ]
+            parts.append("</table>")
+        for fig in sec.figures:
+            # plotly.js is embedded once (first figure), so the file opens without a network
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=first_figure))
+            first_figure = False
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(run: RunDir, title: str, sections: list[Section]) -> None:
+    from backends.core.rundir import atomic_write_text
+
+    atomic_write_text(run.report_md_path, render_markdown(title, sections))
+    atomic_write_text(run.report_html_path, render_html(title, sections))
+
+
+def write_comparison_report(run: RunDir) -> None:
+    wr = json.loads(run.winrate_path.read_text())
+    write_report(run, f"Comparison {run.run_id}", comparison_sections(wr))
+
+
+def write_pipeline_report(pdir: RunDir) -> None:
+    st = pdir.read_status()
+    head = Section("Pipeline")
+    took = (st.get("ended_at") or time.time()) - (st.get("started_at") or time.time())
+    head.text.append(
+        f"`{pdir.run_id}`: {st['state']} in {took / 60:.1f} minutes."
+        + (f" Reason: {st['error']}" if st.get("error") else "")
+    )
+    head.tables.append(
+        (
+            ["stage", "method", "state", "run"],
+            [
+                [
+                    s["stage"],
+                    s["method"],
+                    s["state"] + (" (reused)" if s.get("reused") else ""),
+                    s.get("run_id") or "",
+                ]
+                for s in st.get("stages", [])
+            ],
+        )
+    )
+    sections = [head]
+    for s in st.get("stages", []):
+        run = RunDir(pdir.path.parent / s["run_id"]) if s.get("run_id") else None
+        if run is not None and run.exists():
+            sections += run_sections(run, f"Stage {s['stage']}")
+    write_report(pdir, f"Pipeline {pdir.run_id}", sections)
