@@ -84,8 +84,10 @@ def builtin_rows(method: str, split: str, n: int, seed: int) -> list[dict[str, A
     methods, unpaired rows for KTO, prompt-only (with the checkers) for RL and sampling."""
     from backends.core import taskgen
 
-    if split not in ("train", "heldout"):
-        raise DataFormatError(f"`data.split` for {EMBEDDED_DATA} must be train or heldout, got {split!r}")
+    if split not in ("train", "dev", "heldout"):
+        raise DataFormatError(
+            f"`data.split` for {EMBEDDED_DATA} must be train, dev (held-out topics, other tasks) or heldout, got {split!r}"
+        )
     shape = registry.get(method).formats[0]  # the first format a method lists is the one it prefers
     if shape in ("preference", "implicit_preference"):
         return taskgen.pair_rows(split, n, seed)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ restarted or closed without losing a run:
     data/<x>.jsonl  datasets a run produced (`@stage.<x>` in a pipeline: pairs, sft, ...)
     judgments.jsonl, winrate.json   a comparison's verdicts and tallies (eval runs)
     evaluation.json a trained model's held-out evaluation (a reward model's pair accuracy)
+    summary.json    a data stage's counts and distributions (sda, select)
     report.md, report.html          what a comparison or a pipeline concluded
 
 Every other module asks this one for these names.
@@ -127,6 +128,11 @@ class RunDir:
     @property
     def evaluation_path(self) -> Path:
         return self.path / "evaluation.json"
+
+    @property
+    def summary_path(self) -> Path:
+        """A data stage's own numbers (counts, distributions), e.g. the `sda` stage's."""
+        return self.path / "summary.json"
 
     @property
     def report_md_path(self) -> Path:

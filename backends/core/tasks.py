@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Split = Literal["train", "heldout"]
+Split = Literal["train", "dev", "heldout"]  # dev: held-out topics, other tasks than heldout's
 
 TRAIN_TOPICS = [
     "the ocean",

@@ -272,3 +272,17 @@ def load_reward_model(path: str, attn_implementation: str = "sdpa") -> tuple[Any
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id
     return model.eval(), tok
+
+
+def load_trainable_adapter(cfg: ModelConfig, lora: Any, attn_implementation: str) -> Any:
+    """A model whose LoRA weights take gradients: an adapter folder (e.g. a warm-up SFT run's
+    model/) loaded unmerged and trainable, or a fresh adapter from `lora` on a full model."""
+    from peft import PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(cfg.name_or_path)
+    base = adapter_base(path)
+    if base is None:
+        return get_peft_model(load_causal_lm(cfg, attn_implementation), lora)
+    model = from_pretrained(AutoModelForCausalLM, base, attn_implementation=attn_implementation)
+    return PeftModel.from_pretrained(model, path, is_trainable=True)

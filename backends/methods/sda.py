@@ -1,0 +1,103 @@
+"""Synthetic data augmentation of a preference set (the `sda` stage).
+
+From a preference set (`data.dataset`), take a seed share of its prompts; ask the model
+(typically the SFT run) to write new prompts in their style, a few seeds shown each time;
+drop empty or malformed ones and near-duplicates of a seed or of a prompt already kept
+(cosine similarity of sentence embeddings above `sda.similarity_threshold`); answer each
+kept prompt `sda.num_samples` times and let the judge pick chosen (best) and rejected
+(worst). With the checkers as judge, a new prompt's constraints are read back out of its
+text (backends/core/taskparse.py), so the embedded tasks' checker judges it.
+
+Writes data/synthetic.jsonl (the new pairs), data/pairs.jsonl (the original rows plus the
+new ones when `sda.merge`, with a `source` column saying which), and summary.json (counts
+that add up: generated = malformed + duplicate + kept; kept = pairs + no contrast; and the
+similarity of each candidate to its nearest neighbour, for the chart).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from backends.core.params import Params, RewardSpec, ui
+from backends.core.registry import PREFERENCE, MethodSpec
+
+if TYPE_CHECKING:
+    from backends.core.config import RunConfig
+    from backends.core.rundir import RunDir, RunState
+    from backends.worker.runtime import Runtime
+
+
+class SDAParams(Params):
+    """Synthetic augmentation"""
+
+    seed_fraction: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        title="Seed share",
+        description="Share of the preference set's prompts shown to the model as examples of style.",
+        json_schema_extra=ui(main=True),
+    )
+    new_prompts: int = Field(
+        64,
+        gt=0,
+        title="Prompts to write",
+        description="New prompts asked of the model.",
+        json_schema_extra=ui(main=True),
+    )
+    shots: int = Field(
+        3, ge=1, le=8, title="Examples per request", description="Seed prompts shown in each request."
+    )
+    prompt_temperature: float = Field(1.0, gt=0.0, title="Writing temperature")
+    prompt_max_new_tokens: int = Field(96, gt=0, title="Prompt length (tokens)")
+    similarity_threshold: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        title="Duplicate threshold",
+        description="A new prompt whose cosine similarity to a seed or a kept prompt is above this is dropped.",
+        json_schema_extra=ui(main=True),
+    )
+    embedding_model: str = Field(
+        "builtin:all-minilm-l6-v2", title="Embedding model", description="all-MiniLM-L6-v2, shipped offline."
+    )
+    num_samples: int = Field(4, ge=2, title="Answers per prompt", json_schema_extra=ui(main=True))
+    max_new_tokens: int = Field(64, gt=0, title="Answer length (tokens)")
+    temperature: float = Field(0.9, gt=0.0, title="Answer temperature")
+    judge: RewardSpec = Field(
+        default_factory=RewardSpec,
+        title="Judge",
+        description="Picks chosen / rejected: {kind: checkers} (prompts with embedded-task constraints) or "
+        "{kind: reward_model, path: ...}",
+        json_schema_extra=ui(main=True),
+    )
+    merge: bool = Field(
+        True, title="Merge with the original", description="pairs.jsonl = original rows + new pairs."
+    )
+    batch_size: int = Field(16, gt=0, title="Generation batch")
+
+
+def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+    from backends.worker.augment import augment
+
+    return augment(cfg, run, rt)
+
+
+METHOD = MethodSpec(
+    name="sda",
+    help="Synthetic data augmentation: the model writes new prompts like a preference set's, near-duplicates "
+    "are dropped, answers are judged into new pairs, merged with the original set.",
+    run=train,
+    formats=PREFERENCE,
+    section="sda",
+    params=SDAParams,
+    charts=("generated", "kept", "pairs", "reward"),
+    resumable=False,
+    keeps_columns=True,
+    outputs=("pairs", "synthetic"),
+    ignores=("train.*", "lora.*", "data.eval_fraction"),
+    keeps=("train.seed", "train.device"),
+    order=105,
+)

@@ -1,0 +1,146 @@
+"""The `sda` stage's work (see backends/methods/sda.py for what it does and writes)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from typing import Any
+
+from backends.core.config import RunConfig
+from backends.core.data import check_format_for_method, detect_format, load_rows_dataset, text_of
+from backends.core.dedup import greedy_dedup
+from backends.core.rundir import RunDir, RunState, atomic_write_text
+from backends.core.taskparse import conflicting, constraints_json, parse_constraints
+from backends.worker.embed import Embedder
+from backends.worker.generation import Generator
+from backends.worker.rewards import build_reward
+from backends.worker.runtime import Runtime
+
+REQUEST = (
+    "Here are some example instructions:\n\n{examples}\n\nWrite one new instruction of the same kind, about a "
+    "different topic, with requirements like theirs. Reply with the instruction only."
+)
+
+
+def prompt_text(prompt: Any) -> str:
+    """The instruction of a row: a string, or the last user turn of a conversation."""
+    if isinstance(prompt, list):
+        users = [m.get("content", "") for m in prompt if m.get("role") == "user"]
+        return str(users[-1]) if users else text_of(prompt)
+    return str(prompt)
+
+
+def clean(text: str) -> str | None:
+    """The instruction a model wrote, or None when it wrote none (empty, too short or long,
+    or an echo of the request)."""
+    text = text.strip().strip('"').strip()
+    text = re.sub(r"^(?:\d+[.)]|[-*]|instruction:)\s*", "", text, flags=re.IGNORECASE)
+    text = re.split(r"\n\s*\n", text, maxsplit=1)[0].strip()
+    if (
+        len(text) < 20
+        or len(text) > 600
+        or "example instructions" in text.lower()
+        or "new instruction" in text.lower()
+    ):
+        return None
+    return text
+
+
+def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+    s, seed = cfg.sda, cfg.train.seed
+    ds = load_rows_dataset(cfg.data, "sda")
+    check_format_for_method(
+        "sda", detect_format(ds.column_names, ds[0] if len(ds) else None), ds.column_names, cfg.data.dataset
+    )
+    rows = list(ds)
+    conversational = isinstance(rows[0].get("prompt"), list)
+    originals = list(dict.fromkeys(prompt_text(r.get("prompt", "")) for r in rows))
+    rng = random.Random(seed)
+    seeds = rng.sample(originals, min(len(originals), max(s.shots, round(s.seed_fraction * len(originals)))))
+    gen = Generator(cfg.model, rt.device, rt.attn_implementation)
+    total = 3
+    run.update_status(
+        phase="writing prompts", total_steps=total, step=0, train_started_at=time.time(), first_step=0
+    )
+    requests = []
+    for _ in range(s.new_prompts):
+        shown = rng.sample(seeds, min(s.shots, len(seeds)))
+        examples = "\n\n".join(f"{i}. {p}" for i, p in enumerate(shown, 1))
+        requests.append([{"role": "user", "content": REQUEST.format(examples=examples)}])
+    written = [
+        o[0]
+        for o in gen.generate(requests, 1, s.prompt_max_new_tokens, s.prompt_temperature, s.batch_size, seed)
+    ]
+    candidates: list[tuple[str, str | None]] = []  # (text, constraints json)
+    malformed = 0
+    for text in (clean(w) for w in written):
+        parsed = parse_constraints(text) if text else []
+        if text is None or (s.judge.kind == "checkers" and (not parsed or conflicting(parsed))):
+            malformed += 1  # nothing usable, or nothing the checkers could judge
+            continue
+        candidates.append((text, constraints_json(parsed) if parsed else None))
+    run.update_status(phase="deduplicating", step=1)
+    emb = Embedder(s.embedding_model)
+    keep, similarity = greedy_dedup(
+        emb.encode(seeds), emb.encode([c[0] for c in candidates]), s.similarity_threshold
+    )
+    kept = [c for c, k in zip(candidates, keep, strict=True) if k]
+    run.update_status(phase="sampling answers", step=2)
+    judge = build_reward(s.judge)
+    wrap = (lambda p: [{"role": "user", "content": p}]) if conversational else (lambda p: p)
+    answer = (lambda t: [{"role": "assistant", "content": t}]) if conversational else (lambda t: t)
+    prompts = [wrap(p) for p, _ in kept]
+    outs = (
+        gen.generate(prompts, s.num_samples, s.max_new_tokens, s.temperature, s.batch_size, seed + 1)
+        if kept
+        else []
+    )
+    new_rows, scores_all = [], []
+    for (_, cons), prompt, group in zip(kept, prompts, outs, strict=True):
+        extra = {"constraints": [cons] * len(group)} if cons else {}
+        scores = judge([prompt] * len(group), [answer(g) for g in group], **extra)
+        scores_all += scores
+        best, worst = (
+            max(range(len(group)), key=scores.__getitem__),
+            min(range(len(group)), key=scores.__getitem__),
+        )
+        if scores[best] > scores[worst]:
+            row = {
+                "prompt": prompt,
+                "chosen": answer(group[best]),
+                "rejected": answer(group[worst]),
+                "source": "synthetic",
+            }
+            new_rows.append({**row, **({"constraints": cons} if cons else {})})
+    run.data_dir.mkdir(exist_ok=True)
+    _write(run.data_path("synthetic"), new_rows)
+    merged = [{**r, "source": r.get("source", "original")} for r in rows] + new_rows if s.merge else new_rows
+    _write(run.data_path("pairs"), merged)
+    counts = {
+        "seeds": len(seeds),
+        "generated": len(written),
+        "malformed": malformed,
+        "duplicate": len(candidates) - len(kept),
+        "kept": len(kept),
+        "pairs": len(new_rows),
+        "no_contrast": len(kept) - len(new_rows),
+        "original_rows": len(rows),
+        "output_rows": len(merged),
+    }
+    summary = {**counts, "threshold": s.similarity_threshold, "similarity": similarity, "judge": s.judge.kind}
+    atomic_write_text(run.summary_path, json.dumps(summary, indent=2))
+    metrics = {"step": total, "time": time.time(), "split": "train", **counts}
+    if scores_all:
+        metrics["reward"] = sum(scores_all) / len(scores_all)
+    run.append_metrics(metrics)
+    run.update_status(step=total)
+    print("sda: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
+    return RunState.SUCCEEDED
+
+
+def _write(path: Any, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")

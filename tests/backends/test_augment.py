@@ -1,0 +1,119 @@
+"""Synthetic data augmentation: dedup by embedding similarity, constraints read back from an
+instruction's text, and the `sda` stage end to end on the tiny model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends.core.dedup import greedy_dedup
+from backends.core.jsonl import read_jsonl
+from backends.core.rundir import list_runs
+from backends.core.taskgen import generate_tasks
+from backends.core.taskparse import conflicting, parse_constraints
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def unit(angle_deg: float) -> list[float]:
+    a = np.radians(angle_deg)
+    return [float(np.cos(a)), float(np.sin(a))]
+
+
+def test_dedup_keeps_a_diverse_set_and_drops_near_copies() -> None:
+    # on the unit circle cos(angle) is the similarity: 10 degrees apart = 0.985, 60 = 0.5
+    seeds = np.array([unit(0)])
+    cands = np.array([unit(10), unit(60), unit(65), unit(120), unit(180), unit(0)])
+    keep, sim = greedy_dedup(seeds, cands, threshold=0.9)
+    # 10: too close to the seed; 60: kept; 65: too close to 60 (kept before it); 120: kept
+    # (cos 60 = 0.5 to the 60-degree one); 180: kept; 0: a copy of the seed
+    assert keep == [False, True, False, True, True, False]
+    assert sim == pytest.approx(
+        [np.cos(np.radians(10)), 0.5, np.cos(np.radians(5)), 0.5, np.cos(np.radians(60)), 1.0]
+    )
+    keep, _ = greedy_dedup(seeds, cands, threshold=1.0)
+    assert all(keep)  # nothing is above a threshold of 1
+
+
+def test_constraints_read_back_from_every_generated_prompt() -> None:
+    for split in ("train", "heldout", "dev"):
+        for t in generate_tasks(split, 300, seed=5):
+            got = parse_constraints(t.prompt)
+            assert [(c.kind, c.params) for c in got] == [(c.kind, c.params) for c in t.constraints], t.prompt
+    made_up = (
+        "Tell me about kites. Write everything in lowercase letters. Write everything in capital letters."
+    )
+    assert conflicting(parse_constraints(made_up)) == [("lowercase", "uppercase")]
+    assert parse_constraints("Tell me about kites, please.") == []
+
+
+def test_sda_stage_counts_add_up_and_merge_keeps_the_original(
+    runs_dir: Path, tmp_path: Path, tiny_model: str
+) -> None:
+    preset = tmp_path / "sda.yaml"
+    preset.write_text(
+        """
+method: sda
+model: {name_or_path: builtin:tiny-llama}
+data: {dataset: builtin:tasks, max_samples: 40}
+train: {bf16: false}
+sda:
+  new_prompts: 12
+  num_samples: 3
+  max_new_tokens: 12
+  prompt_max_new_tokens: 24
+  batch_size: 6
+  judge: {kind: function, path: "tests.backends.rl_rewards:vowel_share"}
+"""
+    )
+    cmd = [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs_dir), "--preset", str(preset)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    (run,) = list_runs(runs_dir)
+    s = json.loads(run.summary_path.read_text())
+    assert s["generated"] == 12 == s["malformed"] + s["duplicate"] + s["kept"]
+    assert s["kept"] == s["pairs"] + s["no_contrast"] and len(s["similarity"]) == s["duplicate"] + s["kept"]
+    original = read_jsonl(run.data_path("pairs"))
+    synthetic = read_jsonl(run.data_path("synthetic"))
+    assert len(synthetic) == s["pairs"] and len(original) == s["original_rows"] + s["pairs"]
+    assert [r["source"] for r in original].count("original") == s["original_rows"]
+    assert all(r["source"] == "synthetic" and r["chosen"] != r["rejected"] for r in synthetic)
+
+
+def test_select_ranks_copies_of_the_targets_first(runs_dir: Path, tmp_path: Path, tiny_model: str) -> None:
+    from backends.core.data import builtin_rows
+
+    targets = builtin_rows("sft", "dev", 4, 0)
+    pool = builtin_rows("sft", "train", 20, 0)
+    candidates = pool[:8] + targets[:2] + pool[8:] + [targets[2]]
+    (tmp_path / "targets.jsonl").write_text("".join(json.dumps(r) + "\n" for r in targets))
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in candidates))
+    preset = tmp_path / "select.yaml"
+    preset.write_text(
+        f"""
+method: select
+model: {{name_or_path: builtin:tiny-llama}}
+data: {{dataset: {tmp_path / "pool.jsonl"}}}
+train: {{bf16: false, max_length: 128}}
+select: {{target_dataset: {tmp_path / "targets.jsonl"}, fraction: 0.13, aggregate: max, dim: 512}}
+"""
+    )
+    cmd = [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs_dir), "--preset", str(preset)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    (run,) = list_runs(runs_dir)
+    selected = read_jsonl(run.data_path("selected"))
+    scored = read_jsonl(run.data_path("scored"))
+    assert len(scored) == 23 and len(selected) == 3  # round(0.13 * 23)
+    # a candidate that is a copy of a target has its gradient: similarity 1, the top of the ranking
+    assert sorted(r["completion"][0]["content"] for r in selected) == sorted(
+        t["completion"][0]["content"] for t in targets[:3]
+    )
+    assert all(r["influence"] == pytest.approx(1.0, abs=1e-4) for r in selected)
+    s = json.loads(run.summary_path.read_text())
+    assert s["targets"] == 4 and s["seconds"] > 0 and s["peak_rss_mb"] > 0
