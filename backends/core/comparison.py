@@ -209,3 +209,51 @@ def tally_table(winrate: dict[str, Any]) -> str:
         f"{ps['dataset']} {ps['split']}, {winrate['sampling'].get('samples_per_prompt', 1)} sample(s) each)"
     )
     return "\n".join(lines)
+
+
+VS_BASE_HEADERS = [
+    "judge",
+    "model",
+    "win rate vs base [95% CI]",
+    "score - base [95% CI]",
+    "higher than base?",
+    "published",
+]
+
+
+def vs_base_rows(
+    wr: dict[str, Any], labels: dict[str, str] | None = None, reference: dict[str, float] | None = None
+) -> list[list[str]]:
+    """Every model against the first one (the base), per judge: its win rate (ties half), the
+    paired score difference and the verdict, with a published number beside it when given
+    (`reference` by label)."""
+    labels, reference = labels or {}, reference or {}
+    base = wr["models"][0]
+    rows = []
+    for p in wr["pairs"]:
+        if p["a"] != base or p["win_rate"] is None:
+            continue
+        name = labels.get(p["b"], short(p["b"]))
+        lo, hi = p["ci95"]
+        diff = (
+            f"{p['diff']:+.3f} [{p['diff_ci95'][0]:+.3f}, {p['diff_ci95'][1]:+.3f}]" if "diff" in p else "-"
+        )
+        published = f"{reference[name]:.3f}" if name in reference else "-"
+        rows.append(
+            [
+                p["judge"],
+                name,
+                f"{1 - p['win_rate']:.3f} [{1 - hi:.3f}, {1 - lo:.3f}]",
+                diff,
+                p.get("verdict", "-"),
+                published,
+            ]
+        )
+    return rows
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)

@@ -221,9 +221,16 @@ def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
         if winrate.exists():
             import json
 
-            from backends.core.comparison import tally_table
+            from backends.core.comparison import VS_BASE_HEADERS, tally_table, text_table, vs_base_rows
+            from backends.core.report import pipeline_reference, stage_labels
 
-            print(f"\n{s_['stage']}:\n" + tally_table(json.loads(winrate.read_text())))
+            wr = json.loads(winrate.read_text())
+            print(f"\n{s_['stage']}:\n" + tally_table(wr))
+            labels, reference = stage_labels(pdir), pipeline_reference(pdir)
+            print(f"\neach model against {labels.get(wr['models'][0], wr['models'][0])}:")
+            print(text_table(VS_BASE_HEADERS, vs_base_rows(wr, labels, reference.get("win_rate_vs_base"))))
+            if reference.get("source"):
+                print(f"published: {reference['source']}")
         stage_run = RunDir(pdir.path.parent / (s_.get("run_id") or "-"))
         if stage_run.exists():
             print(_evaluation(stage_run, f"{s_['stage']}: "), end="")

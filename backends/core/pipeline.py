@@ -15,6 +15,9 @@ stage's data files. The pipeline has a directory too (kind `pipeline` in its sta
 with each stage's run id and state). A failed stage stops the pipeline with its reason; a
 rerun reuses any earlier succeeded run whose resolved config is identical.
 
+`reference:` (optional) holds published numbers to print beside the final comparison:
+`{source: "...", win_rate_vs_base: {stage: 0.627, ...}}`.
+
 `python -m backends.core.pipeline PIPELINE_DIR` runs one (the studio starts it detached).
 """
 
@@ -71,10 +74,17 @@ def _refs(node: Any) -> list[str]:
 def stage_dicts(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, Any]]]:
     """(stage name, merged raw config) per stage; validates names, references and each config."""
     problems: list[str] = []
-    unknown = set(raw) - {"name", "defaults", "stages"}
+    unknown = set(raw) - {"name", "defaults", "stages", "reference"}
+    ref = raw.get("reference")
+    if ref is not None and (
+        not isinstance(ref, dict) or not isinstance(ref.get("win_rate_vs_base", {}), dict)
+    ):
+        problems.append(
+            f"`reference` must be a mapping with `source` and `win_rate_vs_base: {{stage: rate}}` ({source})"
+        )
     if unknown:
         problems.append(
-            f"pipeline keys {sorted(unknown)} are not known ({source}); use name, defaults, stages"
+            f"pipeline keys {sorted(unknown)} are not known ({source}); use name, defaults, stages, reference"
         )
     stages = raw.get("stages")
     if not isinstance(stages, list) or not stages:

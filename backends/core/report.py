@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.core import registry
-from backends.core.comparison import short, verdict_line
+from backends.core.comparison import VS_BASE_HEADERS, short, verdict_line, vs_base_rows
 from backends.core.jsonl import read_jsonl
 from backends.core.rundir import RunDir
 
@@ -302,8 +302,36 @@ def write_pipeline_report(pdir: RunDir) -> None:
         )
     )
     sections = [head]
+    labels = stage_labels(pdir)
+    reference = pipeline_reference(pdir)
     for s in st.get("stages", []):
         run = RunDir(pdir.path.parent / s["run_id"]) if s.get("run_id") else None
-        if run is not None and run.exists():
-            sections += run_sections(run, f"Stage {s['stage']}")
+        if run is None or not run.exists():
+            continue
+        sections += run_sections(run, f"Stage {s['stage']}")
+        if run.winrate_path.exists():
+            wr = json.loads(run.winrate_path.read_text())
+            sec = Section(
+                f"Stage {s['stage']}: each model against {labels.get(wr['models'][0], short(wr['models'][0]))}"
+            )
+            sec.tables.append((VS_BASE_HEADERS, vs_base_rows(wr, labels, reference.get("win_rate_vs_base"))))
+            if reference.get("source"):
+                sec.text.append(f"Published numbers: {reference['source']}")
+            sections.append(sec)
     write_report(pdir, f"Pipeline {pdir.run_id}", sections)
+
+
+def stage_labels(pdir: RunDir) -> dict[str, str]:
+    """A stage's model folder -> the stage's name, to label models in tables."""
+    out = {}
+    for s in pdir.read_status().get("stages", []):
+        if s.get("run_id"):
+            out[str(RunDir(pdir.path.parent / s["run_id"]).model_dir)] = s["stage"]
+    return out
+
+
+def pipeline_reference(pdir: RunDir) -> dict[str, Any]:
+    import yaml
+
+    raw = yaml.safe_load(pdir.config_path.read_text()) or {}
+    return raw.get("reference") or {}

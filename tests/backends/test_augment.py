@@ -117,3 +117,46 @@ select: {{target_dataset: {tmp_path / "targets.jsonl"}, fraction: 0.13, aggregat
     assert all(r["influence"] == pytest.approx(1.0, abs=1e-4) for r in selected)
     s = json.loads(run.summary_path.read_text())
     assert s["targets"] == 4 and s["seconds"] > 0 and s["peak_rss_mb"] > 0
+
+
+def run_pipeline(runs_dir: Path, preset: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs_dir), "--preset", preset]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def test_tiny_sda_study_prints_each_model_against_the_base_beside_the_published_numbers(
+    runs_dir: Path, tiny_model: str
+) -> None:
+    proc = run_pipeline(runs_dir, "presets/tiny/study_sda.yaml")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "each model against tiny-llama" in out or "each model against builtin:tiny-llama" in out
+    lines = [line for line in out.splitlines() if line.startswith(("reward_model ", "checkers "))]
+    by_stage = {line.split()[1]: line for line in lines if line.split()[1] in ("sft", "dpo", "sda_dpo")}
+    assert set(by_stage) == {"sft", "dpo", "sda_dpo"}
+    assert "0.627" in by_stage["sft"] and "0.656" in by_stage["sda_dpo"]
+    pipe = next(r for r in list_runs(runs_dir) if r.read_status().get("kind") == "pipeline")
+    md = pipe.report_md_path.read_text()
+    assert "each model against" in md and "Published numbers" in md and "Bradley-Terry" in md
+    stages = {s["stage"]: s for s in pipe.read_status()["stages"]}
+    sda = next(r for r in list_runs(runs_dir) if r.run_id == stages["sda"]["run_id"])
+    counts = json.loads(sda.summary_path.read_text())
+    dpo_cfg = (runs_dir / stages["sda_dpo"]["run_id"] / "config.yaml").read_text()
+    assert (
+        str(sda.data_path("pairs")) in dpo_cfg
+        and counts["output_rows"] == counts["original_rows"] + counts["pairs"]
+    )
+
+
+def test_tiny_selection_study_compares_selected_random_and_all(runs_dir: Path, tiny_model: str) -> None:
+    proc = run_pipeline(runs_dir, "presets/tiny/select.yaml")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    pipe = next(r for r in list_runs(runs_dir) if r.read_status().get("kind") == "pipeline")
+    stages = {s["stage"]: s for s in pipe.read_status()["stages"]}
+    arena = next(r for r in list_runs(runs_dir) if r.run_id == stages["arena"]["run_id"])
+    wr = json.loads(arena.winrate_path.read_text())
+    assert len(wr["models"]) == 4 and len(wr["bradley_terry"]["checkers"]) == 4
+    selected = read_jsonl(
+        next(r for r in list_runs(runs_dir) if r.run_id == stages["select"]["run_id"]).data_path("selected")
+    )
+    assert len(selected) == 8 and all("influence" in r for r in selected)  # 20% of 40
