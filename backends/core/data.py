@@ -20,8 +20,6 @@ from backends.core.dataplan import DataFormatError, Plan, kinds, mixed_kinds, re
 from backends.core.registry import FORMAT_COLUMNS
 from backends.core.turns import RowError, is_conversation
 
-__all__ = ["DataFormatError", "DetectedFormat", "detect_format", "load_for_method", "methods_for"]
-
 _FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 ROW, KINDS = "__row__", "__kinds__"  # columns the worker adds while converting, then drops
 
