@@ -6,8 +6,12 @@ from typing import Any
 
 import gradio as gr
 
+from backends.core.config import ConfigError, read_preset
+from backends.core.pipeline import is_pipeline
 from backends.core.rundir import list_runs
 from studio.context import StudioContext
+from studio.logic import forms
+from studio.logic.handoff import TrainRequest, preset_for, preset_method, request_values
 from studio.tabs.arena import build_arena_tab
 from studio.tabs.data import build_data_tab
 from studio.tabs.label import KEYBOARD_JS, build_label_tab
@@ -46,17 +50,29 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
         app.load(data.on_page_load, None, data.source, api_visibility="private")
         app.load(arena.on_page_load, None, [arena.models, arena.comparison], api_visibility="private")
 
-        def on_train_request(request: str) -> list[Any]:
-            """ "Train on this" in the Data tab: a fitting method and the dataset, in the Train form."""
+        form_fields = [train.fields[k] for k in forms.keys()]
+
+        def on_train_request(request: str, current: str | None) -> list[Any]:
+            """ "Train on this" in the Data tab: a preset of the fitting method, and the form
+            filled with the dataset, its layout and mapping, and a run name after both."""
             if not request:
-                return [gr.skip()] * 3
-            method, dataset, _ = request.split("|", 2)
-            return [gr.Tabs(selected="train"), method, dataset]
+                return [gr.skip()] * (4 + len(form_fields))
+            req = TrainRequest.from_text(request)
+            presets = ctx.list_presets()
+            name = preset_for(req.method, presets, current, lambda p: preset_method(ctx.preset_path(p)))
+            raw = read_preset(ctx.preset_path(name)) if name else {}
+            try:
+                values = request_values(req, {} if is_pipeline(raw) else raw, f"preset {name}")
+            except ConfigError as e:
+                gr.Warning(f"Cannot fill the Train form: {e}")
+                return [gr.skip()] * (4 + len(form_fields))
+            shown = [gr.Column(visible=True), gr.Column(visible=False)]
+            return [gr.Tabs(selected="train"), name or gr.skip(), *shown, *values]
 
         data.train_request.change(
             on_train_request,
-            data.train_request,
-            [tabs, train.fields["method"], train.fields["data.dataset"]],
+            [data.train_request, train.preset],
+            [tabs, train.preset, train.form_box, train.pipeline_box, *form_fields],
             api_visibility="private",
         )
         train.launched.change(

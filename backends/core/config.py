@@ -20,6 +20,7 @@ import yaml
 from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from backends.core import registry
+from backends.core.layouts import LAYOUT_FIELDS, LAYOUTS, LayoutName
 from backends.core.params import Params, ui
 
 EMBEDDED_MODEL = "builtin:smollm2-135m-instruct"
@@ -103,6 +104,43 @@ class DataConfig(Params):
         0.05, ge=0.0, lt=1.0, title="Eval fraction", description="Rows held out for eval loss."
     )
     seed: int = Field(0, title="Data seed", description="Seed of the generator / shuffle.")
+    layout: LayoutName = Field(
+        "auto",
+        title="Layout",
+        description="How rows are read: auto (found from the columns), trl (TRL's formats), alpaca, "
+        "sharegpt, dolly, shp, ultrafeedback, hh.",
+        json_schema_extra=ui(main=True),
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        title="Column mapping",
+        description="The layout's field -> your column, e.g. {prompt: question, completion: answer}.",
+        json_schema_extra=ui(main=True),
+    )
+    min_score_gap: float | None = Field(
+        None,
+        ge=0.0,
+        title="Min score gap",
+        description="Pairs built from scores (shp, ultrafeedback): drop those whose scores differ by less.",
+    )
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> DataConfig:
+        """A mapping names the layout's own fields (any layout's, with `auto`) and real column names."""
+        known = LAYOUT_FIELDS if self.layout == "auto" else frozenset(LAYOUTS[self.layout].fields)
+        unknown = sorted(set(self.columns) - known)
+        empty = sorted(f for f, c in self.columns.items() if not c.strip())
+        problems = []
+        if unknown:
+            problems.append(
+                f"`data.columns` maps {unknown}, which layout {self.layout} does not have; "
+                f"its fields: {', '.join(sorted(known))}"
+            )
+        if empty:
+            problems.append(f"`data.columns` maps {empty} to an empty column name")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class TrainConfig(Params):

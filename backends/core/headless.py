@@ -18,9 +18,10 @@ from tqdm import tqdm
 
 from backends.core import registry
 from backends.core.config import ConfigError, RunConfig, config_from_yaml
-from backends.core.data import DataFormatError, preflight
+from backends.core.dataplan import DataFormatError
 from backends.core.launcher import REPO_ROOT, Launcher, RunDir, pipeline_command, start_detached
 from backends.core.pipeline import create_pipeline
+from backends.core.preflight import preflight
 from backends.core.rundir import RunState
 
 
@@ -91,7 +92,7 @@ def _print_result(run: RunDir) -> int:
 
 def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None) -> int:
     try:
-        preflight(cfg.method, cfg.data)
+        preflight(cfg)
     except DataFormatError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -43,7 +43,9 @@ from backends.core.config import (
     read_preset,
     validate_config,
 )
+from backends.core.dataplan import DataFormatError
 from backends.core.launcher import Launcher
+from backends.core.preflight import preflight
 from backends.core.report import write_pipeline_report
 from backends.core.rundir import RunDir, RunState, list_runs
 
@@ -116,9 +118,13 @@ def stage_dicts(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, A
                 )
         placeholder = _resolve(merged, {n: Path("/pipeline") / n for n in methods})
         try:
-            validate_config(placeholder, f"{where} ({name})")
+            cfg = validate_config(placeholder, f"{where} ({name})")
+            if not str((merged.get("data") or {}).get("dataset", "")).startswith("@"):
+                preflight(cfg)  # a stage's own data is checked now; `@stage` data when its stage starts
         except ConfigError as e:
             problems += e.problems
+        except DataFormatError as e:
+            problems.append(f"{where} ({name}): {e}")
         if name in methods:
             problems.append(f"{where}: stage name `{name}` is used twice")
         methods[name] = str(merged.get("method", "sft"))
@@ -220,6 +226,12 @@ class PipelineRunner:
                 self._set_stage(i, run_id=run.run_id, state="succeeded", reused=True)
                 outputs[name] = run.path
                 continue
+            try:
+                preflight(cfg)  # `@stage` data exists now: refuse it before this stage's run exists
+            except DataFormatError as e:
+                self._set_stage(i, state=RunState.FAILED.value)
+                self.pdir.try_finalize(RunState.FAILED, error=f"stage `{name}` refused: {e}")
+                return RunState.FAILED
             run = self.launcher.create_run(cfg)
             run.update_status(pipeline=self.pdir.run_id, stage=name)
             self._set_stage(i, run_id=run.run_id, state="pending")

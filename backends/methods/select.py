@@ -59,18 +59,14 @@ class SelectParams(Params):
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from backends.core.config import DataConfig
-    from backends.core.data import check_format_for_method, detect_format, load_for_method, load_rows_dataset
+    from backends.core.data import load_converted, load_for_method
     from backends.core.rundir import RunState, atomic_write_text
     from backends.worker.influence import GradientSketch, features
     from backends.worker.models import load_tokenizer, load_trainable_adapter
     from backends.worker.trainers import peft_config
 
     s, t0 = cfg.select, time.time()
-    ds = load_rows_dataset(cfg.data, "sft")
-    check_format_for_method(
-        "sft", detect_format(ds.column_names, ds[0] if len(ds) else None), ds.column_names, cfg.data.dataset
-    )
-    candidates = list(ds)
+    candidates = list(load_converted("sft", cfg.data)[0])
     split = s.target_split if s.target_dataset == "builtin:tasks" else "train"
     target_cfg = DataConfig(
         dataset=s.target_dataset, split=split, max_samples=s.target_max_samples, eval_fraction=0.0

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from backends.core.config import RunConfig
-from backends.core.data import check_format_for_method, detect_format, load_rows_dataset, text_of
+from backends.core.data import load_converted, text_of
 from backends.core.dedup import greedy_dedup
 from backends.core.rundir import RunDir, RunState, atomic_write_text
 from backends.core.taskparse import conflicting, constraints_json, parse_constraints
@@ -50,11 +50,7 @@ def clean(text: str) -> str | None:
 
 def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     s, seed = cfg.sda, cfg.train.seed
-    ds = load_rows_dataset(cfg.data, "sda")
-    check_format_for_method(
-        "sda", detect_format(ds.column_names, ds[0] if len(ds) else None), ds.column_names, cfg.data.dataset
-    )
-    rows = list(ds)
+    rows = list(load_converted("sda", cfg.data)[0])
     conversational = isinstance(rows[0].get("prompt"), list)
     originals = list(dict.fromkeys(prompt_text(r.get("prompt", "")) for r in rows))
     rng = random.Random(seed)

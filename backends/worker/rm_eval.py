@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from backends.core.config import EMBEDDED_DATA, DataConfig, RunConfig
-from backends.core.data import check_format_for_method, detect_format, load_rows_dataset
+from backends.core.data import load_converted
 from backends.core.rundir import RunDir, atomic_write_text
 from backends.core.winrate import wilson
 from backends.worker.rewards import reward_model_reward
@@ -36,11 +36,7 @@ def categories(row: dict[str, Any]) -> list[str]:
 
 
 def evaluate(cfg: RunConfig, run: RunDir, source: DataConfig, step: int) -> dict[str, Any]:
-    ds = load_rows_dataset(source, "reward")
-    check_format_for_method(
-        "reward", detect_format(ds.column_names, ds[0] if len(ds) else None), ds.column_names, source.dataset
-    )
-    rows = list(ds)
+    rows = list(load_converted("reward", source)[0])
     score = reward_model_reward(str(run.model_dir))
     prompts = [r.get("prompt") or ([] if isinstance(r["chosen"], list) else "") for r in rows]
     chosen = score(prompts, [r["chosen"] for r in rows])

@@ -4,40 +4,97 @@ JSON-lines files get a newline index (numpy over a memory map), so the first pag
 detected format of a 500k-row file take about a second and any page is one seek away;
 statistics come from a seeded random sample of rows. Other files (csv, parquet, json, a
 folder saved by `datasets`) go through `datasets`, which memory-maps Arrow. No torch.
+
+Rows are read through the same plan as the worker's (`backends/core/dataplan.py`): the view
+knows the layout it found (or why none fits), and `read` gives each row as training sees it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backends.core.config import EMBEDDED_DATA
-from backends.core.data import FORMAT_COLUMNS, DetectedFormat, detect_format
+from backends.core.data import DetectedFormat, detect_format
+from backends.core.dataplan import DataFormatError, Plan, kinds, mixed_kinds, resolve_plan
 from backends.core.jsonl import JsonlIndex
-from studio.logic.templates import ChatTemplate
+from backends.core.turns import RowError
 
-TEXT_COLUMNS = ("prompt", "chosen", "rejected", "completion", "text", "messages")
+Numbered = list[tuple[int, dict[str, Any]]]  # (row number from 1, row as stored)
 
 
 @dataclass
 class DataView:
     source: str
     rows_total: int
-    columns: list[str]
-    fmt: DetectedFormat | None
-    _page: Any  # callable(start, n) -> list[dict]
-    _sample: Any  # callable(n, seed) -> list[dict]
+    columns: list[str]  # as stored
+    _page: Callable[[int, int], list[dict[str, Any]]]
+    _sample: Callable[[int, int], Numbered]
+    plan: Plan | None = None
+    plan_error: str = ""  # why no layout fits, naming the nearest
+    fmt: DetectedFormat | None = None  # TRL format of the rows as read
+    read_columns: list[str] = field(default_factory=list)  # columns of the rows as read
     notes: list[str] = field(default_factory=list)
 
     def page(self, start: int, n: int) -> list[dict[str, Any]]:
         return self._page(max(0, start), n)
 
+    def numbered_page(self, start: int, n: int) -> Numbered:
+        start = max(0, start)
+        return list(enumerate(self._page(start, n), start + 1))
+
     def sample(self, n: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+        return [row for _, row in self._sample(n, seed)]
+
+    def numbered_sample(self, n: int = 2000, seed: int = 0) -> Numbered:
         return self._sample(n, seed)
+
+    def read(self, numbered: Numbered) -> list[dict[str, Any]]:
+        """Each row as training reads it, or `{"__error__": why}` naming the row and column."""
+        out: list[dict[str, Any]] = []
+        for no, row in numbered:
+            if "__error__" in row or self.plan is None:
+                out.append(row)
+                continue
+            try:
+                out.append(self.plan.convert(row, no))
+            except RowError as e:
+                out.append({"__error__": str(e)})
+        return out
+
+    def mixed_kinds(self, read: list[dict[str, Any]], numbered: Numbered) -> list[str]:
+        """Rows with conversations where the first row has text, or the reverse (the worker
+        refuses them)."""
+        first: tuple[int, dict[str, str]] | None = None
+        problems = []
+        for (no, _), row in zip(numbered, read, strict=True):
+            if "__error__" in row or self.plan is None:
+                continue
+            row_kinds = kinds(row)
+            if first is None:
+                first = (no, row_kinds)
+            elif any(first[1].get(c, k) != k for c, k in row_kinds.items()):
+                problems.append(mixed_kinds(no, row_kinds, first[0], first[1], self.plan.layout.name))
+        return problems
+
+
+def with_plan(view: DataView, layout: str = "auto", mapping: dict[str, str] | None = None) -> DataView:
+    """Resolve how the view's rows are read (its first 50), and the TRL format they become."""
+    head = [r for r in view.page(0, 50) if "__error__" not in r]
+    try:
+        view.plan = resolve_plan(view.columns, head, layout, mapping, source=view.source)
+    except DataFormatError as e:
+        view.plan, view.plan_error = None, str(e)
+        view.fmt = detect_format(view.columns, head[0] if head else None)
+        view.read_columns = list(view.columns)
+        return view
+    first = next((r for r in view.read(view.numbered_page(0, 50)) if "__error__" not in r), None)
+    view.read_columns = list(first) if first else []
+    view.fmt = detect_format(view.read_columns, first) if first else None
+    return view
 
 
 def open_jsonl(path: Path) -> DataView:
@@ -47,12 +104,12 @@ def open_jsonl(path: Path) -> DataView:
     def page(start: int, k: int) -> list[dict[str, Any]]:
         return index.read(list(range(start, min(n, start + k))))
 
-    def sample(k: int, seed: int) -> list[dict[str, Any]]:
+    def sample(k: int, seed: int) -> Numbered:
         idx = sorted(random.Random(seed).sample(range(n), min(k, n)))
-        return index.read(idx)
+        return list(zip([i + 1 for i in idx], index.read(idx), strict=True))
 
     first = next((r for r in page(0, 20) if "__error__" not in r), {})
-    return DataView(str(path), n, list(first), detect_format(list(first), first), page, sample)
+    return DataView(str(path), n, list(first), page, sample)
 
 
 def open_arrow(ds: Any, source: str) -> DataView:
@@ -61,19 +118,27 @@ def open_arrow(ds: Any, source: str) -> DataView:
     def page(start: int, k: int) -> list[dict[str, Any]]:
         return ds.select(range(start, min(n, start + k))).to_list() if start < n else []
 
-    def sample(k: int, seed: int) -> list[dict[str, Any]]:
+    def sample(k: int, seed: int) -> Numbered:
         idx = sorted(random.Random(seed).sample(range(n), min(k, n)))
-        return ds.select(idx).to_list()
+        return list(zip([i + 1 for i in idx], ds.select(idx).to_list(), strict=True))
 
-    first = ds[0] if n else {}
-    return DataView(
-        source, n, list(ds.column_names), detect_format(list(ds.column_names), first), page, sample
-    )
+    return DataView(source, n, list(ds.column_names), page, sample)
 
 
-def open_dataset(source: str, path: Path | None, method: str = "sft") -> DataView:
+def open_dataset(
+    source: str,
+    path: Path | None,
+    method: str = "sft",
+    layout: str = "auto",
+    mapping: dict[str, str] | None = None,
+) -> DataView:
     """`path` is the resolved local path (already checked against the served folders), or
-    None for `builtin:tasks[:method]` and hub ids."""
+    None for `builtin:tasks[:method]` and hub ids. `layout` and `mapping` are `data.layout`
+    and `data.columns`."""
+    return with_plan(_open(source, path, method), layout, mapping)
+
+
+def _open(source: str, path: Path | None, method: str) -> DataView:
     import datasets
 
     if source.startswith(EMBEDDED_DATA):
@@ -109,164 +174,3 @@ def open_dataset(source: str, path: Path | None, method: str = "sft") -> DataVie
     if suffix not in builders:
         raise ValueError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .csv or .parquet")
     return open_arrow(datasets.load_dataset(builders[suffix], data_files=str(path), split="train"), str(path))
-
-
-def as_text(value: Any, template: ChatTemplate | None = None) -> str:
-    """A cell as text: conversations through the chat template when one is given."""
-    if isinstance(value, list) and value and isinstance(value[0], dict) and "content" in value[0]:
-        if template is not None:
-            return template.render(value)
-        return "\n".join(f"[{m.get('role')}] {m.get('content')}" for m in value)
-    return "" if value is None else str(value)
-
-
-def load_tokenizer(tokenizer_dir: Path | None) -> Any:
-    if tokenizer_dir is None or not (tokenizer_dir / "tokenizer.json").exists():
-        return None
-    from tokenizers import Tokenizer
-
-    return Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
-
-
-@dataclass
-class Stats:
-    sampled: int
-    lengths: dict[str, list[int]]
-    unit: str
-    over_max: int
-    empty: dict[str, int]
-    duplicate_prompts: int
-    broken: list[str]
-
-
-def row_problems(row: dict[str, Any], fmt: DetectedFormat | None) -> list[str]:
-    if "__error__" in row:
-        return [row["__error__"]]
-    if fmt is None:
-        return []
-    problems = []
-    for col in FORMAT_COLUMNS[fmt.name]:
-        value = row.get(col)
-        if col == "label":
-            if not isinstance(value, bool):
-                problems.append(f"`label` is {value!r}, expected true or false")
-        elif value is None or value == "" or value == []:
-            problems.append(f"`{col}` is empty")
-        elif not isinstance(value, str | list):
-            problems.append(f"`{col}` is a {type(value).__name__}, expected text or a conversation")
-    return problems
-
-
-def compute_stats(view: DataView, tokenizer: Any, template: Any, max_length: int, n: int = 2000) -> Stats:
-    rows = view.sample(n)
-    cols = [c for c in TEXT_COLUMNS if c in view.columns]
-    lengths: dict[str, list[int]] = {c: [] for c in cols}
-    empty = dict.fromkeys(view.columns, 0)
-    seen: set[str] = set()
-    dup = over = 0
-    broken: list[str] = []
-    for i, row in enumerate(rows):
-        for p in row_problems(row, view.fmt):
-            if len(broken) < 20:
-                broken.append(f"sampled row {i}: {p}")
-        if "__error__" in row:
-            continue  # unreadable: reported above, not counted as empty
-        for c in view.columns:
-            if row.get(c) in (None, "", []):
-                empty[c] += 1
-        for c in cols:
-            text = as_text(row.get(c), template)
-            lengths[c].append(len(tokenizer.encode(text).ids) if tokenizer else len(text.split()))
-        last = {c: lengths[c][-1] for c in cols}
-        # the longest sequence a trainer sees: prompt + the longest answer (or the whole text)
-        total = last.get("prompt", 0) + max([last.get(c, 0) for c in ("chosen", "rejected", "completion")])
-        total += last.get("text", 0) + last.get("messages", 0)
-        over += total > max_length
-        if "prompt" in row:
-            key = hashlib.sha1(json.dumps(row["prompt"], sort_keys=True).encode()).hexdigest()
-            dup += key in seen
-            seen.add(key)
-    return Stats(
-        len(rows),
-        lengths,
-        "tokens" if tokenizer else "words",
-        over,
-        {k: v for k, v in empty.items() if v},
-        dup,
-        broken,
-    )
-
-
-def column_types(view: DataView) -> dict[str, str]:
-    """A readable type per column, from the first rows: text, conversation, bool, number, list, ..."""
-    out: dict[str, str] = {}
-    for row in view.page(0, 20):
-        for col in view.columns:
-            if col in out or row.get(col) is None:
-                continue
-            v = row[col]
-            if isinstance(v, list) and v and isinstance(v[0], dict) and "content" in v[0]:
-                out[col] = "conversation"
-            else:
-                out[col] = {
-                    str: "text",
-                    bool: "bool",
-                    int: "number",
-                    float: "number",
-                    list: "list",
-                    dict: "object",
-                }.get(type(v), type(v).__name__)
-    return {c: out.get(c, "empty") for c in view.columns}
-
-
-def filter_sample(
-    view: DataView, kind: str, tokenizer: Any, template: Any, max_length: int, n: int = 2000, limit: int = 50
-) -> list[dict[str, Any]]:
-    """Sampled rows with problems, over max_length, or with a duplicate prompt."""
-    rows = view.sample(n)
-    seen: set[str] = set()
-    out = []
-    for row in rows:
-        if kind == "problems":
-            keep = bool(row_problems(row, view.fmt))
-        elif kind == "over max length":
-            lens = {
-                c: (
-                    len(tokenizer.encode(as_text(row.get(c), template)).ids)
-                    if tokenizer
-                    else len(as_text(row.get(c), template).split())
-                )
-                for c in TEXT_COLUMNS
-                if c in row
-            }
-            keep = (
-                lens.get("prompt", 0)
-                + max([lens.get(c, 0) for c in ("chosen", "rejected", "completion")])
-                + lens.get("text", 0)
-                + lens.get("messages", 0)
-                > max_length
-            )
-        elif kind == "duplicate prompts":
-            key = json.dumps(row.get("prompt"), sort_keys=True)
-            keep = "prompt" in row and key in seen
-            seen.add(key)
-        else:
-            keep = True
-        if keep:
-            out.append(row)
-            if len(out) >= limit:
-                break
-    return out
-
-
-def search(view: DataView, query: str, limit: int = 50, scan: int = 200_000) -> list[dict[str, Any]]:
-    """Rows whose text contains `query` (case-insensitive), among the first `scan` rows."""
-    q = query.lower()
-    out: list[dict[str, Any]] = []
-    for start in range(0, min(view.rows_total, scan), 1000):
-        for row in view.page(start, 1000):
-            if q in json.dumps(row, ensure_ascii=False).lower():
-                out.append(row)
-                if len(out) >= limit:
-                    return out
-    return out

@@ -25,6 +25,8 @@ from pydantic import BaseModel
 
 from backends.core import registry
 from backends.core.config import COMMON_SECTIONS, ConfigError, RunConfig, validate_config
+from backends.core.dataplan import DataFormatError
+from backends.core.preflight import preflight
 
 Kind = Literal["text", "number", "int", "bool", "choice", "yaml"]
 
@@ -201,8 +203,8 @@ def build_config(
     base: dict[str, Any], values: dict[str, Any], source: str
 ) -> tuple[RunConfig, dict[str, Any]]:
     """The one route from a form to a run: dotted `values` applied onto a preset's raw dict,
-    then validated. Raises ConfigError listing every problem. Returns the config and the raw
-    dict (for the `--set` preview)."""
+    then validated, and its data checked by the preflight. Raises ConfigError listing every
+    problem. Returns the config and the raw dict (for the `--set` preview)."""
     raw = copy.deepcopy(base) if base else {}
     problems: list[str] = []
     for key, value in values.items():
@@ -212,7 +214,12 @@ def build_config(
             problems += e.problems
     if problems:
         raise ConfigError(problems)
-    return validate_config(raw, source), raw
+    cfg = validate_config(raw, source)
+    try:
+        preflight(cfg)  # every UI route to a run refuses what its worker would, before a run exists
+    except DataFormatError as e:
+        raise ConfigError([str(e)]) from None
+    return cfg, raw
 
 
 def form_to_config(base: dict[str, Any], values: list[Any], source: str) -> tuple[RunConfig, dict[str, Any]]:

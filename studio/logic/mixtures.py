@@ -1,5 +1,7 @@
 """Dataset mixtures: several datasets of one format, each with a row count or a fraction,
-shuffled with a seed and saved as JSON lines with a `source` column naming each row's origin."""
+shuffled with a seed and saved as JSON lines with a `source` column naming each row's origin.
+Rows are written as training reads them (TRL's columns), so parts of different layouts that
+become one format (an Alpaca file and a Dolly file) mix."""
 
 from __future__ import annotations
 
@@ -53,8 +55,11 @@ def mix(views: list[tuple[Part, DataView]], out: Path, seed: int = 0) -> tuple[i
         if want > view.rows_total:
             notes.append(f"{part.source}: asked for {want} rows, it has {view.rows_total}; took all")
             want = view.rows_total
-        for row in view.sample(want, seed=rng.randrange(1 << 30)):
-            rows.append({**row, "source": part.source})
+        read = view.read(view.numbered_sample(want, seed=rng.randrange(1 << 30)))
+        bad = [r["__error__"] for r in read if "__error__" in r]
+        if bad:  # rows are written as training reads them; one that cannot be read is left out, said
+            notes.append(f"{part.source}: left out {len(bad)} rows that cannot be read ({bad[0]})")
+        rows += [{**row, "source": part.source} for row in read if "__error__" not in row]
     rng.shuffle(rows)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:

@@ -1,31 +1,34 @@
-"""Data tab: open any dataset, see its format, rows, lengths and problems before training
-on it; build mixtures; send it to the Train tab with a method that fits."""
+"""Data tab: open any dataset, see the layout found and how it will be read (a row as stored
+beside the row as training reads it), edit the column mapping, see lengths and problems
+before training on it; build mixtures; send it, mapping and all, to the Train tab."""
 
 from __future__ import annotations
 
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import plotly.graph_objects as go
 
 from backends.core.config import EMBEDDED_DATA
-from backends.core.data import methods_for
+from backends.core.layouts import LAYOUTS, LayoutName
 from backends.core.paths import builtin_model_dir, cache_dir
 from backends.core.rundir import list_runs
 from studio.context import StudioContext
-from studio.logic.dataview import (
-    DataView,
+from studio.logic.datastats import (
     as_text,
-    column_types,
     compute_stats,
+    describe,
     filter_sample,
+    histogram,
     load_tokenizer,
-    open_dataset,
+    row_json,
     search,
 )
+from studio.logic.dataview import DataView, open_dataset
+from studio.logic.handoff import parse_mapping, request_for
 from studio.logic.labeling import PathRefused, safe_path
 from studio.logic.mixtures import mix, parse_spec
 from studio.logic.templates import load_template
@@ -36,7 +39,7 @@ PAGE = 20
 @dataclass
 class DataTab:
     source: gr.Dropdown
-    train_request: gr.Textbox  # "method|dataset|time" when the user asks to train on what is open
+    train_request: gr.Textbox  # a TrainRequest as JSON when the user asks to train on what is open
     on_page_load: Any
 
 
@@ -67,28 +70,6 @@ def tokenizer_dir(ctx: StudioContext, model: str) -> Path | None:
     return p if (p / "tokenizer.json").exists() else None
 
 
-def fitting_method(view: DataView) -> str | None:
-    return next(iter(methods_for(view.fmt)), None)
-
-
-def histogram(lengths: dict[str, list[int]], unit: str, max_length: int) -> go.Figure:
-    fig = go.Figure()
-    for col, values in lengths.items():
-        if values:
-            fig.add_trace(go.Histogram(x=values, name=col, opacity=0.6, nbinsx=40))
-    fig.add_vline(x=max_length, line_dash="dash", annotation_text=f"max_length {max_length}")
-    fig.update_layout(
-        barmode="overlay",
-        height=320,
-        template="plotly_white",
-        margin=dict(l=40, r=20, t=40, b=40),
-        title=f"length per column ({unit}, sampled rows)",
-        xaxis_title=unit,
-        yaxis_title="rows",
-    )
-    return fig
-
-
 def build_data_tab(ctx: StudioContext) -> DataTab:
     with gr.Row():
         source = gr.Dropdown(
@@ -103,10 +84,33 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
         model = gr.Textbox("builtin:smollm2-135m-instruct", label="Tokenizer / chat template of", scale=2)
         max_len = gr.Number(256, label="Max length (tokens)", precision=0, scale=1)
         open_btn = gr.Button("Open", variant="primary", scale=1, elem_id="data-open")
+    with gr.Row():
+        layout = gr.Dropdown(
+            list(typing.get_args(LayoutName)),
+            value="auto",
+            label="Layout",
+            info="auto: found from the columns; or name one: " + ", ".join(LAYOUTS),
+            scale=1,
+            elem_id="data-layout",
+        )
+        mapping = gr.Textbox(
+            "",
+            label="Column mapping (data.columns)",
+            placeholder="{prompt: question, completion: answer}",
+            info="The layout's field -> your column; Open again to read the file with it.",
+            scale=3,
+            elem_id="data-mapping",
+        )
     summary = gr.Markdown(elem_id="data-summary")
     with gr.Row():
         problems = gr.Markdown(elem_id="data-problems")
         hist = gr.Plot(elem_id="data-hist")
+    with gr.Row(equal_height=True):
+        row_no = gr.Number(1, label="Row", precision=0, minimum=1, scale=0, min_width=100, elem_id="data-row")
+        raw_row = gr.Code(language="json", label="As stored", max_lines=18, elem_id="data-raw-row")
+        read_row = gr.Code(
+            language="json", label="As training reads it", max_lines=18, elem_id="data-read-row"
+        )
     with gr.Row():
         page_no = gr.Number(1, label="Page", precision=0, minimum=1, scale=1)
         query = gr.Textbox(label="Search (text contains)", scale=3, elem_id="data-search")
@@ -133,27 +137,35 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
     train_request = gr.Textbox(visible=False)
 
     # --- handlers ----------------------------------------------------------------------
-    def view_of(src: str) -> DataView:
+    def view_of(src: str, lay: str = "auto", cols: str = "") -> DataView:
         src = (src or "").strip()
         if not src:
             raise ValueError("pick or type a dataset first")
+        columns = parse_mapping(cols)
         if src.startswith(EMBEDDED_DATA):
-            return open_dataset(src, None)
+            return open_dataset(src, None, layout=lay or "auto", mapping=columns)
         try:
             path = safe_path(src, ctx.roots)
         except PathRefused:
             if "/" in src and not src.startswith((".", "/", "~")) and src.count("/") == 1:
-                return open_dataset(src, None)  # looks like a hub id
+                return open_dataset(src, None, layout=lay or "auto", mapping=columns)  # a hub id
             raise
-        return open_dataset(src, path)
+        return open_dataset(src, path, layout=lay or "auto", mapping=columns)
 
     def rows_table(view: DataView, rows: list[dict[str, Any]], tok_dir: Path | None) -> Any:
-        """Prompts and whole conversations go through the chat template (what the model will
-        see); answers are shown as their text."""
+        """Rows as training reads them. Prompts and whole conversations go through the chat
+        template (what the model will see); answers are shown as their text."""
         template = load_template(tok_dir)
-        cols = view.columns
+        cols = list(view.read_columns)
+        if any("__error__" in r for r in rows):
+            cols.append("problem")
         data = [
-            [as_text(r.get(c), template if c in ("prompt", "messages") else None)[:2000] for c in cols]
+            [
+                r.get("__error__", "")
+                if c == "problem"
+                else as_text(r.get(c), template if c in ("prompt", "messages") else None)[:2000]
+                for c in cols
+            ]
             for r in rows
         ]
         width = f"{100 / max(len(cols), 1):.0f}%"
@@ -161,34 +173,24 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
             value={"headers": cols, "data": data}, headers=cols, column_widths=[width] * len(cols)
         )
 
-    def on_open(src: str, mdl: str, mx: float) -> tuple[Any, ...]:
+    def row_pair(view: DataView, n: int) -> tuple[str, str]:
+        numbered = view.numbered_page(max(1, n) - 1, 1)
+        if not numbered:
+            return f"// row {n} is past the end ({view.rows_total} rows)", ""
+        if view.plan is None:
+            return row_json(numbered[0][1]), "// no layout fits: map the columns (see above), then Open"
+        return row_json(numbered[0][1]), row_json(view.read(numbered)[0])
+
+    def on_open(src: str, mdl: str, mx: float, lay: str, cols: str) -> tuple[Any, ...]:
         t0 = time.time()
         try:
-            view = view_of(src)
+            view = view_of(src, lay, cols)
         except (PathRefused, ValueError, OSError) as e:
-            return f"**Cannot open:** {e}", "", None, gr.skip()
+            empty = gr.Dataframe(value={"headers": [], "data": []})
+            return f"**Cannot open:** {e}", "", None, empty, "", "", 1
         opened = time.time() - t0
         tok_dir = tokenizer_dir(ctx, mdl)
-        fmt = view.fmt.describe() if view.fmt else "**no known format**"
-        types = ", ".join(f"`{c}` {t}" for c, t in column_types(view).items())
-        lines = [
-            f"**{view.rows_total:,} rows** · format: {fmt} · opened in {opened:.1f} s",
-            f"Columns: {types}",
-            f"Fits: {', '.join(methods_for(view.fmt)) or 'no method'}",
-        ]
-        if view.fmt is None:
-            wanted = "; ".join(
-                f"{n}: {', '.join(c)}"
-                for n, c in {
-                    "prompt-completion": ("prompt", "completion"),
-                    "preference": ("prompt", "chosen", "rejected"),
-                    "unpaired": ("prompt", "completion", "label"),
-                    "prompt-only": ("prompt",),
-                    "language modeling": ("text",),
-                }.items()
-            )
-            lines.append(f"Columns {view.columns} fit none of TRL's formats ({wanted}).")
-        lines += [f"_{n}_" for n in view.notes]
+        lines = describe(view, opened)
         if tok_dir is None:
             lines.append(
                 f"_No tokenizer on disk for `{mdl}` yet: lengths are in words, conversations shown raw._"
@@ -201,17 +203,27 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
         ]
         probs += [f"- empty `{c}`: {n} rows" for c, n in stats.empty.items()]
         probs += [f"- {b}" for b in stats.broken]
-        table_value = rows_table(view, view.page(0, PAGE), tok_dir)
+        rows = view.read(view.numbered_page(0, PAGE))
         return (
             "\n\n".join(lines),
             "\n".join(probs),
             histogram(stats.lengths, stats.unit, int(mx or 256)),
-            table_value,
+            rows_table(view, rows, tok_dir),
+            *row_pair(view, 1),
+            1,
         )
 
-    def on_show(src: str, mdl: str, page: float, q: str, only: str, mx: float) -> Any:
+    def on_row(src: str, lay: str, cols: str, n: float) -> tuple[str, str]:
         try:
-            view = view_of(src)
+            view = view_of(src, lay, cols)
+        except (PathRefused, ValueError, OSError) as e:
+            gr.Warning(str(e))
+            return gr.skip(), gr.skip()
+        return row_pair(view, int(n or 1))
+
+    def on_show(src: str, mdl: str, page: float, q: str, only: str, mx: float, lay: str, cols: str) -> Any:
+        try:
+            view = view_of(src, lay, cols)
         except (PathRefused, ValueError, OSError) as e:
             gr.Warning(str(e))
             return gr.skip()
@@ -221,23 +233,28 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
         elif q and q.strip():
             rows = search(view, q)
         else:
-            rows = view.page((int(page or 1) - 1) * PAGE, PAGE)
+            rows = view.read(view.numbered_page((int(page or 1) - 1) * PAGE, PAGE))
         if not rows:
             gr.Info("No rows match." if q else "That page is past the end.")
         return rows_table(view, rows, tok_dir)
 
-    def on_train(src: str) -> str:
+    def on_train(src: str, lay: str, cols: str) -> str:
         try:
-            view = view_of(src)
+            view = view_of(src, lay, cols)
         except (PathRefused, ValueError, OSError) as e:
             gr.Warning(str(e))
             return gr.skip()
-        method = fitting_method(view)
-        if method is None:
-            gr.Warning(f"No method takes this format (columns {view.columns}).")
-            return gr.skip()
         dataset = EMBEDDED_DATA if src.startswith(EMBEDDED_DATA) else src
-        return f"{method}|{dataset}|{time.time()}"
+        req = request_for(view, dataset)
+        if req is None:
+            why = view.plan_error or f"no method takes {view.fmt.describe() if view.fmt else 'this format'}"
+            gr.Warning(f"Nothing to train on yet: {why}")
+            return gr.skip()
+        return req.to_text()
+
+    def on_source() -> tuple[str, str]:
+        """Another dataset: its layout is found afresh, with no mapping left from the last one."""
+        return "auto", ""
 
     def on_mix(text: str, name: str, seed: float) -> str:
         try:
@@ -256,11 +273,18 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
         return gr.Dropdown(choices=known_sources(ctx))
 
     # --- wiring ------------------------------------------------------------------------
-    open_btn.click(on_open, [source, model, max_len], [summary, problems, hist, table], api_name="data_open")
-    show_inputs = [source, model, page_no, query, show_only, max_len]
+    open_inputs = [source, model, max_len, layout, mapping]
+    open_outputs = [summary, problems, hist, table, raw_row, read_row, row_no]
+    open_btn.click(on_open, open_inputs, open_outputs, api_name="data_open")
+    mapping.submit(on_open, open_inputs, open_outputs, api_visibility="private")
+    layout.input(on_open, open_inputs, open_outputs, api_visibility="private")
+    # picking another dataset from the list starts it afresh (a typed path keeps the mapping typed)
+    source.select(on_source, None, [layout, mapping], api_visibility="private")
+    row_no.submit(on_row, [source, layout, mapping, row_no], [raw_row, read_row], api_name="data_row")
+    show_inputs = [source, model, page_no, query, show_only, max_len, layout, mapping]
     go_btn.click(on_show, show_inputs, table, api_name="data_rows")
     query.submit(on_show, show_inputs, table, api_visibility="private")
     show_only.change(on_show, show_inputs, table, api_visibility="private")
-    train_btn.click(on_train, source, train_request, api_name="data_train")
+    train_btn.click(on_train, [source, layout, mapping], train_request, api_name="data_train")
     mix_btn.click(on_mix, [spec, mix_name, mix_seed], mix_msg, api_name="data_mix")
     return DataTab(source, train_request, on_page_load)

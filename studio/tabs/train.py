@@ -10,7 +10,6 @@ import gradio as gr
 
 from backends.core import registry
 from backends.core.config import PIPELINE_HELP, ConfigError, config_from_text, config_to_yaml, read_preset
-from backends.core.data import DataFormatError, preflight
 from backends.core.launcher import REPO_ROOT
 from backends.core.pipeline import create_pipeline, is_pipeline, stage_dicts, start_pipeline
 from studio.context import StudioContext
@@ -26,6 +25,8 @@ class TrainTab:
     launched: gr.Textbox  # id of the run last launched from this browser
     fields: dict[str, gr.components.Component]  # the form, by config key
     preset: gr.Dropdown
+    form_box: gr.Column  # the form (visible for a single-run preset)
+    pipeline_box: gr.Column  # the pipeline editor (visible for a pipeline preset)
 
 
 def _read_text(ctx: StudioContext, name: str | None) -> str:
@@ -57,12 +58,9 @@ def _preview(ctx: StudioContext, name: str | None, values: list[Any]) -> tuple[s
         return "", "", cmd, PIPELINE_HELP
     help_line = _method_help(values[0])
     try:
-        cfg, _ = forms.form_to_config(raw, values, f"Train form (preset {name})")
-        preflight(cfg.method, cfg.data)
+        cfg, _ = forms.form_to_config(raw, values, f"Train form (preset {name})")  # with the preflight
     except ConfigError as e:
         return _errors_md(e.problems), "", "", help_line
-    except DataFormatError as e:
-        return _errors_md([str(e)]), "", "", help_line
     cmd = (
         forms.headless_command(_preset_arg(ctx, name), forms.overrides(raw, values), str(ctx.runs_dir))
         if name
@@ -172,11 +170,10 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         if is_pipeline(raw):
             return launch_pipeline(name, pipeline_text)
         try:
-            cfg, _ = forms.form_to_config(raw, list(values), f"Train form (preset {name})")
-            preflight(cfg.method, cfg.data)
-        except (ConfigError, DataFormatError) as e:
+            cfg, _ = forms.form_to_config(raw, list(values), f"Train form (preset {name})")  # preflight too
+        except ConfigError as e:
             gr.Warning("The run was not started: fix the problems listed under the form.")
-            return _errors_md(getattr(e, "problems", [str(e)])), gr.skip(), gr.skip(), gr.skip()
+            return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
         run = ctx.launcher.create_run(cfg)
         ctx.tick()  # start it now if a slot is free, instead of at the next scheduler tick
         msg, rows, drop = launched_message(run.run_id)
@@ -223,7 +220,9 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         gr.Info(ctx.launcher.stop(run))
 
     # --- wiring ------------------------------------------------------------------------
-    preset.change(
+    # `.input`, not `.change`: "Train on this" sets the preset and the form together, and the
+    # form must keep the dataset and mapping it brought rather than reload the preset's.
+    preset.input(
         on_preset, preset, [form_box, pipeline_box, pipeline_yaml, *fields], api_visibility="private"
     )
     fields[0].change(on_method, fields[0], [*fields, *form.containers], api_visibility="private")
@@ -247,4 +246,4 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     run_select.change(on_select, run_select, [summary, log, run_config], api_name="run_details")
     table.select(on_table_select, None, run_select, api_visibility="private")
     stop.click(on_stop, run_select, None, api_name="stop")
-    return TrainTab(table, run_select, launched, form.by_key, preset)
+    return TrainTab(table, run_select, launched, form.by_key, preset, form_box, pipeline_box)

@@ -130,8 +130,15 @@ def test_pipeline_passes_outputs_and_reruns_reuse_succeeded_stages(runs_dir: Pat
 def test_a_failed_stage_stops_the_pipeline_with_its_reason(
     runs_dir: Path, tmp_path: Path, tiny_model: str
 ) -> None:
-    bad = tmp_path / "prompts.jsonl"
-    bad.write_text('{"prompt": "only a prompt"}\n')
+    # Rows the preflight reads (the first 100) are fine; row 102 only the worker sees.
+    good = {
+        "prompt": "2+2?",
+        "chosen": [{"role": "assistant", "content": "4"}],
+        "rejected": [{"role": "assistant", "content": "5"}],
+    }
+    rows = [good] * 101 + [{**good, "chosen": [{"role": "narrator", "content": "4"}]}]
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
     preset = tmp_path / "p.yaml"
     preset.write_text(f"""
 name: broken
@@ -141,7 +148,7 @@ defaults:
   data: {{max_samples: 16, eval_fraction: 0.0}}
 stages:
   - {{stage: sft, method: sft}}
-  - {{stage: dpo, method: dpo, model: {{name_or_path: "@sft"}}, data: {{dataset: {bad}}}}}
+  - {{stage: dpo, method: dpo, model: {{name_or_path: "@sft"}}, data: {{dataset: {bad}, max_samples: null}}}}
   - {{stage: after, method: sft, model: {{name_or_path: "@dpo"}}}}
 """)
     proc = headless(runs_dir, str(preset))
@@ -151,7 +158,7 @@ stages:
     assert (
         st["state"] == "failed"
         and st["error"].startswith("stage `dpo` failed:")
-        and "needs columns" in st["error"]
+        and "row 102 `chosen` turn 0 has role 'narrator'" in st["error"]
     )
     assert [s["state"] for s in st["stages"]] == ["succeeded", "failed", "pending"]
     assert "stage `dpo` failed" in proc.stderr

@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from studio.logic.dataview import (
-    column_types,
-    compute_stats,
-    filter_sample,
-    open_dataset,
-    search,
-)
+from studio.logic.datastats import column_types, compute_stats, filter_sample, search
+from studio.logic.dataview import open_dataset
 from studio.logic.mixtures import mix, parse_spec
 from studio.logic.templates import load_template
 
@@ -66,7 +61,8 @@ def test_broken_rows_are_named_and_stats_count_problems(tmp_path: Path) -> None:
     rows = [
         {"prompt": "p1", "chosen": "a", "rejected": "b"},
         {"prompt": "p1", "chosen": "", "rejected": "b"},
-        {"prompt": "p2", "chosen": 3, "rejected": "x " * 400},
+        {"prompt": "p2", "chosen": "a", "rejected": "x " * 400},
+        {"prompt": "p3", "chosen": 3, "rejected": "b"},
     ]
     path = write(tmp_path / "f.jsonl", rows)
     with open(path, "a") as f:
@@ -78,7 +74,7 @@ def test_broken_rows_are_named_and_stats_count_problems(tmp_path: Path) -> None:
     assert [r["prompt"] for r in filter_sample(view, "over max length", None, None, 100)] == ["p2"]
     stats = compute_stats(view, None, None, max_length=100)
     text = "\n".join(stats.broken)
-    assert "`chosen` is empty" in text and "`chosen` is a int" in text and "line 4" in text
+    assert "row 2: `chosen` is empty" in text and "row 4 `chosen` is int" in text and "line 5" in text
     assert stats.duplicate_prompts == 1 and stats.empty == {"chosen": 1} and stats.over_max == 1
     assert stats.unit == "words"
 
@@ -122,18 +118,24 @@ def test_mixture_keeps_sources_and_refuses_mixed_formats(tmp_path: Path) -> None
 def test_data_tab_opens_a_file_and_sends_it_to_train(studio) -> None:
     path = write(studio.ctx.data_dir / "prefs.jsonl", [FORMATS["preference"]] * 5)
     client = Client(studio.url, verbose=False)
-    summary, problems, _, table = client.predict(str(path), "builtin:tiny-llama", 256, api_name="/data_open")
+    summary, problems, _, table, raw, read, _ = client.predict(
+        str(path), "builtin:tiny-llama", 256, api_name="/data_open"
+    )
     assert "**5 rows**" in summary and "preference (conversational" in summary and "dpo" in summary
-    assert "`prompt` conversation" in summary
+    assert "`prompt` conversation" in summary and "TRL preference" in summary
     assert "5 duplicate prompts" not in problems and "4 duplicate prompts" in problems
     assert table["headers"] == ["prompt", "chosen", "rejected"]
-    request = client.predict(str(path), api_name="/data_train")
-    assert request.startswith(f"reward|{path}|")  # the first method that takes preference pairs
+    assert json.loads(raw) == FORMATS["preference"] == json.loads(read)
+    request = json.loads(client.predict(str(path), api_name="/data_train"))
+    # the first method that takes preference pairs; TRL columns need no mapping
+    assert request["method"] == "reward" and request["dataset"] == str(path)
+    assert request["layout"] == "trl" and request["columns"] == {}
     from studio.tabs.data import tokenizer_dir
 
     assert tokenizer_dir(studio.ctx, "/usr/share") is None  # typed model folders follow the same rule
-    refused, *_ = client.predict("/etc/passwd", "builtin:tiny-llama", 256, api_name="/data_open")
+    refused, *_, table = client.predict("/etc/passwd", "builtin:tiny-llama", 256, api_name="/data_open")[:4]
     assert "Cannot open" in refused and "not a file under the folders this studio serves" in refused
+    assert table["value"]["data"] == []  # the last dataset's rows are gone
 
 
 def test_line_index_is_exact_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,3 +182,148 @@ def test_chat_template_renders_as_in_training(embedded_model: str, tiny_model: s
                     template.render(chat, add_generation_prompt=gen), add_special_tokens=False
                 ).ids
                 assert got == want, (folder, chat, gen)
+
+
+SHAREGPT = {
+    "messages": [{"from": "human", "value": "Say hi."}, {"from": "gpt", "value": "Hi!"}],
+    "system": "Be brief.",
+}
+
+
+def test_layouts_are_found_and_rows_shown_as_training_reads_them(tmp_path: Path) -> None:
+    alpaca = tmp_path / "alpaca.json"
+    alpaca.write_text(json.dumps([{"instruction": "Add.", "input": "2 and 2", "output": "4"}] * 3))
+    view = open_dataset("a", alpaca)
+    assert view.plan.layout.name == "alpaca" and view.fmt.name == "prompt_completion"
+    assert view.read_columns == ["prompt", "completion"]
+    (row,) = view.read(view.numbered_page(0, 1))
+    assert row["prompt"] == [{"role": "user", "content": "Add.\n2 and 2"}]
+    view = open_dataset("s", write(tmp_path / "chat.jsonl", [SHAREGPT] * 3))
+    assert view.plan.layout.name == "sharegpt" and view.plan.fields == {
+        "conversations": "messages",
+        "system": "system",
+    }
+    (row,) = view.read(view.numbered_page(2, 1))
+    assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+    qa = write(tmp_path / "qa.jsonl", [{"question": "q", "answer": "a"}] * 3)
+    view = open_dataset("q", qa)
+    assert view.plan is None and "`data.columns: {prompt: question, completion: answer}`" in view.plan_error
+    view = open_dataset("q", qa, mapping={"prompt": "question", "completion": "answer"})
+    assert (
+        view.fmt.name == "prompt_completion" and view.read(view.numbered_page(0, 1))[0]["completion"] == "a"
+    )
+
+
+def test_mapping_round_trips_from_the_data_tab_to_the_preset(tmp_path: Path) -> None:
+    """Data tab (a mapping typed) -> "Train on this" -> the Train form -> the config it launches
+    and the headless command it shows: the same mapping, and the run reads the same rows."""
+    import shlex
+
+    from backends.core.config import apply_overrides, read_preset, validate_config
+    from backends.core.preflight import preflight
+    from studio.logic import forms
+    from studio.logic.handoff import TrainRequest, parse_mapping, preset_for, request_for, request_values
+
+    root = Path(__file__).resolve().parents[2] / "presets"
+    qa = write(tmp_path / "qa.jsonl", [{"question": f"q{i}", "answer": "a"} for i in range(4)])
+    view = open_dataset(str(qa), qa, mapping=parse_mapping("{prompt: question, completion: answer}"))
+    req = TrainRequest.from_text(request_for(view, str(qa)).to_text())
+    assert req == TrainRequest("sft", str(qa), "trl", {"prompt": "question", "completion": "answer"})
+    presets = sorted(str(p.relative_to(root)) for p in root.rglob("*.yaml"))
+    from studio.logic.handoff import preset_method
+
+    name = preset_for(req.method, presets, "tiny/dpo.yaml", lambda p: preset_method(root / p))
+    assert name == "tiny/sft.yaml"
+    raw = read_preset(root / name)
+    values = request_values(req, raw, name)
+    cfg, _ = forms.form_to_config(raw, values, "Train form")
+    assert cfg.name == "sft-qa" and cfg.data.layout == "trl"
+    assert cfg.data.columns == {"prompt": "question", "completion": "answer"}
+    sets = forms.overrides(raw, values)
+    assert "data.columns={prompt: question, completion: answer}" in sets
+    again = validate_config(apply_overrides(read_preset(root / name), sets), "headless command")
+    assert again.data == cfg.data
+    command = shlex.split(forms.headless_command(name, sets))  # what the Train tab shows to copy
+    assert command[command.index("data.columns={prompt: question, completion: answer}") - 1] == "--set"
+    assert preflight(again).fields == {"prompt": "question", "completion": "answer"}
+
+
+def test_train_on_this_picks_a_preset_of_the_method_beside_the_selected_one() -> None:
+    from studio.logic.handoff import preset_for, run_name
+
+    presets = ["dpo.yaml", "ipo.yaml", "reward.yaml", "sft.yaml", "tiny/reward.yaml", "tiny/sft.yaml"]
+    method = {"ipo.yaml": "dpo"}
+
+    def method_of(p: str) -> str:
+        return method.get(p, Path(p).stem)
+
+    assert preset_for("reward", presets, "sft.yaml", method_of) == "reward.yaml"
+    assert preset_for("reward", presets, "tiny/sft.yaml", method_of) == "tiny/reward.yaml"
+    assert preset_for("dpo", presets, "tiny/sft.yaml", method_of) == "dpo.yaml"  # none in tiny/: anywhere
+    assert preset_for("kto", presets, "sft.yaml", method_of) is None
+    assert run_name("reward", "/data/my prefs.v2.jsonl") == "reward-my-prefs-v2"
+
+
+def test_browser_opens_a_sharegpt_file_and_trains_on_it(studio, tmp_path: Path) -> None:
+    """The Data tab says which layout it found, shows a stored row beside the row as read, and
+    "Train on this" brings the layout and mapping into the Train form with a fitting preset and
+    name; from a preference file it switches to the reward preset (it stayed on sft.yaml)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.studio.test_browser import ARGS, CHROMIUM, shot
+
+    chat = write(studio.ctx.data_dir / "chat.jsonl", [SHAREGPT] * 6)
+    prefs = write(studio.ctx.data_dir / "prefs.jsonl", [FORMATS["preference"]] * 6)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(studio.url)
+        source = page.locator("#data-source input")
+
+        def open_file(path: Path) -> None:
+            source.click()
+            source.fill(str(path))
+            page.keyboard.press("Escape")
+            page.locator("#data-open").click()
+            page.locator("#data-summary").get_by_text(f"{6} rows").wait_for(timeout=30_000)
+
+        open_file(chat)
+        summary = page.locator("#data-summary").inner_text()
+        assert "Read as ShareGPT (found from the columns): messages -> messages (human -> user" in summary
+        assert "Fits: sft" in summary
+        read = page.locator("#data-read-row")
+        read.get_by_text('"assistant"').first.wait_for(timeout=10_000)
+        assert '"from": "human"' in page.locator("#data-raw-row").inner_text()
+        assert '"role": "system"' in read.inner_text() and '"content": "Say hi."' in read.inner_text()
+        page.locator("#data-hist .main-svg").first.wait_for(timeout=30_000)
+        shot(page, tmp_path, "data-tab.png")
+        page.locator("#data-train").click()
+        page.locator("#launch-button").wait_for(timeout=30_000)
+
+        def field(key: str) -> str:
+            return page.locator(
+                f"#field-{key.replace('.', '-')} input, #field-{key.replace('.', '-')} textarea"
+            ).first.input_value()
+
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#field-name input, #field-name textarea')].some(e => e.value === 'sft-chat')",
+            timeout=30_000,
+        )
+        assert field("data.dataset") == str(chat) and field("data.layout") == "sharegpt"
+        assert field("data.columns") == "{conversations: messages}"
+        page.get_by_role("tab", name="Data").click()
+        open_file(prefs)
+        page.locator("#data-train").click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#field-name input, #field-name textarea')].some(e => e.value === 'reward-prefs')",
+            timeout=30_000,
+        )
+        assert field("method") == "reward" and field("data.dataset") == str(prefs)
+        preset = page.get_by_label("Preset", exact=True).input_value()
+        assert preset == "reward.yaml"
+        page.get_by_text("Resolved config and commands").click()
+        # the preview ran the preflight on reward + this file and shows the command to repeat it
+        page.get_by_text("--set name=reward-prefs").first.wait_for(timeout=30_000)
+        assert "Fix before launching" not in page.locator("#train-errors").inner_text()
+        shot(page, tmp_path, "train-from-data.png")
+        browser.close()
