@@ -112,6 +112,8 @@ def _peek_saved(path: Path, n: int) -> tuple[list[str], list[dict[str, Any]]]:
 def reward_needs(cfg: RunConfig) -> dict[str, str]:
     """Column -> the setting that needs it: every checkers reward or judge in the method's section."""
     spec = registry.get(cfg.method)
+    if spec.column_needs is not None:
+        return spec.column_needs(cfg)
     if spec.section is None:
         return {}
     needs: dict[str, str] = {}

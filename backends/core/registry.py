@@ -59,6 +59,9 @@ class MethodSpec:
     ignores: tuple[str, ...] = ()  # common fields it does not read (glob patterns), hidden in the form
     keeps: tuple[str, ...] = ()  # exceptions to `ignores`
     check: Callable[[RunConfig], list[str]] | None = None  # cross-field problems, as messages
+    # dataset columns its settings need (column -> the setting); None: every checkers reward or
+    # judge in its section needs the embedded tasks' `constraints` column (backends/core/preflight.py)
+    column_needs: Callable[[RunConfig], dict[str, str]] | None = None
     order: int = 100  # position in the method picker
 
     def __post_init__(self) -> None:

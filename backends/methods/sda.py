@@ -97,6 +97,9 @@ METHOD = MethodSpec(
     resumable=False,
     keeps_columns=True,
     outputs=("pairs", "synthetic"),
+    # the checkers judge new prompts by the constraints read from their own text, so the
+    # preference set needs no `constraints` column
+    column_needs=lambda cfg: {},
     ignores=("train.*", "lora.*", "data.eval_fraction"),
     keeps=("train.seed", "train.device"),
     order=105,

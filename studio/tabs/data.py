@@ -32,6 +32,7 @@ from studio.logic.handoff import parse_mapping, request_for
 from studio.logic.labeling import PathRefused, safe_path
 from studio.logic.mixtures import mix, parse_spec
 from studio.logic.templates import load_template
+from studio.tabs.data_actions import build_data_actions
 
 PAGE = 20
 
@@ -134,6 +135,7 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
             mix_seed = gr.Number(0, label="Seed", precision=0)
             mix_btn = gr.Button("Build mixture")
         mix_msg = gr.Markdown()
+    build_data_actions(ctx, source, layout, mapping)
     train_request = gr.Textbox(visible=False)
 
     # --- handlers ----------------------------------------------------------------------

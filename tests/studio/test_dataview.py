@@ -327,3 +327,42 @@ def test_browser_opens_a_sharegpt_file_and_trains_on_it(studio, tmp_path: Path) 
         assert "Fix before launching" not in page.locator("#train-errors").inner_text()
         shot(page, tmp_path, "train-from-data.png")
         browser.close()
+
+
+def test_data_tab_starts_an_augmentation_of_a_users_file(studio, tiny_model: str) -> None:
+    """The Data tab's action starts an `sda` run on the open file, with its layout and mapping."""
+    import json as _json
+    import time
+
+    from gradio_client import Client
+
+    from backends.core.jsonl import read_jsonl
+    from backends.core.rundir import RunDir
+    from studio.tabs.data_actions import ACTIONS, action_values
+
+    rows = [
+        {"question": f"Tell me about topic {i}, please, in a few words.", "good": f"A fine answer {i}.", "bad": "no"}
+        for i in range(12)
+    ]
+    path = studio.ctx.data_dir / "mine.jsonl"
+    path.write_text("".join(_json.dumps(r) + "\n" for r in rows))
+    mapping = "{prompt: question, chosen: good, rejected: bad}"
+    preset, values = action_values(ACTIONS[0], str(path), "auto", {"prompt": "question"}, "", "checkers", "", 8, "")
+    assert preset == "sda.yaml" and values["sda.new_prompts"] == 8 and values["data.columns"] == {"prompt": "question"}
+    client = Client(studio.url, verbose=False)
+    msg = client.predict(
+        ACTIONS[0], str(path), "auto", mapping, "builtin:tiny-llama", "reward_model", "", 6, "", api_name="/data_action"
+    )
+    assert "Not started" in msg and "`reward_model` judge needs `path`" in msg or "needs `path`" in msg
+    assert not any(studio.runs_dir.iterdir())  # refused: nothing was created
+    msg = client.predict(
+        ACTIONS[0], str(path), "auto", mapping, "builtin:tiny-llama", "checkers", "", 6, "", api_name="/data_action"
+    )
+    assert msg.startswith("Started `sda` run"), msg
+    run = RunDir(studio.runs_dir / msg.split("`")[3])
+    deadline = time.time() + 300
+    while time.time() < deadline and not run.state().is_finalized:
+        time.sleep(1)
+    assert run.state().value == "succeeded", run.read_status()
+    out = read_jsonl(run.data_path("pairs"))
+    assert [r["source"] for r in out].count("original") == 12 and out[0]["chosen"]  # the user's rows, read through the mapping
