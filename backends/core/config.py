@@ -44,7 +44,7 @@ class ModelConfig(Params):
         min_length=1,
         title="Model",
         description="builtin:smollm2-135m-instruct (embedded), a local folder, a run's model/ folder, or a hub id.",
-        json_schema_extra=ui(main=True),
+        json_schema_extra=ui(main=True, path="model"),
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", title="Weight dtype", description="`auto` is float32 on CPU (bf16 autocast does the rest)."
@@ -89,7 +89,7 @@ class DataConfig(Params):
         title="Dataset",
         description="builtin:tasks (generated checkable instructions), a jsonl/json/csv/parquet file, "
         "a folder saved by `datasets`, or a hub id.",
-        json_schema_extra=ui(main=True),
+        json_schema_extra=ui(main=True, path="data"),
     )
     split: str = Field("train", min_length=1, title="Split")
     max_samples: int | None = Field(
@@ -189,7 +189,7 @@ class RunConfig(Params):
     resume_from: str | None = Field(
         None,
         description="Set by --resume: the checkpoint this run continues from.",
-        json_schema_extra=ui(form=False),
+        json_schema_extra=ui(form=False, path="checkpoint"),
     )
 
     @field_validator("method")
@@ -243,8 +243,54 @@ def _format_error(err: dict[str, Any], source: str) -> str:
     if err["type"] == "value_error":
         msg = str(err["msg"]).removeprefix("Value error, ")
         return f"{msg} ({source})"
-    got = err.get("input")
-    return f"`{field}`: {err['msg']}, got {got!r} ({source})"
+    got = repr(err.get("input"))
+    got = got if len(got) <= 200 else got[:200] + "..."  # a hostile value can be megabytes long
+    return f"`{field}`: {err['msg']}, got {got} ({source})"
+
+
+# Limits of what a preset may be: YAML anchors can make a small file expand into billions of
+# values ("billion laughs") or refer to themselves, and a number past 2**53 is no setting.
+MAX_VALUES = 100_000
+MAX_INT = 2**53
+
+
+def check_structure(raw: Any, source: str) -> None:
+    """Refuse, before anything walks or copies it, data parsed from YAML that refers to
+    itself, expands past MAX_VALUES values, or holds an integer past MAX_INT."""
+    seen = 0
+    problems: list[str] = []
+
+    def walk(node: Any, where: str, path: tuple[int, ...]) -> None:
+        nonlocal seen
+        seen += 1
+        if seen > MAX_VALUES:
+            raise ConfigError(
+                [f"{source} expands to more than {MAX_VALUES:,} values (repeated YAML anchors?); refused"]
+            )
+        if isinstance(node, dict | list):
+            if id(node) in path:
+                raise ConfigError(
+                    [f"`{where or '(top level)'}` refers to itself (a recursive YAML anchor) ({source})"]
+                )
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for k, v in items:
+                walk(v, f"{where}.{k}" if where else str(k), (*path, id(node)))
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INT:
+            problems.append(f"`{where}`: {str(node)[:40]} is too large (at most 2**53) ({source})")
+
+    walk(raw, "", ())
+    if problems:
+        raise ConfigError(problems)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """YAML typed or stored by a person: `yaml.safe_load` (no Python tags), then `check_structure`."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError([f"{source} is not valid YAML: {e}"]) from None
+    check_structure(raw, source)
+    return raw
 
 
 def validate_config(raw: Any, source: str) -> RunConfig:
@@ -253,6 +299,7 @@ def validate_config(raw: Any, source: str) -> RunConfig:
         raise ConfigError(
             [f"a preset must be a mapping of keys to values, got {type(raw).__name__} ({source})"]
         )
+    check_structure(raw, source)
     try:
         return config_model().model_validate(raw)
     except ValidationError as e:
@@ -277,9 +324,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             node = child
         else:
             try:
-                node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
-            except yaml.YAMLError as e:
-                problems.append(f"`--set {item}`: value is not valid YAML ({e})")
+                node[parts[-1]] = load_yaml(value, f"`--set {item}`") if value.strip() else None
+            except ConfigError as e:
+                problems += e.problems
     if problems:
         raise ConfigError(problems)
     return raw
@@ -293,10 +340,9 @@ def read_preset(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError([f"preset file {p} does not exist"]) from None
     except UnicodeDecodeError as e:
         raise ConfigError([f"preset file {p} is not UTF-8 text ({e})"]) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError([f"{p} is not valid YAML: {e}"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"preset {p} is a folder, not a YAML file"]) from None
+    raw = load_yaml(text, str(p))
     return raw if raw is not None else {}
 
 
@@ -317,10 +363,7 @@ def config_to_yaml(cfg: RunConfig) -> str:
 
 def config_from_text(text: str, source: str) -> dict[str, Any]:
     """A raw mapping from YAML text typed by a person (the pipeline editor)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError([f"{source} is not valid YAML: {e}"]) from None
+    raw = load_yaml(text, source)
     if not isinstance(raw, dict):
         raise ConfigError([f"{source} must be a mapping of keys to values"])
     return raw

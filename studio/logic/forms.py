@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel
 
 from backends.core import registry
-from backends.core.config import COMMON_SECTIONS, ConfigError, RunConfig, validate_config
+from backends.core.config import COMMON_SECTIONS, ConfigError, RunConfig, load_yaml, validate_config
 
 Kind = Literal["text", "number", "int", "bool", "choice", "yaml"]
 
@@ -190,10 +190,7 @@ def _clean(field: FormField, value: Any) -> Any:
     if field.kind == "choice" and value in ("true", "false"):
         return value == "true"
     if field.kind == "yaml" and isinstance(value, str):
-        try:
-            return yaml.safe_load(value)
-        except yaml.YAMLError as e:
-            raise ConfigError([f"`{field.key}` ({field.label}) is not valid YAML: {e}"]) from None
+        return load_yaml(value, f"`{field.key}` ({field.label})")
     return value
 
 

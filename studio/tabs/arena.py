@@ -13,11 +13,11 @@ import gradio as gr
 
 from backends.core.config import EMBEDDED_MODEL, ConfigError
 from backends.core.jsonl import read_jsonl
+from backends.core.paths import PathRefused
 from backends.core.rundir import RunDir, list_runs
 from studio.context import StudioContext
 from studio.logic.arena import disagreements, people_rows, per_prompt_rows, ranking_rows, tally_rows
 from studio.logic.forms import build_config
-from studio.logic.labeling import PathRefused, safe_path
 from studio.logic.runs import run_method
 
 
@@ -132,7 +132,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             js = [j for j in js if j != "checkers"] or ["llm"]  # typed prompts carry no constraints
         elif dataset != "builtin:tasks":
             try:
-                dataset, split = str(safe_path(dataset, ctx.roots)), "train"
+                dataset, split = str(ctx.paths.resolve(dataset, "prompt file")), "train"
             except PathRefused as e:
                 return f"**Not started:** {e}", gr.skip()
         judge_specs = [

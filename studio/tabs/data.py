@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 
 from backends.core.config import EMBEDDED_DATA
 from backends.core.data import methods_for
-from backends.core.paths import builtin_model_dir, cache_dir
+from backends.core.paths import PathRefused, builtin_model_dir
+from backends.core.policy import check_value
 from backends.core.rundir import list_runs
 from studio.context import StudioContext
 from studio.logic.dataview import (
@@ -26,7 +27,6 @@ from studio.logic.dataview import (
     open_dataset,
     search,
 )
-from studio.logic.labeling import PathRefused, safe_path
 from studio.logic.mixtures import mix, parse_spec
 from studio.logic.templates import load_template
 
@@ -61,7 +61,7 @@ def tokenizer_dir(ctx: StudioContext, model: str) -> Path | None:
         p = builtin_model_dir(model)
         return p if p is not None and p.exists() else None
     try:
-        p = safe_path(model, ctx.roots + [cache_dir()])
+        p = ctx.paths.resolve_model(model, "tokenizer folder")
     except PathRefused:
         return None
     return p if (p / "tokenizer.json").exists() else None
@@ -139,13 +139,10 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
             raise ValueError("pick or type a dataset first")
         if src.startswith(EMBEDDED_DATA):
             return open_dataset(src, None)
-        try:
-            path = safe_path(src, ctx.roots)
-        except PathRefused:
-            if "/" in src and not src.startswith((".", "/", "~")) and src.count("/") == 1:
-                return open_dataset(src, None)  # looks like a hub id
-            raise
-        return open_dataset(src, path)
+        value = check_value(src, "data", ctx.policy)  # the one path policy; PathRefused if not
+        if not Path(value).is_absolute():
+            return open_dataset(src, None)  # a hub id (nothing of that name on this machine)
+        return open_dataset(src, Path(value))
 
     def rows_table(view: DataView, rows: list[dict[str, Any]], tok_dir: Path | None) -> Any:
         """Prompts and whole conversations go through the chat template (what the model will

@@ -18,18 +18,12 @@ from backends.core.agreement import agreement_report, export_pairs, judge_agreem
 from backends.core.config import ConfigError, read_preset
 from backends.core.data import text_of
 from backends.core.jsonl import read_jsonl
+from backends.core.paths import PathRefused
 from backends.core.store import StoreError
 from backends.core.tasks import score_response
 from studio.context import StudioContext
 from studio.logic.forms import build_config
-from studio.logic.labeling import (
-    LabelState,
-    PathRefused,
-    items_from_rows,
-    progress_line,
-    safe_path,
-    show,
-)
+from studio.logic.labeling import LabelState, items_from_rows, progress_line, show
 
 KEYBOARD_JS = """
 () => {
@@ -164,8 +158,8 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
 
     def on_create(path: str, name: str) -> tuple[str, Any]:
         try:
-            files = [safe_path(p, ctx.roots) for p in (path or "").split(",") if p.strip()] or [
-                safe_path("", ctx.roots)
+            files = [ctx.paths.resolve(p, "label source") for p in (path or "").split(",") if p.strip()] or [
+                ctx.paths.resolve("", "label source")
             ]
             rows = [row for f in files for row in read_jsonl(f, limit=5000)]
             items = items_from_rows(rows, ", ".join(map(str, files)))

@@ -66,5 +66,5 @@ def test_form_errors_start_nothing(studio) -> None:
     msg, _ = client.predict(
         ["a", "b"], "/etc/passwd", "", 6, 12, 1.0, ["checkers"], "", "", api_name="/arena_start"
     )
-    assert "not a file under the folders this studio serves" in msg
+    assert "is not under the folders this studio serves" in msg
     assert not any(studio.runs_dir.iterdir())
