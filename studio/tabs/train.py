@@ -125,7 +125,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             launch = gr.Button("Launch", variant="primary", elem_id="launch-button")
             launch_msg = gr.Markdown(elem_id="launch-message")
             with gr.Accordion("Resolved config and commands", open=False):
-                yaml_view = gr.Code(yaml0, language="yaml", label="config.yaml", interactive=False)
+                # The command first: the config below it runs to ~90 lines.
                 headless_view = gr.Code(
                     cmd0,
                     language="shell",
@@ -136,6 +136,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
                     buttons=["copy"],
                     elem_id="headless-command",
                 )
+                yaml_view = gr.Code(yaml0, language="yaml", label="config.yaml", interactive=False)
         with gr.Column(scale=3):
             gr.Markdown("### Runs")
             table = gr.Dataframe(
