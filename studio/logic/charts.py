@@ -228,9 +228,22 @@ def make_figure(state: MonitorState, metrics: list[str], smoothing: float, split
                         col=c,
                     )
     fig.update_xaxes(title_text="step")
+    broken = [f"{run_id}: metrics.jsonl {e}" for run_id, t in state.tails.items() for e in t.errors[:2]]
+    if broken:  # the other rows are drawn; say which lines were not
+        fig.add_annotation(
+            text="Skipped: " + "; ".join(broken[:3]),
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=1.0,
+            yshift=40,
+            showarrow=False,
+            xanchor="left",
+            font=dict(color="#b91c1c", size=12),
+        )
     fig.update_layout(
         height=max(320, 300 * rows),
-        margin=dict(l=40, r=20, t=40, b=40),
+        margin=dict(l=40, r=20, t=70 if broken else 40, b=40),
         legend=dict(orientation="h", y=-0.15),
         template="plotly_white",
     )
