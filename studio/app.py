@@ -94,6 +94,7 @@ def launch_app(
         share=share,
         auth=ctx.accounts.verify if ctx.accounts is not None else None,
         max_file_size=MAX_UPLOAD,
+        show_error=True,
         prevent_thread_lock=not block,
         theme=gr.themes.Soft(),
         footer_links=[],

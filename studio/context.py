@@ -11,7 +11,7 @@ from typing import Any
 from backends.core.accounts import Accounts, Role
 from backends.core.config import RunConfig
 from backends.core.launcher import REPO_ROOT, Launcher
-from backends.core.paths import PathPolicy, cache_dir
+from backends.core.paths import PathPolicy, PathRefused, cache_dir
 from backends.core.policy import RewardFunctions, StudioPolicy, check_config
 from backends.core.rundir import RunDir
 from backends.core.store import LabelStore
@@ -108,9 +108,12 @@ class StudioContext:
         return sorted(str(p.relative_to(self.presets_dir)) for p in self.presets_dir.rglob("*.yaml"))
 
     def preset_path(self, name: str) -> Path:
+        """A preset by its name under the presets dir (the API can send anything)."""
+        if not isinstance(name, str):
+            raise PathRefused(f"a preset is named by a string, got {type(name).__name__} {name!r}")
         path = (self.presets_dir / name).resolve()
         if self.presets_dir not in path.parents:
-            raise ValueError(f"preset {name!r} is outside {self.presets_dir}")
+            raise PathRefused(f"preset {name!r} is outside {self.presets_dir}")
         return path
 
     # --- the queue runs in the studio process, one thread --------------------------------

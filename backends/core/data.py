@@ -15,6 +15,7 @@ from typing import Any
 
 from backends.core import registry
 from backends.core.config import EMBEDDED_DATA, DataConfig
+from backends.core.datacheck import DataCheckError, RowChecker, parquet_columns, peek_csv, peek_json
 from backends.core.jsonl import JsonlError, check_jsonl
 from backends.core.registry import FORMAT_COLUMNS
 
@@ -149,7 +150,6 @@ def load_for_method(method: str, cfg: DataConfig, eval_steps: int | None) -> tup
 def peek(path: Path) -> tuple[list[str], dict[str, Any] | None]:
     """Column names and first row of a local dataset without loading it (no torch, no Arrow
     copy): the first JSON line, a CSV header, a parquet schema, a saved dataset's info."""
-    import csv
     import json
 
     suffix = path.suffix.lower()
@@ -161,19 +161,15 @@ def peek(path: Path) -> tuple[list[str], dict[str, Any] | None]:
     if suffix == ".jsonl":
         return _peek_jsonl(path)
     if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            row = next(reader, None)
-            return list(reader.fieldnames or []), row
+        return peek_csv(path)
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.read_schema(path).names), None
+        names, type_problem = parquet_columns(path)
+        problems = [p for p in map(type_problem, names) if p]
+        if problems:
+            raise DataCheckError("; ".join(problems))
+        return names, None
     if suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8")) if path.stat().st_size < 50_000_000 else None
-        if isinstance(data, list) and data and isinstance(data[0], dict):
-            return list(data[0]), data[0]
-        return [], None
+        return peek_json(path)
     raise DataFormatError(
         f"`data.dataset` {path}: unsupported file type {path.suffix!r}; use one of {sorted(_FILE_BUILDERS)}"
     )
@@ -182,9 +178,11 @@ def peek(path: Path) -> tuple[list[str], dict[str, Any] | None]:
 def _peek_jsonl(path: Path, max_lines: int = 200_000) -> tuple[list[str], dict[str, Any] | None]:
     """First row of a JSON-lines file; malformed lines among the first `max_lines` rows are
     reported by number (up to 5), so a broken file is refused before a run starts."""
+    rows = RowChecker(str(path))
     try:
-        first = check_jsonl(path, limit=max_lines)
-    except JsonlError as e:
+        first = check_jsonl(path, limit=max_lines, keep=rows)
+        rows.raise_if_any()
+    except (JsonlError, DataCheckError) as e:
         raise DataFormatError(f"`data.dataset` {e}") from None
     if first is None:
         raise DataFormatError(f"`data.dataset` {path} has no rows")
@@ -202,6 +200,9 @@ def preflight(method: str, cfg: DataConfig) -> None:
         if path.suffix.lower() in _FILE_BUILDERS or name.startswith(("/", ".", "~")):
             raise DataFormatError(f"`data.dataset` {name} does not exist")
         return  # a hub id
-    columns, row = peek(path)
+    try:
+        columns, row = peek(path)
+    except DataCheckError as e:
+        raise DataFormatError(f"`data.dataset` {e}") from None
     if columns:
         check_format_for_method(method, detect_format(columns, row), columns, str(path))

@@ -71,14 +71,20 @@ def _print_result(run: RunDir) -> int:
 def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None) -> int:
     from backends.core.policy import check_config
 
+    problems: list[str] = []
     try:
         cfg = check_config(cfg, None)  # a local path that does not exist is refused here, not in the worker
-        preflight(cfg.method, cfg.data)
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        problems += e.problems
+    try:
+        preflight(cfg.method, cfg.data)
     except DataFormatError as e:
-        print(f"error: {e}", file=sys.stderr)
+        problems.append(str(e))
+    if problems:
+        print(
+            f"error: {ConfigError(problems)}" if len(problems) > 1 else f"error: {problems[0]}",
+            file=sys.stderr,
+        )
         return 2
     launcher = Launcher(runs_dir)
     run = launcher.create_run(cfg)

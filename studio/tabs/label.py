@@ -287,7 +287,9 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         if not rows:
             return f"No pair has a `{pol}` winner yet; label more first.", None
         name = next(s["name"] for s in ctx.store.sessions() if s["id"] == st.session_id)
-        out = ctx.data_dir / "labels" / f"{name}-{pol}.jsonl"
+        # A session name is typed by a person: it names a file, never a path (`../` stays inside).
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in f"{name}-{pol}")
+        out = ctx.data_dir / "labels" / f"{safe}.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         return f"Exported {len(rows)} pairs to `{out}`.", str(out)

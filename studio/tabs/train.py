@@ -54,8 +54,18 @@ def checked_config(ctx: StudioContext, raw: dict[str, Any], values: list[Any], s
     """The form's run config, through the studio's policy (paths, functions, CLI-only
     fields) and the dataset preflight; ConfigError or DataFormatError otherwise."""
     cfg, _ = forms.form_to_config(raw, values, source)
-    cfg = check_config(cfg, ctx.policy)
-    preflight(cfg.method, cfg.data)
+    problems: list[str] = []
+    try:
+        cfg = check_config(cfg, ctx.policy)
+    except ConfigError as e:
+        problems += e.problems
+    try:
+        if not problems:  # a refused path is never opened, not even to check it
+            preflight(cfg.method, cfg.data)
+    except DataFormatError as e:
+        problems.append(str(e))
+    if problems:
+        raise ConfigError(problems)
     return cfg
 
 
