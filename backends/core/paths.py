@@ -1,5 +1,6 @@
 """Where the studio keeps what it builds once (the embedded model's converted copy, the tiny
-test model): both sides need to know, neither needs torch to ask."""
+test model), and the one path policy that every path typed into the studio goes through:
+both sides need to know, neither needs torch to ask."""
 
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ import yaml
 from pydantic import BaseModel
 
 from backends.core import registry
-from backends.core.config import COMMON_SECTIONS, ConfigError, RunConfig, load_yaml, validate_config
+from backends.core.config import COMMON_SECTIONS, ConfigError, RunConfig, validate_config
+from backends.core.rawconfig import load_yaml
 
 Kind = Literal["text", "number", "int", "bool", "choice", "yaml"]
 

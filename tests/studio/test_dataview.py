@@ -133,7 +133,7 @@ def test_data_tab_opens_a_file_and_sends_it_to_train(studio) -> None:
 
     assert tokenizer_dir(studio.ctx, "/usr/share") is None  # typed model folders follow the same rule
     refused, *_ = client.predict("/etc/passwd", "builtin:tiny-llama", 256, api_name="/data_open")
-    assert "Cannot open" in refused and "not a file under the folders this studio serves" in refused
+    assert "Cannot open" in refused and "is not under the folders this studio serves" in refused
 
 
 def test_line_index_is_exact_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
