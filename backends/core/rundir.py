@@ -246,27 +246,30 @@ class RunDir:
         return max(found, key=lambda p: int(p.name[11:]), default=None)
 
 
-def scan_runs(runs_dir: str | os.PathLike[str]) -> tuple[list[RunDir], list[tuple[RunDir, str]]]:
-    """(runs whose status reads, newest first; broken runs with what is wrong). A folder with
-    neither status.json nor config.yaml is not a run and is left out of both."""
+def scan_runs(runs_dir: str | os.PathLike[str]) -> tuple[list[RunDir], list[tuple[str, str]]]:
+    """(runs whose status reads, newest first; (name, what is wrong) of broken ones). A folder
+    with neither status.json nor config.yaml is not a run and is left out of both."""
     root = Path(runs_dir)
     if not root.is_dir():
         return [], []
     good: list[RunDir] = []
-    broken: list[tuple[RunDir, str]] = []
+    broken: list[tuple[str, str]] = []
     for p in sorted(root.iterdir(), key=lambda p: p.name, reverse=True):
         if not p.is_dir() or p.name.startswith("."):
             continue
         run = RunDir(p)
+        if run.path.parent != root.resolve():  # a link pointing out: never read through it
+            broken.append((p.name, "a link pointing outside the runs folder"))
+            continue
         if not run.exists():
             if run.config_path.exists():
-                broken.append((run, "status.json is missing"))
+                broken.append((p.name, "status.json is missing"))
             continue
         try:
             st = run.read_status()
             RunState(st["state"])
         except (OSError, ValueError, KeyError, TypeError) as e:
-            broken.append((run, f"status.json is unreadable ({type(e).__name__}: {str(e)[:120]})"))
+            broken.append((p.name, f"status.json is unreadable ({type(e).__name__}: {str(e)[:120]})"))
             continue
         good.append(run)
     return good, broken

@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 from backends.core import registry
 from backends.core.jsonl import JsonlTail, read_jsonl
 from backends.core.rundir import RunDir, RunState
+from studio.logic.runs import resolve_run
 
 
 def default_metrics(methods: list[str], available: list[str] | None = None) -> list[str]:
@@ -107,7 +108,9 @@ class MonitorState:
     states: dict[str, str] = field(default_factory=dict)
 
     def select(self, runs_dir: Path, run_ids: list[str]) -> None:
-        """Keep tails of runs still selected; start new ones at offset 0."""
+        """Keep tails of runs still selected; start new ones at offset 0. A run id is a name
+        under `runs_dir`, never a path: a typed `../x` is left out."""
+        run_ids = [r for r in run_ids if resolve_run(runs_dir, r) is not None]
         self.tails = {r: self.tails.get(r) or RunDir(runs_dir / r).tail_metrics() for r in run_ids}
         self.states = {r: s for r, s in self.states.items() if r in run_ids}
 

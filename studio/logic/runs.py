@@ -67,7 +67,7 @@ def runs_table(runs_dir: Path) -> list[list[Any]]:
             rows.append(run_row(run))
         except (OSError, ValueError, KeyError) as e:  # a half-written or hand-edited run dir
             rows.append([run.run_id, "?", f"unreadable: {e}", "", "", "", ""])
-    rows += [[run.run_id, "?", f"broken: {why}", "", "", "", ""] for run, why in broken]
+    rows += [[name, "?", f"broken: {why}", "", "", "", ""] for name, why in broken]
     return sorted(rows, key=lambda r: r[0], reverse=True)
 
 
@@ -110,7 +110,7 @@ def run_summary(run: RunDir) -> str:
 
 def resolve_run(runs_dir: Path, run_id: str | None) -> RunDir | None:
     """A run of this runs dir by id; ids are names, never paths (no `..` escapes)."""
-    if not run_id or "/" in run_id or run_id.startswith("."):
+    if not isinstance(run_id, str) or not run_id or "/" in run_id or run_id.startswith("."):
         return None
-    run = RunDir(runs_dir / run_id)
-    return run if run.exists() else None
+    run = RunDir(runs_dir / run_id)  # resolved: a symlink pointing out of the runs dir is refused
+    return run if run.exists() and run.path.parent == Path(runs_dir).resolve() else None

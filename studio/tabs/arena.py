@@ -14,11 +14,11 @@ import gradio as gr
 from backends.core.config import EMBEDDED_MODEL, ConfigError
 from backends.core.jsonl import read_jsonl
 from backends.core.paths import PathRefused
-from backends.core.rundir import RunDir, list_runs
+from backends.core.rundir import list_runs
 from studio.context import StudioContext
 from studio.logic.arena import disagreements, people_rows, per_prompt_rows, ranking_rows, tally_rows
 from studio.logic.forms import build_config
-from studio.logic.runs import run_method
+from studio.logic.runs import resolve_run, run_method
 
 
 @dataclass
@@ -167,7 +167,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         )
 
     def on_show(run_id: str | None, dis: bool) -> tuple[Any, ...]:
-        run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
+        run = resolve_run(ctx.runs_dir, run_id)  # an id is a name, never a path (no `..`)
         if run is None or not run.exists():
             return "Pick a comparison.", [], [], "", {"headers": ["#"], "data": []}
         st = run.read_status()
@@ -207,7 +207,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
 
     def on_tick(run_id: str | None, dis: bool, seen: tuple[Any, ...] | None) -> tuple[Any, ...]:
         """Cheap check first: redraw only when the comparison's files or state changed."""
-        run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
+        run = resolve_run(ctx.runs_dir, run_id)  # an id is a name, never a path (no `..`)
         stamp: tuple[Any, ...] = (run_id, dis)
         if run is not None and run.exists():
             files = [
@@ -221,7 +221,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         return (*on_show(run_id, dis), stamp)
 
     def on_label(run_id: str | None) -> str:
-        run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
+        run = resolve_run(ctx.runs_dir, run_id)  # an id is a name, never a path (no `..`)
         if run is None or not run.samples_path.exists():
             return "Pick a comparison with answers first."
         rows = read_jsonl(run.samples_path, complete_only=True)

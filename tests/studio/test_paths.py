@@ -20,6 +20,7 @@ from studio.logic import forms
 from tests.studio.conftest import ROOT, Server, free_port
 
 REFUSED = "not under the folders this studio serves"
+SECRET = "a-secret-outside-the-runs-folder"
 PAIR = {"prompt": "p", "chosen": "good", "rejected": "bad"}
 SFT_ROW = {"prompt": "p", "completion": "c"}
 
@@ -63,7 +64,14 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) -> Iterato
     (data / "link.jsonl").symlink_to(outside / "pairs.jsonl")
     (data / "link-sft.jsonl").symlink_to(outside / "sft.jsonl")
     (data / "link-model").symlink_to(outside / "model")
+    (data / "served.jsonl").write_text(json.dumps(SFT_ROW) + "\n")
+    run = outside / "run"  # a run directory outside the runs folder, with something to leak
+    run.mkdir()
+    (run / "config.yaml").write_text("method: sft\n")
+    (run / "status.json").write_text(json.dumps({"state": "failed", "error": SECRET}))
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "split": "train", "loss": 123.456}) + "\n")
     ctx = StudioContext.create(runs_dir=tmp / "runs", presets_dir=ROOT / "presets", data_dir=data)
+    (tmp / "runs" / "link-run").symlink_to(run)
     port = free_port()
     app = launch_app(ctx, host="127.0.0.1", port=port, block=False)
     try:
@@ -75,8 +83,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) -> Iterato
 
 def bad_paths(outside: Path, kind: str) -> list[str]:
     """A traversal string, an absolute path outside the roots, a symlink pointing out."""
-    name = {"pairs": "pairs.jsonl", "sft": "sft.jsonl", "model": "model"}[kind]
-    link = {"pairs": "link.jsonl", "sft": "link-sft.jsonl", "model": "link-model"}[kind]
+    name = {"pairs": "pairs.jsonl", "sft": "sft.jsonl", "model": "model", "run": "run"}[kind]
+    link = {"pairs": "link.jsonl", "sft": "link-sft.jsonl", "model": "link-model", "run": "link-run"}[kind]
     return [f"../outside/{name}", str(outside / name), link]
 
 
@@ -136,6 +144,17 @@ def data_rows(c: Client, p: str) -> str:
     return REFUSED if "good" not in out and "rejected" not in out else out
 
 
+def no_leak(out: str) -> str:
+    """Run ids are names under the runs folder: what lies outside it never shows."""
+    return REFUSED if SECRET not in out and "123.456" not in out else out
+
+
+def tokenizer(c: Client, p: str) -> str:
+    """A refused tokenizer folder is not read: the data view says it has none."""
+    out = call(c, "/data_open", "served.jsonl", p, 128)
+    return REFUSED if "No tokenizer on disk" in out else out
+
+
 # (entry point, kind of file it wants, call)
 ENTRY_POINTS: list[tuple[str, str, Callable[[Client, str], str]]] = [
     ("train form: data.dataset", "sft", train_dataset),
@@ -172,6 +191,14 @@ ENTRY_POINTS: list[tuple[str, str, Callable[[Client, str], str]]] = [
     ("data: open", "pairs", lambda c, p: call(c, "/data_open", p, "builtin:tiny-llama", 128)),
     ("data: rows", "pairs", lambda c, p: data_rows(c, p)),
     ("data: mixture part", "sft", lambda c, p: call(c, "/data_mix", f"builtin:tasks:sft: 3\n{p}: 1", "m", 0)),
+    ("data: tokenizer folder", "model", tokenizer),
+    (
+        "monitor: run id",
+        "run",
+        lambda c, p: no_leak(call(c, "/monitor_select", [p], ["loss"], 0.0, ["train"])),
+    ),
+    ("train: run details id", "run", lambda c, p: no_leak(call(c, "/run_details", p))),
+    ("arena: comparison id", "run", lambda c, p: no_leak(call(c, "/arena_show", p, False))),
 ]
 
 
@@ -185,12 +212,12 @@ def test_every_path_entry_point_refuses_paths_outside_the_roots(served, entry) -
     _, kind, run = entry
     client = Client(server.url, verbose=False)
     data = server.ctx.data_dir
-    before = snapshot(data)
+    before, runs = snapshot(data), snapshot(server.runs_dir)
     sessions = server.ctx.store.sessions()
     for bad in bad_paths(outside, kind):
         out = run(client, bad)
         assert REFUSED in out, (bad, out)
-    assert not any(server.runs_dir.iterdir())  # no run, no pipeline
+    assert snapshot(server.runs_dir) == runs  # no run, no pipeline
     assert snapshot(data) == before  # no mixture, no prompt file, no export
     assert server.ctx.store.sessions() == sessions
 
