@@ -185,6 +185,14 @@ class Launcher:
     def _gone_reason(self, run: RunDir, pid: int | None) -> str:
         """Why a worker ended without a final state: its signal or exit code when this
         launcher started it, else what may have happened."""
+        proc = self._procs.get(run.run_id)
+        if proc is not None:
+            # Seen dead (a zombie) a moment before this launcher collected it: collect it now.
+            try:
+                self._exit_codes[run.run_id] = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                return f"worker process {pid} stopped answering but has not exited; see stdout.log"
+            del self._procs[run.run_id]
         code = self._exit_codes.get(run.run_id)
         if code is not None and code < 0:
             name = signal.Signals(-code).name
