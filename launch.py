@@ -1,7 +1,9 @@
 """Alignment Studio.
 
 python launch.py                                  the studio in a browser (http://127.0.0.1:7860)
-python launch.py --share --auth alice:secret      a share link, with a login
+python launch.py --add-user bob --role labeler --users users.txt     an account (asks for a password)
+python launch.py --share --users users.txt        a share link; each user logs in with their role
+python launch.py --share --auth alice:secret      a share link, one operator login
 python launch.py --preset presets/sft.yaml --headless [--set train.max_steps=10]
 python launch.py --resume runs/<run_id> --headless
 """
@@ -76,23 +78,100 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--share", action="store_true", help="create a public Gradio link (needs --auth)")
-    p.add_argument("--auth", help="user:password, or a file with one user:password per line")
+    p.add_argument("--share", action="store_true", help="create a public Gradio link (needs accounts)")
+    p.add_argument("--auth", help="user:password, or a file with one user:password per line (operators)")
+    p.add_argument(
+        "--users",
+        metavar="FILE",
+        help="accounts with roles (labeler / operator) and hashed passwords; see --add-user",
+    )
+    p.add_argument(
+        "--add-user",
+        metavar="NAME",
+        help="add or update NAME in the --users file (the password is read from the terminal or stdin), then exit",
+    )
+    p.add_argument("--role", choices=["labeler", "operator"], default="labeler", help="with --add-user")
+    p.add_argument(
+        "--reward-module",
+        action="append",
+        default=[],
+        metavar="MODULE[:FN]",
+        help="a reward function (module:callable), or every public callable of a module, that the "
+        "web may choose as a `function` reward or judge (repeatable; none by default)",
+    )
+    p.add_argument(
+        "--reward-modules-file",
+        metavar="FILE",
+        help="the same as --reward-module, one per line (# comments)",
+    )
     return p
+
+
+def read_password(name: str) -> str:
+    """Twice from a terminal (not echoed), or one line from stdin (scripts)."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != first:
+            raise SystemExit("error: the passwords differ; nothing written")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def add_user_command(args: argparse.Namespace) -> int:
+    from backends.core.accounts import AccountError, add_user
+
+    if not args.users:
+        print("error: --add-user needs --users FILE (the accounts file to write)", file=sys.stderr)
+        return 2
+    try:
+        verb = add_user(Path(args.users), args.add_user, args.role, read_password(args.add_user))
+    except AccountError as e:
+        print(f"error: {e}; nothing written", file=sys.stderr)
+        return 2
+    print(f"{verb} {args.add_user} ({args.role}) in {args.users}")
+    return 0
+
+
+def reward_functions(args: argparse.Namespace) -> list[str]:
+    items = list(args.reward_module)
+    if args.reward_modules_file:
+        for line in Path(args.reward_modules_file).read_text(encoding="utf-8").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                items.append(line)
+    return items
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.add_user:
+        return add_user_command(args)
     if args.headless:
         return run_headless(args)
-    if args.share and not args.auth:
+    if args.share and not (args.auth or args.users):
         print(
             "error: --share makes the studio reachable by anyone who has the link, and it can "
-            "start processes on this machine; add --auth user:password (or a file of them)",
+            "start processes on this machine; add accounts: --users FILE (see --add-user) or "
+            "--auth user:password",
             file=sys.stderr,
         )
         return 2
     auth = parse_auth(args.auth)
+    from backends.core.accounts import AccountError, Accounts
+    from backends.core.config import ConfigError
+    from backends.core.policy import RewardFunctions
+
+    try:
+        accounts = Accounts(Path(args.users) if args.users else None, auth) if (auth or args.users) else None
+        functions = RewardFunctions.parse(reward_functions(args))
+    except (AccountError, ConfigError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if accounts is not None and not len(accounts):
+        print(f"error: {args.users} has no accounts; add one with --add-user", file=sys.stderr)
+        return 2
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from studio.app import launch_app
     from studio.context import StudioContext
@@ -112,8 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         presets_dir=args.presets_dir,
         data_dir=args.data_dir,
         allow_paths=args.allow_path,
+        reward_functions=functions,
+        accounts=accounts,
     )
-    launch_app(ctx, host=args.host, port=args.port, share=args.share, auth=auth, initial_preset=initial)
+    launch_app(ctx, host=args.host, port=args.port, share=args.share, initial_preset=initial)
     return 0
 
 

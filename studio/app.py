@@ -6,9 +6,11 @@ from typing import Any
 
 import gradio as gr
 
+from backends.core.accounts import Accounts
 from backends.core.config import ConfigError, read_preset
 from backends.core.pipeline import is_pipeline
 from backends.core.rundir import list_runs
+from studio.access import guard, role_controls
 from studio.context import StudioContext
 from studio.logic import forms
 from studio.logic.handoff import TrainRequest, preset_for, preset_method, request_values
@@ -19,11 +21,13 @@ from studio.tabs.monitor import build_monitor_tab
 from studio.tabs.train import build_train_tab
 
 TITLE = "Alignment Studio"
+MAX_UPLOAD = "20mb"  # Gradio's upload route is open to every logged-in user; nothing here needs more
 
 
 def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"## {TITLE}\nRuns live in `{ctx.runs_dir}`; closing this page never stops them.")
+        role_line = gr.Markdown(visible=False, elem_id="role-banner")
         with gr.Tabs() as tabs:
             with gr.Tab("Data", id="data"):
                 data = build_data_tab(ctx)
@@ -80,6 +84,8 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
         )
         # A timer stopped because every shown run had ended comes back when the tab is shown.
         monitor_tab.select(lambda: gr.Timer(active=True), None, monitor.timer, api_visibility="private")
+        role_controls(app, ctx, role_line)
+    guard(app, ctx)  # last: every event is wired by now
     return app
 
 
@@ -92,6 +98,9 @@ def launch_app(
     block: bool = True,
     initial_preset: str | None = None,
 ) -> gr.Blocks:
+    """`auth` pairs log in as operators; `ctx.accounts` (a users file) gives each user a role."""
+    if auth and ctx.accounts is None:
+        ctx.accounts = Accounts(plain=auth)
     app = build_app(ctx, initial_preset)
     ctx.start_scheduler()
     app.queue(default_concurrency_limit=8)
@@ -99,7 +108,9 @@ def launch_app(
         server_name=host,
         server_port=port,
         share=share,
-        auth=auth,
+        auth=ctx.accounts.verify if ctx.accounts is not None else None,
+        max_file_size=MAX_UPLOAD,
+        show_error=True,
         prevent_thread_lock=not block,
         theme=gr.themes.Soft(),
         footer_links=[],

@@ -64,3 +64,35 @@ def test_preset_in_ui_mode_preselects_it_in_the_train_tab(tmp_path: Path) -> Non
     app = build_app(ctx, "tiny/dpo.yaml")
     by_label = {getattr(b, "label", None): b for b in app.blocks.values()}
     assert by_label["Preset"].value == "tiny/dpo.yaml" and by_label["Method"].value == "dpo"
+
+
+def test_accounts_and_reward_modules_are_checked_before_the_studio_starts(tmp_path: Path) -> None:
+    empty = tmp_path / "users.txt"
+    empty.write_text("# nobody yet\n")
+    proc = run("--users", str(empty))
+    assert proc.returncode == 2 and "has no accounts; add one with --add-user" in proc.stderr
+    plain = tmp_path / "plain.txt"
+    plain.write_text("alice:secret\n")
+    proc = run("--users", str(plain))
+    assert proc.returncode == 2 and "plain.txt:1: expected name:role:scrypt" in proc.stderr
+    proc = run("--reward-module", "os; rm -rf /")
+    assert proc.returncode == 2 and "expected `module` or `module:callable`" in proc.stderr
+    proc = run("--add-user", "bob")
+    assert proc.returncode == 2 and "--add-user needs --users FILE" in proc.stderr
+
+
+def test_headless_refuses_a_missing_local_model_before_the_run_exists(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = run(
+        "--preset",
+        "presets/tiny/sft.yaml",
+        "--headless",
+        "--runs-dir",
+        str(runs),
+        "--set",
+        "model.name_or_path=./no/such/model",
+    )
+    assert (
+        proc.returncode == 2 and "`model.name_or_path`: model './no/such/model' does not exist" in proc.stderr
+    )
+    assert not runs.exists() or not any(runs.iterdir())

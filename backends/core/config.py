@@ -22,19 +22,12 @@ from pydantic import Field, ValidationError, create_model, field_validator, mode
 from backends.core import registry
 from backends.core.layouts import LAYOUT_FIELDS, LAYOUTS, LayoutName
 from backends.core.params import Params, ui
+from backends.core.rawconfig import ConfigError, check_structure, load_yaml
 
 EMBEDDED_MODEL = "builtin:smollm2-135m-instruct"
 TINY_MODEL = "builtin:tiny-llama"
 EMBEDDED_DATA = "builtin:tasks"
 PIPELINE_HELP = "A pipeline of stages (e.g. SFT -> reward model -> PPO), each stage its own run."
-
-
-class ConfigError(ValueError):
-    """Every problem found in a config, each naming its field, value and source."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 class ModelConfig(Params):
@@ -45,7 +38,7 @@ class ModelConfig(Params):
         min_length=1,
         title="Model",
         description="builtin:smollm2-135m-instruct (embedded), a local folder, a run's model/ folder, or a hub id.",
-        json_schema_extra=ui(main=True),
+        json_schema_extra=ui(main=True, path="model"),
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", title="Weight dtype", description="`auto` is float32 on CPU (bf16 autocast does the rest)."
@@ -90,7 +83,7 @@ class DataConfig(Params):
         title="Dataset",
         description="builtin:tasks (generated checkable instructions), a jsonl/json/csv/parquet file, "
         "a folder saved by `datasets`, or a hub id.",
-        json_schema_extra=ui(main=True),
+        json_schema_extra=ui(main=True, path="data"),
     )
     split: str = Field("train", min_length=1, title="Split")
     max_samples: int | None = Field(
@@ -233,7 +226,7 @@ class RunConfig(Params):
     resume_from: str | None = Field(
         None,
         description="Set by --resume: the checkpoint this run continues from.",
-        json_schema_extra=ui(form=False),
+        json_schema_extra=ui(form=False, path="checkpoint"),
     )
 
     @field_validator("method")
@@ -287,8 +280,9 @@ def _format_error(err: dict[str, Any], source: str) -> str:
     if err["type"] == "value_error":
         msg = str(err["msg"]).removeprefix("Value error, ")
         return f"{msg} ({source})"
-    got = err.get("input")
-    return f"`{field}`: {err['msg']}, got {got!r} ({source})"
+    got = repr(err.get("input"))
+    got = got if len(got) <= 200 else got[:200] + "..."  # a hostile value can be megabytes long
+    return f"`{field}`: {err['msg']}, got {got} ({source})"
 
 
 def validate_config(raw: Any, source: str) -> RunConfig:
@@ -297,6 +291,7 @@ def validate_config(raw: Any, source: str) -> RunConfig:
         raise ConfigError(
             [f"a preset must be a mapping of keys to values, got {type(raw).__name__} ({source})"]
         )
+    check_structure(raw, source)
     try:
         return config_model().model_validate(raw)
     except ValidationError as e:
@@ -321,9 +316,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             node = child
         else:
             try:
-                node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
-            except yaml.YAMLError as e:
-                problems.append(f"`--set {item}`: value is not valid YAML ({e})")
+                node[parts[-1]] = load_yaml(value, f"`--set {item}`") if value.strip() else None
+            except ConfigError as e:
+                problems += e.problems
     if problems:
         raise ConfigError(problems)
     return raw
@@ -337,10 +332,9 @@ def read_preset(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError([f"preset file {p} does not exist"]) from None
     except UnicodeDecodeError as e:
         raise ConfigError([f"preset file {p} is not UTF-8 text ({e})"]) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError([f"{p} is not valid YAML: {e}"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"preset {p} is a folder, not a YAML file"]) from None
+    raw = load_yaml(text, str(p))
     return raw if raw is not None else {}
 
 
@@ -361,10 +355,7 @@ def config_to_yaml(cfg: RunConfig) -> str:
 
 def config_from_text(text: str, source: str) -> dict[str, Any]:
     """A raw mapping from YAML text typed by a person (the pipeline editor)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError([f"{source} is not valid YAML: {e}"]) from None
+    raw = load_yaml(text, source)
     if not isinstance(raw, dict):
         raise ConfigError([f"{source} must be a mapping of keys to values"])
     return raw

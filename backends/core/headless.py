@@ -91,10 +91,22 @@ def _print_result(run: RunDir) -> int:
 
 
 def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None) -> int:
+    from backends.core.policy import check_config
+
+    problems: list[str] = []
+    try:
+        cfg = check_config(cfg, None)  # a local path that does not exist is refused here, not in the worker
+    except ConfigError as e:
+        problems += e.problems
     try:
         preflight(cfg)
     except DataFormatError as e:
-        print(f"error: {e}", file=sys.stderr)
+        problems.append(str(e))
+    if problems:
+        print(
+            f"error: {ConfigError(problems)}" if len(problems) > 1 else f"error: {problems[0]}",
+            file=sys.stderr,
+        )
         return 2
     launcher = Launcher(runs_dir)
     run = launcher.create_run(cfg)
@@ -171,6 +183,13 @@ def follow(run: RunDir, finished: Callable[[], bool], label: str = "") -> None:
 
 def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
     """Run a pipeline preset as a child `python -m backends.core.pipeline` and follow each stage."""
+    from backends.core.policy import check_pipeline
+
+    try:
+        raw = check_pipeline(raw, None, "pipeline preset")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     pdir = create_pipeline(raw, runs_dir)
     launcher = Launcher(runs_dir)
     cmd = pipeline_command(launcher.python, pdir)

@@ -13,11 +13,13 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from backends.core.config import RunConfig, config_to_yaml
 from backends.core.rundir import RunDir, RunState, list_runs
@@ -111,14 +113,17 @@ class Launcher:
         self.gpus = detect_gpus() if gpus is None else gpus
         self.max_cpu_runs = max_cpu_runs
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._exit_codes: dict[str, int] = {}  # workers this launcher started that have ended
         self._lock = threading.Lock()
 
     # --- creating and starting ---------------------------------------------------------
-    def create_run(self, cfg: RunConfig) -> RunDir:
+    def create_run(self, cfg: RunConfig, **status: Any) -> RunDir:
+        """A new pending run of `cfg`; `status` fields go into its first status.json (before
+        any scheduler can see the run)."""
         run = RunDir(self.runs_dir / new_run_id(cfg.name or cfg.method))
         run.path.mkdir(parents=True)
         run.config_path.write_text(config_to_yaml(cfg), encoding="utf-8")
-        run.init_status()
+        run.init_status(**status)
         return run
 
     def worker_command(self, run: RunDir) -> list[str]:
@@ -172,8 +177,33 @@ class Launcher:
 
     def _reap(self) -> None:
         for run_id, proc in list(self._procs.items()):
-            if proc.poll() is not None:
+            code = proc.poll()
+            if code is not None:
+                self._exit_codes[run_id] = code
                 del self._procs[run_id]
+
+    def _gone_reason(self, run: RunDir, pid: int | None) -> str:
+        """Why a worker ended without a final state: its signal or exit code when this
+        launcher started it, else what may have happened."""
+        proc = self._procs.get(run.run_id)
+        if proc is not None:
+            # Seen dead (a zombie) a moment before this launcher collected it: collect it now.
+            try:
+                self._exit_codes[run.run_id] = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                return f"worker process {pid} stopped answering but has not exited; see stdout.log"
+            del self._procs[run.run_id]
+        code = self._exit_codes.get(run.run_id)
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            why = " (by hand, or the kernel's out-of-memory killer)" if name == "SIGKILL" else ""
+            return f"worker process {pid} was killed by {name}{why} before a final state; see stdout.log"
+        if code is not None:
+            return f"worker process {pid} exited with code {code} without a final state; see stdout.log"
+        return (
+            f"worker process {pid} is gone without a final state "
+            "(killed, out of memory, or the machine restarted); see stdout.log"
+        )
 
     def reconcile(self) -> list[RunDir]:
         """Mark runs whose worker is gone as failed; return them."""
@@ -192,11 +222,7 @@ class Launcher:
                 and run.run_id in self._procs
             ):
                 continue  # just started, the worker has not written its status yet
-            if run.try_finalize(
-                RunState.FAILED,
-                error=f"worker process {st.get('pid')} is gone without a final state "
-                "(killed, out of memory, or the machine restarted); see stdout.log",
-            ):
+            if run.try_finalize(RunState.FAILED, error=self._gone_reason(run, st.get("pid"))):
                 failed.append(run)
         return failed
 

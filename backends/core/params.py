@@ -8,24 +8,33 @@ where TRL has them; `title` is the form label and `description` its help text.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+PathRole = Literal["model", "data", "checkpoint", "by_kind"]
+FUNCTION_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+
 
 class Params(BaseModel):
-    """A config section: unknown keys are errors, assignments are validated."""
+    """A config section: unknown keys are errors, assignments are validated, and a float is
+    finite (NaN and inf are refused where they arrive, not deep inside a trainer)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
-def ui(*, main: bool = False, only: tuple[str, ...] = (), form: bool = True) -> dict[str, Any]:
+def ui(
+    *, main: bool = False, only: tuple[str, ...] = (), form: bool = True, path: PathRole | None = None
+) -> dict[str, Any]:
     """Form hints for a field, read by the Train form (`studio/logic/forms.py`).
 
     `main`: shown in the form itself (the rest sit under "More settings"); `only`: the
     methods of a shared section that use the field (empty: all of them); `form=False`: never
-    settable from the web form (the command line and presets still can)."""
-    return {"ui_main": main, "ui_only": list(only), "ui_form": form}
+    settable from the web form (the command line and presets still can); `path`: the field
+    holds a path a person typed (a model, a dataset, a checkpoint; `by_kind`: the spec's
+    `kind` decides), which `backends/core/policy.py` checks before any run exists."""
+    return {"ui_main": main, "ui_only": list(only), "ui_form": form, "ui_path": path}
 
 
 class RewardSpec(Params):
@@ -36,13 +45,21 @@ class RewardSpec(Params):
         description="checkers: the embedded tasks' constraint checkers (needs a `constraints` "
         "column); reward_model: a reward-model run's model/ folder (or `@stage`); function: `module:callable`.",
     )
-    path: str | None = Field(None, description="reward_model: folder or @stage; function: module:callable.")
+    path: str | None = Field(
+        None,
+        description="reward_model: folder or @stage; function: module:callable.",
+        json_schema_extra=ui(path="by_kind"),
+    )
     weight: float = 1.0
+
+    # What `path` holds for each kind (read by the path policy and the function allow-list).
+    PATH_ROLES: ClassVar[dict[str, str]] = {"reward_model": "model", "function": "function"}
 
     @model_validator(mode="after")
     def _needs_path(self) -> RewardSpec:
         if self.kind != "checkers" and not self.path:
             raise ValueError(f"a `{self.kind}` reward needs `path`")
+        _check_function_ref(self.kind, self.path)
         return self
 
 
@@ -55,11 +72,22 @@ class JudgeSpec(Params):
         None,
         description="reward_model: folder or @stage; function: module:callable; "
         "llm: the judge model (default: the embedded model).",
+        json_schema_extra=ui(path="by_kind"),
     )
     tie_margin: float = Field(0.0, ge=0.0, description="Score differences up to this are ties.")
+
+    PATH_ROLES: ClassVar[dict[str, str]] = {"reward_model": "model", "llm": "model", "function": "function"}
 
     @model_validator(mode="after")
     def _needs_path(self) -> JudgeSpec:
         if self.kind in ("reward_model", "function") and not self.path:
             raise ValueError(f"a `{self.kind}` judge needs `path`")
+        _check_function_ref(self.kind, self.path)
         return self
+
+
+def _check_function_ref(kind: str, path: str | None) -> None:
+    if kind == "function" and path and not FUNCTION_REF.match(path):
+        raise ValueError(
+            f"a `function` path must be `module:callable` (e.g. mypkg.rewards:score), got {path!r}"
+        )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from backends.core import registry
 from backends.core.config import EMBEDDED_DATA
 from backends.core.data import _FILE_BUILDERS, builtin_rows, check_format_for_method, detect_format
+from backends.core.datacheck import DataCheckError, RowChecker, parquet_columns, peek_csv, peek_json
 from backends.core.dataplan import DataFormatError, Plan, check_rows, refuse, resolve_plan
 from backends.core.jsonl import JsonlError, check_jsonl
 from backends.core.params import JudgeSpec, Params, RewardSpec
@@ -33,50 +34,69 @@ CHECKER_COLUMNS = ("constraints",)  # what the `checkers` reward and judge read 
 def peek_rows(path: Path, n: int = ROWS) -> tuple[list[str], list[dict[str, Any]]]:
     """Column names and the first `n` rows of a local dataset: JSON lines (every line among the
     first 200,000 parsed, broken ones named), a JSON array, a CSV, a parquet file, a folder
-    saved by `datasets`."""
+    saved by `datasets`. What the worker's loader would choke on (not UTF-8, not JSON, ragged
+    CSV rows, a parquet file of the wrong types, rows of two formats) is refused by row or line
+    (backends/core/datacheck.py)."""
     suffix = path.suffix.lower()
-    if path.is_dir():
-        return _peek_saved(path, n)
-    if suffix == ".jsonl":
-        rows: list[dict[str, Any]] = []
+    try:
+        if path.is_dir():
+            return _peek_saved(path, n)
+        if suffix == ".jsonl":
+            return _peek_jsonl(path, n)
+        if suffix == ".csv":
+            header, _ = peek_csv(path)  # ragged rows and encoding, over the whole file
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                rows = [row for _, row in zip(range(n), csv.DictReader(f), strict=False)]
+            return header, rows
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
 
-        def keep(row: dict[str, Any]) -> None:
-            if len(rows) < n:
-                rows.append(row)
-
-        try:
-            first = check_jsonl(path, limit=200_000, keep=keep)
-        except JsonlError as e:
-            raise DataFormatError(f"`data.dataset` {e}") from None
-        if first is None:
-            raise DataFormatError(f"`data.dataset` {path} has no rows")
-        return list(first), rows
-    if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            rows = [row for _, row in zip(range(n), reader, strict=False)]
-            return list(reader.fieldnames or []), rows
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(path)
-        batch = next(pf.iter_batches(batch_size=n), None)
-        return list(pf.schema_arrow.names), batch.to_pylist() if batch is not None else []
-    if suffix == ".json":
-        return _peek_json(path, n)
+            names, type_problem = parquet_columns(path)
+            problems = [p for p in map(type_problem, names) if p]
+            if problems:
+                raise DataCheckError("; ".join(problems))
+            batch = next(pq.ParquetFile(path).iter_batches(batch_size=n), None)
+            return names, batch.to_pylist() if batch is not None else []
+        if suffix == ".json":
+            return _peek_json(path, n)
+    except DataCheckError as e:
+        raise DataFormatError(f"`data.dataset` {e}") from None
     raise DataFormatError(
         f"`data.dataset` {path}: unsupported file type {path.suffix!r}; use one of {sorted(_FILE_BUILDERS)}"
     )
 
 
+def _peek_jsonl(path: Path, n: int) -> tuple[list[str], list[dict[str, Any]]]:
+    rows: list[dict[str, Any]] = []
+    checker = RowChecker(str(path))
+
+    def keep(row: dict[str, Any]) -> None:
+        checker(row)
+        if len(rows) < n:
+            rows.append(row)
+
+    try:
+        first = check_jsonl(path, limit=200_000, keep=keep)
+    except JsonlError as e:
+        raise DataFormatError(f"`data.dataset` {e}") from None
+    checker.raise_if_any()
+    if first is None:
+        raise DataFormatError(f"`data.dataset` {path} has no rows")
+    return list(first), rows
+
+
 def _peek_json(path: Path, n: int) -> tuple[list[str], list[dict[str, Any]]]:
-    """A JSON array of objects (Alpaca's files), or JSON lines under a .json name."""
+    """A JSON array of objects (Alpaca's files), an object of columns, or JSON lines under a
+    .json name (the `datasets` json loader reads all three)."""
     if path.stat().st_size > 200_000_000:
         return [], []  # too big to parse here; the worker reads it
-    text = path.read_text(encoding="utf-8-sig")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataCheckError(f"{path} is not UTF-8 text (byte {e.start})") from None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
         if text.lstrip().startswith("{"):  # maybe JSON lines
             try:
                 rows = [json.loads(line) for line in text.splitlines()[: n * 2] if line.strip()]
@@ -84,15 +104,13 @@ def _peek_json(path: Path, n: int) -> tuple[list[str], list[dict[str, Any]]]:
                 rows = []
             if rows and all(isinstance(r, dict) for r in rows):
                 return list(rows[0]), rows[:n]
-        raise DataFormatError(
-            f"`data.dataset` {path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); "
-            "expected an array of objects or one object per line"
-        ) from None
-    if not isinstance(data, list) or not data or not all(isinstance(r, dict) for r in data[:n]):
-        raise DataFormatError(
-            f"`data.dataset` {path} holds {type(data).__name__}, expected a non-empty array of objects"
-        )
-    return list(data[0]), data[:n]
+    columns, _ = peek_json(path)  # names what is wrong: not JSON, not an array of objects, row types
+    data = json.loads(text)
+    if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
+        data = [dict(zip(data, vals, strict=False)) for vals in zip(*data.values(), strict=False)]
+    elif isinstance(data, dict):
+        data = [data]
+    return columns, data[:n]
 
 
 def _peek_saved(path: Path, n: int) -> tuple[list[str], list[dict[str, Any]]]:

@@ -174,10 +174,10 @@ class RunDir:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def init_status(self) -> None:
+    def init_status(self, **extra: Any) -> None:
         atomic_write_text(
             self.status_path,
-            json.dumps({"state": RunState.PENDING.value, "created_at": time.time(), "pid": None}),
+            json.dumps({"state": RunState.PENDING.value, "created_at": time.time(), "pid": None, **extra}),
         )
 
     def update_status(self, **fields: Any) -> dict[str, Any]:
@@ -251,20 +251,51 @@ class RunDir:
         return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
     def last_checkpoint(self) -> Path | None:
+        """The newest complete checkpoint. The trainer writes trainer_state.json last, so a
+        checkpoint cut short (disk full, a kill mid-save) has none and is passed over."""
         if not self.checkpoints_dir.is_dir():
             return None
         found = [
             p
             for p in self.checkpoints_dir.iterdir()
-            if p.is_dir() and p.name.startswith("checkpoint-") and p.name[11:].isdigit()
+            if p.is_dir()
+            and p.name.startswith("checkpoint-")
+            and p.name[11:].isdigit()
+            and (p / "trainer_state.json").exists()
         ]
         return max(found, key=lambda p: int(p.name[11:]), default=None)
 
 
-def list_runs(runs_dir: str | os.PathLike[str]) -> list[RunDir]:
-    """Every run directory under `runs_dir`, newest first."""
+def scan_runs(runs_dir: str | os.PathLike[str]) -> tuple[list[RunDir], list[tuple[str, str]]]:
+    """(runs whose status reads, newest first; (name, what is wrong) of broken ones). A folder
+    with neither status.json nor config.yaml is not a run and is left out of both."""
     root = Path(runs_dir)
     if not root.is_dir():
-        return []
-    runs = [RunDir(p) for p in root.iterdir() if p.is_dir()]
-    return sorted((r for r in runs if r.exists()), key=lambda r: r.path.name, reverse=True)
+        return [], []
+    good: list[RunDir] = []
+    broken: list[tuple[str, str]] = []
+    for p in sorted(root.iterdir(), key=lambda p: p.name, reverse=True):
+        if not p.is_dir() or p.name.startswith("."):
+            continue
+        run = RunDir(p)
+        if run.path.parent != root.resolve():  # a link pointing out: never read through it
+            broken.append((p.name, "a link pointing outside the runs folder"))
+            continue
+        if not run.exists():
+            if run.config_path.exists():
+                broken.append((p.name, "status.json is missing"))
+            continue
+        try:
+            st = run.read_status()
+            RunState(st["state"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            broken.append((p.name, f"status.json is unreadable ({type(e).__name__}: {str(e)[:120]})"))
+            continue
+        good.append(run)
+    return good, broken
+
+
+def list_runs(runs_dir: str | os.PathLike[str]) -> list[RunDir]:
+    """Every run directory under `runs_dir` whose status reads, newest first (see `scan_runs`
+    for the broken ones)."""
+    return scan_runs(runs_dir)[0]

@@ -14,8 +14,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from backends.core.config import RunConfig
 from backends.core.data import text_of
 from backends.core.params import RewardSpec
+from backends.core.policy import check_config, recorded_policy
 from backends.core.rundir import RunDir
 from backends.core.tasks import score_response
 
@@ -59,6 +61,16 @@ def reward_model_reward(path: str, batch_size: int = 16) -> RewardFn:
         return scores
 
     return reward_model
+
+
+def check_origin(cfg: RunConfig, run: RunDir) -> None:
+    """A run the studio created (it recorded its policy in the run's status, or in its
+    pipeline's) is checked against that policy again before anything is imported or loaded:
+    only the reward functions the operator registered, only paths under the served folders,
+    no command-line-only fields. Runs from the command line name any function."""
+    policy = recorded_policy(run.read_status(), run.path.parent)
+    if policy is not None:
+        check_config(cfg, policy)
 
 
 def function_reward(path: str) -> RewardFn:

@@ -8,6 +8,7 @@ re-raises, so the full traceback lands in stdout.log.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -32,6 +33,11 @@ def failure_reason(err: BaseException) -> str:
         return "invalid config: " + "; ".join(err.problems)
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     name = type(err).__name__
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return (
+            f"disk full ({name}: {text[:160]}): free space on the disk of the runs folder, or lower "
+            "`train.save_total_limit`; the checkpoints saved before are kept (--resume continues from them)"
+        )
     if name == "OutOfMemoryError" or "out of memory" in text.lower():
         return (
             f"out of memory ({text[:160]}): lower `train.per_device_train_batch_size` or "
@@ -50,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_from_yaml(run.config_path.read_text(encoding="utf-8"), str(run.config_path))
         from backends.core import registry
+        from backends.worker.rewards import check_origin
+
+        check_origin(cfg, run)
         from backends.worker.runtime import resolve_runtime
         from backends.worker.trainers import configure_trackers
 

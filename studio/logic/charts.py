@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 from backends.core import registry
 from backends.core.jsonl import JsonlTail, read_jsonl
 from backends.core.rundir import RunDir, RunState
+from studio.logic.runs import resolve_run
 
 
 def default_metrics(methods: list[str], available: list[str] | None = None) -> list[str]:
@@ -107,7 +108,9 @@ class MonitorState:
     states: dict[str, str] = field(default_factory=dict)
 
     def select(self, runs_dir: Path, run_ids: list[str]) -> None:
-        """Keep tails of runs still selected; start new ones at offset 0."""
+        """Keep tails of runs still selected; start new ones at offset 0. A run id is a name
+        under `runs_dir`, never a path: a typed `../x` is left out."""
+        run_ids = [r for r in run_ids if resolve_run(runs_dir, r) is not None]
         self.tails = {r: self.tails.get(r) or RunDir(runs_dir / r).tail_metrics() for r in run_ids}
         self.states = {r: s for r, s in self.states.items() if r in run_ids}
 
@@ -228,9 +231,22 @@ def make_figure(state: MonitorState, metrics: list[str], smoothing: float, split
                         col=c,
                     )
     fig.update_xaxes(title_text="step")
+    broken = [f"{run_id}: metrics.jsonl {e}" for run_id, t in state.tails.items() for e in t.errors[:2]]
+    if broken:  # the other rows are drawn; say which lines were not
+        fig.add_annotation(
+            text="Skipped: " + "; ".join(broken[:3]),
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=1.0,
+            yshift=40,
+            showarrow=False,
+            xanchor="left",
+            font=dict(color="#b91c1c", size=12),
+        )
     fig.update_layout(
         height=max(320, 300 * rows),
-        margin=dict(l=40, r=20, t=40, b=40),
+        margin=dict(l=40, r=20, t=70 if broken else 40, b=40),
         legend=dict(orientation="h", y=-0.15),
         template="plotly_white",
     )

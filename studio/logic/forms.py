@@ -26,7 +26,9 @@ from pydantic import BaseModel
 from backends.core import registry
 from backends.core.config import COMMON_SECTIONS, ConfigError, RunConfig, validate_config
 from backends.core.dataplan import DataFormatError
+from backends.core.policy import StudioPolicy, check_config
 from backends.core.preflight import preflight
+from backends.core.rawconfig import load_yaml
 
 Kind = Literal["text", "number", "int", "bool", "choice", "yaml"]
 
@@ -192,19 +194,18 @@ def _clean(field: FormField, value: Any) -> Any:
     if field.kind == "choice" and value in ("true", "false"):
         return value == "true"
     if field.kind == "yaml" and isinstance(value, str):
-        try:
-            return yaml.safe_load(value)
-        except yaml.YAMLError as e:
-            raise ConfigError([f"`{field.key}` ({field.label}) is not valid YAML: {e}"]) from None
+        return load_yaml(value, f"`{field.key}` ({field.label})")
     return value
 
 
 def build_config(
-    base: dict[str, Any], values: dict[str, Any], source: str
+    base: dict[str, Any], values: dict[str, Any], source: str, policy: StudioPolicy | None = None
 ) -> tuple[RunConfig, dict[str, Any]]:
     """The one route from a form to a run: dotted `values` applied onto a preset's raw dict,
-    then validated, and its data checked by the preflight. Raises ConfigError listing every
-    problem. Returns the config and the raw dict (for the `--set` preview)."""
+    validated, checked against the studio's `policy` (typed paths under the served folders,
+    registered reward functions, no command-line-only fields; before anything is opened),
+    and its data checked by the preflight. Raises ConfigError listing every problem. Returns
+    the config and the raw dict (for the `--set` preview)."""
     raw = copy.deepcopy(base) if base else {}
     problems: list[str] = []
     for key, value in values.items():
@@ -215,6 +216,8 @@ def build_config(
     if problems:
         raise ConfigError(problems)
     cfg = validate_config(raw, source)
+    if policy is not None:
+        cfg = check_config(cfg, policy)  # a refused path is never opened, not even to check it
     try:
         preflight(cfg)  # every UI route to a run refuses what its worker would, before a run exists
     except DataFormatError as e:
@@ -222,7 +225,9 @@ def build_config(
     return cfg, raw
 
 
-def form_to_config(base: dict[str, Any], values: list[Any], source: str) -> tuple[RunConfig, dict[str, Any]]:
+def form_to_config(
+    base: dict[str, Any], values: list[Any], source: str, policy: StudioPolicy | None = None
+) -> tuple[RunConfig, dict[str, Any]]:
     """The Train form's values (in `form_fields()` order) onto a preset. Fields hidden for
     the chosen method keep the preset's value; an empty required field is an error."""
     fields = form_fields()
@@ -239,7 +244,7 @@ def form_to_config(base: dict[str, Any], values: list[Any], source: str) -> tupl
         chosen[field.key] = value
     if problems:
         raise ConfigError(problems)
-    return build_config(base, chosen, source)
+    return build_config(base, chosen, source, policy)
 
 
 def overrides(base: dict[str, Any], values: list[Any]) -> list[str]:

@@ -1,35 +1,15 @@
 """Labeling logic: build sessions from datasets or a run's samples, per-browser state, what
-to show next, and path safety. No gradio import."""
+to show next. No gradio import. (Typed paths go through `backends.core.paths`, the one
+path policy.)"""
 
 from __future__ import annotations
 
 import json
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from backends.core.store import Item, LabelStore
-
-
-class PathRefused(ValueError):
-    """A path outside the folders the studio serves."""
-
-
-def safe_path(text: str, roots: list[Path]) -> Path:
-    """Resolve a path typed by a user; refuse anything outside `roots` (runs dir, data dir,
-    paths given on the command line), so a share link never exposes the host's files."""
-    if not text or not text.strip():
-        raise PathRefused("give a path")
-    raw = Path(text.strip()).expanduser()
-    candidates = [raw] if raw.is_absolute() else [root / raw for root in roots]
-    for cand in candidates:
-        resolved = cand.resolve()
-        if any(resolved == r.resolve() or r.resolve() in resolved.parents for r in roots):
-            if resolved.exists():
-                return resolved
-    allowed = ", ".join(str(r) for r in roots)
-    raise PathRefused(f"{text!r} is not a file under the folders this studio serves ({allowed})")
 
 
 def _text(message: Any) -> str:

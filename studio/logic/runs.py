@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from backends.core.rundir import RunDir, list_runs
+from backends.core.rundir import RunDir, scan_runs
 
 RUN_COLUMNS = ["run", "method", "state", "step", "elapsed", "ETA", "device"]
 
@@ -58,21 +58,29 @@ def run_row(run: RunDir, now: float | None = None) -> list[Any]:
 
 
 def runs_table(runs_dir: Path) -> list[list[Any]]:
+    """One row per run, newest first; a broken run (status.json missing or corrupt) gets a
+    row that says what is wrong, and the rest show as usual."""
+    good, broken = scan_runs(runs_dir)
     rows = []
-    for run in list_runs(runs_dir):
+    for run in good:
         try:
             rows.append(run_row(run))
         except (OSError, ValueError, KeyError) as e:  # a half-written or hand-edited run dir
             rows.append([run.run_id, "?", f"unreadable: {e}", "", "", "", ""])
-    return rows
+    rows += [[name, "?", f"broken: {why}", "", "", "", ""] for name, why in broken]
+    return sorted(rows, key=lambda r: r[0], reverse=True)
 
 
 def run_summary(run: RunDir) -> str:
     """Markdown: state, error, device notes, model folder."""
-    st = run.read_status()
+    try:
+        st = run.read_status()
+        state = st["state"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"**{run.run_id}** — broken: status.json is unreadable ({type(e).__name__}: {str(e)[:120]})"
     lines = [
-        f"**{run.run_id}** — `{st['state']}`"
-        + (f" ({st['phase']})" if st.get("phase") and st["state"] == "running" else "")
+        f"**{run.run_id}** — `{state}`"
+        + (f" ({st['phase']})" if st.get("phase") and state == "running" else "")
     ]
     if st.get("error"):
         lines.append(f"**Reason:** {st['error']}")
@@ -102,7 +110,7 @@ def run_summary(run: RunDir) -> str:
 
 def resolve_run(runs_dir: Path, run_id: str | None) -> RunDir | None:
     """A run of this runs dir by id; ids are names, never paths (no `..` escapes)."""
-    if not run_id or "/" in run_id or run_id.startswith("."):
+    if not isinstance(run_id, str) or not run_id or "/" in run_id or run_id.startswith("."):
         return None
-    run = RunDir(runs_dir / run_id)
-    return run if run.exists() else None
+    run = RunDir(runs_dir / run_id)  # resolved: a symlink pointing out of the runs dir is refused
+    return run if run.exists() and run.path.parent == Path(runs_dir).resolve() else None

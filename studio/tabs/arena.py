@@ -14,7 +14,8 @@ import gradio as gr
 from backends.core.comparison import verdict_line
 from backends.core.config import EMBEDDED_MODEL, ConfigError
 from backends.core.jsonl import read_jsonl
-from backends.core.rundir import RunDir, list_runs
+from backends.core.paths import PathRefused
+from backends.core.rundir import list_runs
 from studio.context import StudioContext
 from studio.logic.arena import (
     PAIRED_HEADERS,
@@ -29,8 +30,7 @@ from studio.logic.arena import (
     tally_rows,
 )
 from studio.logic.forms import build_config
-from studio.logic.labeling import PathRefused, safe_path
-from studio.logic.runs import run_method
+from studio.logic.runs import resolve_run, run_method
 
 
 @dataclass
@@ -144,7 +144,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             js = [j for j in js if j != "checkers"] or ["llm"]  # typed prompts carry no constraints
         elif dataset != "builtin:tasks":
             try:
-                dataset, split = str(safe_path(dataset, ctx.roots)), "train"
+                dataset, split = str(ctx.paths.resolve(dataset, "prompt file")), "train"
             except PathRefused as e:
                 return f"**Not started:** {e}", gr.skip()
         judge_specs = [
@@ -169,7 +169,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             "eval.samples_per_prompt": int(spp or 1),
         }
         try:
-            cfg, _ = build_config({}, values, "Arena form")
+            cfg, _ = build_config({}, values, "Arena form", ctx.policy)
         except ConfigError as e:
             return "**Not started:**\n" + "\n".join(f"- {p}" for p in e.problems), gr.skip()
         run = ctx.launcher.create_run(cfg)
@@ -182,7 +182,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
     empty_table = {"headers": ["#"], "data": []}
 
     def on_show(run_id: str | None, dis: bool) -> tuple[Any, ...]:
-        run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
+        run = resolve_run(ctx.runs_dir, run_id)  # an id is a name, never a path (no `..`)
         nothing = (gr.DownloadButton(visible=False), "", [], [], [], [], "", empty_table)
         if run is None or not run.exists():
             return ("Pick a comparison.", *nothing)
@@ -234,7 +234,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
 
     def on_tick(run_id: str | None, dis: bool, seen: tuple[Any, ...] | None) -> tuple[Any, ...]:
         """Cheap check first: redraw only when the comparison's files or state changed."""
-        run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
+        run = resolve_run(ctx.runs_dir, run_id)  # an id is a name, never a path (no `..`)
         stamp: tuple[Any, ...] = (run_id, dis)
         if run is not None and run.exists():
             files = [
@@ -248,7 +248,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         return (*on_show(run_id, dis), stamp)
 
     def on_label(run_id: str | None) -> str:
-        run = RunDir(ctx.runs_dir / run_id) if run_id and "/" not in run_id else None
+        run = resolve_run(ctx.runs_dir, run_id)  # an id is a name, never a path (no `..`)
         if run is None or not run.samples_path.exists():
             return "Pick a comparison with answers first."
         rows = [r for r in read_jsonl(run.samples_path, complete_only=True) if r.get("sample", 0) == 0]

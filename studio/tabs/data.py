@@ -14,7 +14,8 @@ import gradio as gr
 
 from backends.core.config import EMBEDDED_DATA
 from backends.core.layouts import LAYOUTS, LayoutName
-from backends.core.paths import builtin_model_dir, cache_dir
+from backends.core.paths import PathRefused, builtin_model_dir
+from backends.core.policy import check_value
 from backends.core.rundir import list_runs
 from studio.context import StudioContext
 from studio.logic.datastats import (
@@ -29,7 +30,6 @@ from studio.logic.datastats import (
 )
 from studio.logic.dataview import DataView, open_dataset
 from studio.logic.handoff import parse_mapping, request_for
-from studio.logic.labeling import PathRefused, safe_path
 from studio.logic.mixtures import mix, parse_spec
 from studio.logic.templates import load_template
 from studio.tabs.data_actions import build_data_actions
@@ -65,7 +65,7 @@ def tokenizer_dir(ctx: StudioContext, model: str) -> Path | None:
         p = builtin_model_dir(model)
         return p if p is not None and p.exists() else None
     try:
-        p = safe_path(model, ctx.roots + [cache_dir()])
+        p = ctx.paths.resolve_model(model, "tokenizer folder")
     except PathRefused:
         return None
     return p if (p / "tokenizer.json").exists() else None
@@ -146,13 +146,10 @@ def build_data_tab(ctx: StudioContext) -> DataTab:
         columns = parse_mapping(cols)
         if src.startswith(EMBEDDED_DATA):
             return open_dataset(src, None, layout=lay or "auto", mapping=columns)
-        try:
-            path = safe_path(src, ctx.roots)
-        except PathRefused:
-            if "/" in src and not src.startswith((".", "/", "~")) and src.count("/") == 1:
-                return open_dataset(src, None, layout=lay or "auto", mapping=columns)  # a hub id
-            raise
-        return open_dataset(src, path, layout=lay or "auto", mapping=columns)
+        value = check_value(src, "data", ctx.policy)  # the one path policy; PathRefused if not
+        if not Path(value).is_absolute():
+            return open_dataset(src, None, layout=lay or "auto", mapping=columns)  # a hub id
+        return open_dataset(src, Path(value), layout=lay or "auto", mapping=columns)
 
     def rows_table(view: DataView, rows: list[dict[str, Any]], tok_dir: Path | None) -> Any:
         """Rows as training reads them. Prompts and whole conversations go through the chat

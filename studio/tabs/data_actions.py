@@ -95,7 +95,7 @@ def build_data_actions(
                 act, dataset, lay, parse_mapping(cols or ""), mdl.strip(), jd, rm_path.strip(), amt, tgt
             )
             base = read_preset(ctx.preset_path(preset)) if preset else {}
-            cfg, _ = build_config(base, values, f"Data tab: {act.split(':')[0]}")
+            cfg, _ = build_config(base, values, f"Data tab: {act.split(':')[0]}", ctx.policy)
         except (ConfigError, ValueError) as e:
             problems = getattr(e, "problems", [str(e)])
             return "**Not started:**\n" + "\n".join(f"- {p}" for p in problems)

@@ -18,18 +18,12 @@ from backends.core.agreement import agreement_report, export_pairs, judge_agreem
 from backends.core.config import ConfigError, read_preset
 from backends.core.data import text_of
 from backends.core.jsonl import read_jsonl
+from backends.core.paths import PathRefused
 from backends.core.store import StoreError
 from backends.core.tasks import score_response
 from studio.context import StudioContext
 from studio.logic.forms import build_config
-from studio.logic.labeling import (
-    LabelState,
-    PathRefused,
-    items_from_rows,
-    progress_line,
-    safe_path,
-    show,
-)
+from studio.logic.labeling import LabelState, items_from_rows, progress_line, show
 
 KEYBOARD_JS = """
 () => {
@@ -164,8 +158,8 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
 
     def on_create(path: str, name: str) -> tuple[str, Any]:
         try:
-            files = [safe_path(p, ctx.roots) for p in (path or "").split(",") if p.strip()] or [
-                safe_path("", ctx.roots)
+            files = [ctx.paths.resolve(p, "label source") for p in (path or "").split(",") if p.strip()] or [
+                ctx.paths.resolve("", "label source")
             ]
             rows = [row for f in files for row in read_jsonl(f, limit=5000)]
             items = items_from_rows(rows, ", ".join(map(str, files)))
@@ -194,7 +188,7 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             }
             try:
                 cfg, _ = build_config(
-                    read_preset(ctx.preset_path("sample.yaml")), values, "Label tab: candidates"
+                    read_preset(ctx.preset_path("sample.yaml")), values, "Label tab: candidates", ctx.policy
                 )
             except ConfigError as e:
                 return f"**Not started:** {e}", gr.skip()
@@ -293,7 +287,9 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         if not rows:
             return f"No pair has a `{pol}` winner yet; label more first.", None
         name = next(s["name"] for s in ctx.store.sessions() if s["id"] == st.session_id)
-        out = ctx.data_dir / "labels" / f"{name}-{pol}.jsonl"
+        # A session name is typed by a person: it names a file, never a path (`../` stays inside).
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in f"{name}-{pol}")
+        out = ctx.data_dir / "labels" / f"{safe}.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         return f"Exported {len(rows)} pairs to `{out}`.", str(out)
@@ -308,7 +304,7 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         try:
             values = {"data.dataset": path, "data.eval_fraction": 0.0, "train.eval_steps": None}
             cfg, _ = build_config(
-                read_preset(ctx.preset_path(preset)), values, f"Label tab: train with {preset}"
+                read_preset(ctx.preset_path(preset)), values, f"Label tab: train with {preset}", ctx.policy
             )
         except ConfigError as e:
             return f"{msg}\n\n**Not started:** {e}"

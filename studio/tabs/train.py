@@ -11,7 +11,8 @@ import gradio as gr
 from backends.core import registry
 from backends.core.config import PIPELINE_HELP, ConfigError, config_from_text, config_to_yaml, read_preset
 from backends.core.launcher import REPO_ROOT
-from backends.core.pipeline import create_pipeline, is_pipeline, stage_dicts, start_pipeline
+from backends.core.pipeline import create_pipeline, is_pipeline, start_pipeline
+from backends.core.policy import check_pipeline
 from studio.context import StudioContext
 from studio.logic import forms
 from studio.logic.runs import RUN_COLUMNS, resolve_run, run_summary, runs_table
@@ -50,22 +51,35 @@ def _preset_arg(ctx: StudioContext, name: str) -> str:
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
+def checked_config(ctx: StudioContext, raw: dict[str, Any], values: list[Any], source: str) -> Any:
+    """The form's run config through the one route (studio policy, then the data preflight);
+    ConfigError otherwise."""
+    return forms.form_to_config(raw, values, source, ctx.policy)[0]
+
+
+def _command(ctx: StudioContext, name: str | None, raw: dict[str, Any], values: list[Any]) -> str:
+    """The headless command for the form as it is; shown even when the studio refuses the
+    run (a preset with trust_remote_code runs only from the command line)."""
+    if not name:
+        return ""
+    try:
+        sets = [] if is_pipeline(raw) else forms.overrides(raw, values)
+    except ConfigError:
+        sets = []
+    return forms.headless_command(_preset_arg(ctx, name), sets, str(ctx.runs_dir))
+
+
 def _preview(ctx: StudioContext, name: str | None, values: list[Any]) -> tuple[str, str, str, str]:
     """(errors, config YAML, headless command, method help) for the form's current values."""
     raw = read_preset(ctx.preset_path(name)) if name else {}
+    cmd = _command(ctx, name, raw, values)
     if is_pipeline(raw):
-        cmd = forms.headless_command(_preset_arg(ctx, name), [], str(ctx.runs_dir)) if name else ""
         return "", "", cmd, PIPELINE_HELP
     help_line = _method_help(values[0])
     try:
-        cfg, _ = forms.form_to_config(raw, values, f"Train form (preset {name})")  # with the preflight
+        cfg = checked_config(ctx, raw, values, f"Train form (preset {name})")
     except ConfigError as e:
-        return _errors_md(e.problems), "", "", help_line
-    cmd = (
-        forms.headless_command(_preset_arg(ctx, name), forms.overrides(raw, values), str(ctx.runs_dir))
-        if name
-        else ""
-    )
+        return _errors_md(e.problems), "", cmd, help_line
     return "", config_to_yaml(cfg), cmd, help_line
 
 
@@ -107,10 +121,18 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             launch = gr.Button("Launch", variant="primary", elem_id="launch-button")
             launch_msg = gr.Markdown(elem_id="launch-message")
             with gr.Accordion("Resolved config and commands", open=False):
-                yaml_view = gr.Code(yaml0, language="yaml", label="config.yaml", interactive=False)
+                # The command first: the config below it runs to ~90 lines.
                 headless_view = gr.Code(
-                    cmd0, language="shell", label="The same run without the UI", interactive=False
+                    cmd0,
+                    language="shell",
+                    label="The same run without the UI (run it in the repository folder)",
+                    interactive=False,
+                    wrap_lines=True,  # a long command stays readable in a narrow column
+                    lines=2,
+                    buttons=["copy"],
+                    elem_id="headless-command",
                 )
+                yaml_view = gr.Code(yaml0, language="yaml", label="config.yaml", interactive=False)
         with gr.Column(scale=3):
             gr.Markdown("### Runs")
             table = gr.Dataframe(
@@ -170,7 +192,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         if is_pipeline(raw):
             return launch_pipeline(name, pipeline_text)
         try:
-            cfg, _ = forms.form_to_config(raw, list(values), f"Train form (preset {name})")  # preflight too
+            cfg = checked_config(ctx, raw, list(values), f"Train form (preset {name})")
         except ConfigError as e:
             gr.Warning("The run was not started: fix the problems listed under the form.")
             return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
@@ -184,12 +206,13 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     def launch_pipeline(name: str, text: str) -> tuple[str, str, Any, Any]:
         source = f"pipeline editor (preset {name})"
         try:
-            raw = config_from_text(text, source)
-            stage_dicts(raw, source)
+            raw = check_pipeline(config_from_text(text, source), ctx.policy, source)
         except ConfigError as e:
             gr.Warning("The pipeline was not started: fix the problems listed under the form.")
             return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
         pdir = create_pipeline(raw, ctx.runs_dir)
+        # Its stages are created by the pipeline process; their workers check them against this.
+        pdir.update_status(policy=ctx.policy.as_dict())
         start_pipeline(pdir, ctx.launcher.python)
         msg, rows, drop = launched_message(pdir.run_id, "Pipeline")
         return msg, pdir.run_id, rows, drop

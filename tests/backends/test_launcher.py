@@ -62,7 +62,7 @@ def test_queue_runs_one_at_a_time_on_cpu_and_reconciles_dead_workers(
     os.kill(pid, 9)
     wait_for(lambda: launcher.reconcile() or first.state().value == "failed")
     st = first.read_status()
-    assert st["state"] == "failed" and f"worker process {pid} is gone" in st["error"]
+    assert st["state"] == "failed" and f"worker process {pid} was killed by SIGKILL" in st["error"]
 
     assert [r.run_id for r in launcher.schedule()] == [second.run_id]
     wait_for(lambda: second.state().value == "running")

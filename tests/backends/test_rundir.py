@@ -87,7 +87,9 @@ def test_stop_sentinel_and_log_tail(run: RunDir) -> None:
 def test_last_checkpoint_is_numeric_max(run: RunDir) -> None:
     for n in (5, 10, 100, 20):
         (run.checkpoints_dir / f"checkpoint-{n}").mkdir(parents=True)
+        (run.checkpoints_dir / f"checkpoint-{n}" / "trainer_state.json").write_text("{}")
     (run.checkpoints_dir / "checkpoint-bad").mkdir()
+    (run.checkpoints_dir / "checkpoint-200").mkdir()  # cut short: no trainer_state.json yet
     assert run.last_checkpoint().name == "checkpoint-100"
 
 

@@ -97,7 +97,7 @@ def test_form_errors_start_nothing(studio) -> None:
     msg, _ = client.predict(
         ["a", "b"], "/etc/passwd", "", 6, 12, 1.0, ["checkers"], "", "", 1, api_name="/arena_start"
     )
-    assert "not a file under the folders this studio serves" in msg
+    assert "is not under the folders this studio serves" in msg
     msg, _ = client.predict(
         ["a", "b"], "builtin:tasks", "", 6, 12, 0.0, ["checkers"], "", "", 3, api_name="/arena_start"
     )

@@ -134,7 +134,7 @@ def test_data_tab_opens_a_file_and_sends_it_to_train(studio) -> None:
 
     assert tokenizer_dir(studio.ctx, "/usr/share") is None  # typed model folders follow the same rule
     refused, *_, table = client.predict("/etc/passwd", "builtin:tiny-llama", 256, api_name="/data_open")[:4]
-    assert "Cannot open" in refused and "not a file under the folders this studio serves" in refused
+    assert "Cannot open" in refused and "is not under the folders this studio serves" in refused
     assert table["value"]["data"] == []  # the last dataset's rows are gone
 
 
@@ -341,22 +341,50 @@ def test_data_tab_starts_an_augmentation_of_a_users_file(studio, tiny_model: str
     from studio.tabs.data_actions import ACTIONS, action_values
 
     rows = [
-        {"question": f"Tell me about topic {i}, please, in a few words.", "good": f"A fine answer {i}.", "bad": "no"}
+        {
+            "question": f"Tell me about topic {i}, please, in a few words.",
+            "good": f"A fine answer {i}.",
+            "bad": "no",
+        }
         for i in range(12)
     ]
     path = studio.ctx.data_dir / "mine.jsonl"
     path.write_text("".join(_json.dumps(r) + "\n" for r in rows))
     mapping = "{prompt: question, chosen: good, rejected: bad}"
-    preset, values = action_values(ACTIONS[0], str(path), "auto", {"prompt": "question"}, "", "checkers", "", 8, "")
-    assert preset == "sda.yaml" and values["sda.new_prompts"] == 8 and values["data.columns"] == {"prompt": "question"}
+    preset, values = action_values(
+        ACTIONS[0], str(path), "auto", {"prompt": "question"}, "", "checkers", "", 8, ""
+    )
+    assert (
+        preset == "sda.yaml"
+        and values["sda.new_prompts"] == 8
+        and values["data.columns"] == {"prompt": "question"}
+    )
     client = Client(studio.url, verbose=False)
     msg = client.predict(
-        ACTIONS[0], str(path), "auto", mapping, "builtin:tiny-llama", "reward_model", "", 6, "", api_name="/data_action"
+        ACTIONS[0],
+        str(path),
+        "auto",
+        mapping,
+        "builtin:tiny-llama",
+        "reward_model",
+        "",
+        6,
+        "",
+        api_name="/data_action",
     )
     assert "Not started" in msg and "`reward_model` judge needs `path`" in msg or "needs `path`" in msg
     assert not any(studio.runs_dir.iterdir())  # refused: nothing was created
     msg = client.predict(
-        ACTIONS[0], str(path), "auto", mapping, "builtin:tiny-llama", "checkers", "", 6, "", api_name="/data_action"
+        ACTIONS[0],
+        str(path),
+        "auto",
+        mapping,
+        "builtin:tiny-llama",
+        "checkers",
+        "",
+        6,
+        "",
+        api_name="/data_action",
     )
     assert msg.startswith("Started `sda` run"), msg
     run = RunDir(studio.runs_dir / msg.split("`")[3])
@@ -365,4 +393,6 @@ def test_data_tab_starts_an_augmentation_of_a_users_file(studio, tiny_model: str
         time.sleep(1)
     assert run.state().value == "succeeded", run.read_status()
     out = read_jsonl(run.data_path("pairs"))
-    assert [r["source"] for r in out].count("original") == 12 and out[0]["chosen"]  # the user's rows, read through the mapping
+    assert [r["source"] for r in out].count("original") == 12 and out[0][
+        "chosen"
+    ]  # the user's rows, read through the mapping

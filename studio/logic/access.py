@@ -1,0 +1,76 @@
+"""Who may call which of the studio's endpoints. No gradio import.
+
+Two roles (backends/core/accounts.py): a `labeler` labels and looks; an `operator` also
+starts and stops things. Every endpoint of the app is classified here by its api name, and
+studio/access.py enforces it in one place, for the page and the API alike. A public endpoint
+missing from both lists counts as operator-only, so a new button that starts something
+is closed to labelers until someone decides otherwise (tests/studio/test_roles.py lists it).
+"""
+
+from __future__ import annotations
+
+from backends.core.accounts import Role
+
+# Endpoints that start, stop or create runs and processes, or write shared datasets.
+OPERATOR_ONLY = frozenset(
+    {
+        "launch",  # Train: a run or a pipeline
+        "stop",  # Train: stop a run
+        "data_mix",  # Data: writes a mixture file
+        "data_train",  # Data: "Train on this" fills the Train form to launch
+        "data_action",  # Data: an augmentation or selection run
+        "label_generate",  # Label: candidate-sampling runs
+        "label_train",  # Label: a run on the exported labels
+        "arena_start",  # Arena: a comparison run
+        "arena_to_label",  # Arena: a labeling session from a comparison
+    }
+)
+
+# Endpoints a labeler may call: the Label tab's own work and every read-only view.
+LABELER_OK = frozenset(
+    {
+        "data_open",
+        "data_rows",
+        "data_row",
+        "preview",
+        "runs",
+        "run_details",
+        "monitor_select",
+        "monitor_tick",
+        "label_session",
+        "label_create",
+        "label_vote_left",
+        "label_vote_right",
+        "label_vote_tie",
+        "label_vote_both_bad",
+        "label_skip",
+        "label_undo",
+        "label_agreement",
+        "label_export",
+        "arena_show",
+    }
+)
+
+
+def operator_only(api_name: str | None, public: bool) -> bool:
+    """Whether an endpoint needs the operator role. Private endpoints (the page's own
+    helpers: page loads, timers, follow-ups) are open unless listed; public ones are closed
+    unless listed as a labeler's."""
+    if api_name in OPERATOR_ONLY:
+        return True
+    return public and api_name not in LABELER_OK
+
+
+def may_call(role: Role, api_name: str | None, public: bool) -> bool:
+    return role == "operator" or not operator_only(api_name, public)
+
+
+def role_banner(user: str | None, role: Role, with_accounts: bool) -> str:
+    if not with_accounts:
+        return ""
+    if role == "operator":
+        return f"Signed in as **{user}** (operator)."
+    return (
+        f"Signed in as **{user}** (labeler): label in the Label tab; Data, Train, Monitor and Arena "
+        "are read-only for you (an operator starts runs and comparisons)."
+    )

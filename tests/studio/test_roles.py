@@ -1,0 +1,184 @@
+"""Roles through a live server with a users file: a labeler labels and looks, and cannot start,
+stop or create anything through the Gradio API; an operator can. Votes carry the login name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from backends.core.accounts import AccountError, Accounts, add_user, read_users, verify_password
+from backends.core.config import read_preset
+from studio.logic import forms
+from studio.logic.access import LABELER_OK, OPERATOR_ONLY
+from tests.studio.conftest import ROOT, Server, free_port
+
+LABELER = ("lena", "labeler-pass-1")
+OPERATOR = ("olga", "operator-pass-1")
+
+
+@pytest.fixture(scope="module")
+def accounts_studio(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) -> Iterator[Server]:
+    from studio.app import launch_app
+    from studio.context import StudioContext
+
+    tmp = tmp_path_factory.mktemp("roles")
+    users = tmp / "users.txt"
+    add_user(users, *LABELER[:1], "labeler", LABELER[1])
+    add_user(users, *OPERATOR[:1], "operator", OPERATOR[1])
+    ctx = StudioContext.create(tmp / "runs", ROOT / "presets", tmp / "data", accounts=Accounts(users))
+    ctx.store.create_session("s", [{"prompt": "p", "responses": ["a", "b"]}] * 3)
+    (ctx.data_dir / "pairs.jsonl").write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
+    port = free_port()
+    app = launch_app(ctx, "127.0.0.1", port, block=False)
+    try:
+        yield Server(f"http://127.0.0.1:{port}/", tmp / "runs", ctx)
+    finally:
+        ctx.stop_scheduler()
+        app.close()
+
+
+def tiny_values() -> list:
+    return forms.form_values(read_preset(ROOT / "presets/tiny/sft.yaml"))
+
+
+# Every operator-only endpoint, with arguments that would start or create something.
+OPERATOR_CALLS = {
+    "/launch": lambda: ("tiny/sft.yaml", "", *tiny_values()),
+    "/stop": lambda: ("any-run",),
+    "/arena_start": lambda: (
+        ["builtin:tiny-llama", "builtin:smollm2-135m-instruct"],
+        "builtin:tasks",
+        "",
+        3,
+        8,
+        0.5,
+        ["checkers"],
+        "",
+        "",
+    ),
+    "/arena_to_label": lambda: ("any-run",),
+    "/label_generate": lambda: ("builtin:tiny-llama", "", "builtin:tasks", 2),
+    "/label_train": lambda: ("majority", "tiny/dpo.yaml"),
+    "/data_mix": lambda: ("builtin:tasks:sft: 3\nbuiltin:tasks:sft: 2", "mix", 0),
+    "/data_train": lambda: ("pairs.jsonl",),
+}
+
+
+def test_every_public_endpoint_is_classified(tmp_path: Path) -> None:
+    """A new endpoint must be put in OPERATOR_ONLY or LABELER_OK (until then labelers are
+    refused it); this lists the ones that are not."""
+    from studio.app import build_app
+    from studio.context import StudioContext
+
+    ctx = StudioContext.create(tmp_path / "runs", ROOT / "presets", tmp_path / "data")
+    app = build_app(ctx)
+    public = {f.api_name for f in app.fns.values() if f.api_visibility == "public"}
+    assert public - OPERATOR_ONLY - LABELER_OK == set()
+    assert {name.lstrip("/") for name in OPERATOR_CALLS} == set(OPERATOR_ONLY)
+    assert OPERATOR_ONLY.isdisjoint(LABELER_OK)
+
+
+@pytest.mark.parametrize("api", sorted(OPERATOR_CALLS))
+def test_a_labeler_cannot_start_stop_or_create_anything_through_the_api(accounts_studio, api: str) -> None:
+    server = accounts_studio
+    client = Client(server.url, auth=LABELER, verbose=False)
+    client.predict(1, "", api_name="/label_session")  # a session is open: label_train has votes to use
+    client.predict("", "", api_name="/label_vote_left")
+    before = sorted(p.name for p in server.ctx.data_dir.rglob("*"))
+    runs = sorted(p.name for p in server.runs_dir.iterdir())
+    with pytest.raises(Exception, match="needs the operator role; lena is a labeler"):
+        client.predict(*OPERATOR_CALLS[api](), api_name=api)
+    assert sorted(p.name for p in server.runs_dir.iterdir()) == runs  # no run directory
+    assert sorted(p.name for p in server.ctx.data_dir.rglob("*")) == before  # no file
+    assert [s["name"] for s in server.ctx.store.sessions()] == ["s"]
+
+
+def test_a_labeler_labels_under_the_login_name_and_sees_read_only_views(accounts_studio) -> None:
+    server = accounts_studio
+    client = Client(server.url, auth=LABELER, verbose=False)
+    out = client.predict(1, "typed-name", api_name="/label_session")
+    assert "**lena**" in out[0]
+    client.predict("typed-name", "", api_name="/label_vote_right")
+    votes = server.ctx.store.votes(1, "lena")
+    assert votes and all(v.annotator == "lena" for v in votes)
+    errors, yaml_text, command, _ = client.predict("tiny/sft.yaml", *tiny_values(), api_name="/preview")
+    assert errors == "" and "--runs-dir" in command  # the form still previews: read-only, not hidden
+    summary, *_ = client.predict("pairs.jsonl", "builtin:tiny-llama", 128, api_name="/data_open")
+    assert "1 rows" in summary
+
+
+def test_an_operator_launches_and_stops(accounts_studio) -> None:
+    server = accounts_studio
+    client = Client(server.url, auth=OPERATOR, verbose=False)
+    msg, run_id, _, _ = client.predict("tiny/sft.yaml", "", *tiny_values(), api_name="/launch")
+    assert run_id and run_id in msg and (server.runs_dir / run_id / "config.yaml").exists()
+    client.predict(run_id, api_name="/stop")
+    assert (server.runs_dir / run_id / "STOP").exists() or "stopped" in (
+        server.runs_dir / run_id / "status.json"
+    ).read_text()
+
+
+def test_a_wrong_password_or_unknown_user_cannot_log_in(accounts_studio) -> None:
+    for auth in ((LABELER[0], "wrong-password"), ("nobody", "whatever-pass")):
+        with pytest.raises(Exception):  # noqa: B017 - gradio_client raises ValueError on a refused login
+            Client(accounts_studio.url, auth=auth, verbose=False)
+
+
+def test_users_file_holds_salted_hashes_only(tmp_path: Path) -> None:
+    users = tmp_path / "users.txt"
+    assert add_user(users, "amy", "labeler", "first-secret") == "added"
+    assert add_user(users, "bob", "labeler", "first-secret") == "added"
+    assert add_user(users, "amy", "operator", "second-secret") == "updated"
+    text = users.read_text()
+    assert "secret" not in text and oct(users.stat().st_mode & 0o777) == "0o600"
+    accounts = read_users(users)
+    assert accounts["amy"].role == "operator" and accounts["bob"].role == "labeler"
+    assert accounts["amy"].password_hash != accounts["bob"].password_hash  # salted
+    assert verify_password("second-secret", accounts["amy"].password_hash)
+    assert not verify_password("first-secret", accounts["amy"].password_hash)
+    live = Accounts(users)
+    assert live.verify("bob", "first-secret") and not live.verify("bob", "nope-nope")
+    add_user(users, "cid", "labeler", "third-secret")  # added while the studio runs
+    assert live.verify("cid", "third-secret") and live.role("cid") == "labeler"
+    for name, role, pw in (
+        ("a b", "labeler", "long-enough"),
+        ("x", "admin", "long-enough"),
+        ("x", "labeler", "short"),
+    ):
+        with pytest.raises(AccountError):
+            add_user(users, name, role, pw)
+    users.write_text("amy:secret\n")  # a plain --auth file given as --users
+    with pytest.raises(AccountError, match="users.txt:1: expected name:role:scrypt"):
+        read_users(users)
+
+
+def test_add_user_command_and_share_needs_accounts(tmp_path: Path) -> None:
+    users = tmp_path / "users.txt"
+    proc = subprocess.run(
+        [sys.executable, "launch.py", "--add-user", "lena", "--role", "labeler", "--users", str(users)],
+        cwd=ROOT,
+        input="a-good-password\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and "added lena (labeler)" in proc.stdout, proc.stderr
+    assert Accounts(users).verify("lena", "a-good-password")
+    proc = subprocess.run(
+        [sys.executable, "launch.py", "--add-user", "x y", "--users", str(users)],
+        cwd=ROOT,
+        input="a-good-password\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "user name 'x y'" in proc.stderr and "nothing written" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "launch.py", "--share"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2 and "--users FILE" in proc.stderr
