@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -25,6 +25,12 @@ class RewardParams(Params):
         description="Pull the mean reward toward 0 (Eisenstein et al. 2023); empty: off.",
         json_schema_extra=ui(main=True),
     )
+    weighting: Literal["none", "per_prompt"] = Field(
+        "none",
+        title="Pair weighting",
+        description="per_prompt: a prompt's pairs share one weight, so the C(K,2) pairs of a ranking of "
+        "K answers count as much as a single pair (InstructGPT); none: every pair counts the same.",
+    )
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
@@ -39,7 +45,16 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         max_length=cfg.train.max_length,
         center_rewards_coefficient=cfg.reward.center_rewards_coefficient,
     )
-    return fit(RewardTrainer, cfg, run, inputs, args, peft_task="SEQ_CLS")
+    trainer_cls: Any = RewardTrainer
+    if cfg.reward.weighting == "per_prompt":
+        # TRL 1.16's RewardTrainer has no per-example weight: a subclass weighs the loss.
+        from backends.worker.weighted_reward import WeightedRewardTrainer, with_prompt_weights
+
+        inputs.train = with_prompt_weights(inputs.train, "train")
+        if inputs.eval is not None:
+            inputs.eval = with_prompt_weights(inputs.eval, "eval")
+        trainer_cls = WeightedRewardTrainer
+    return fit(trainer_cls, cfg, run, inputs, args, peft_task="SEQ_CLS")
 
 
 def check_lengths(ds: Any, tokenizer: Any, max_length: int) -> None:
