@@ -94,7 +94,8 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
                 with gr.Row():
                     order = gr.Textbox(
                         label="Order, best first",
-                        placeholder="Press the letters best first (= for a tie), or type e.g. B A C",
+                        info="Press the letters best first (= ties the next one, Backspace takes one back, "
+                        "Enter submits), or type e.g. B A C here.",
                         max_lines=1,
                         scale=4,
                         elem_id="label-rank-order",
