@@ -34,12 +34,15 @@ from backends.core.store_rows import (
     CHOICES,
     KINDS,
     MAX_RANKED,
+    AnnotatorProgress,
     Choice,
     Item,
     Kind,
+    Progress,
     Ranking,
     Session,
     StoreError,
+    Undone,
     Vote,
     item_of,
     session_of,
@@ -47,16 +50,19 @@ from backends.core.store_rows import (
 from backends.core.store_schema import migrate
 
 __all__ = [
+    "AnnotatorProgress",
     "CHOICES",
-    "KINDS",
-    "MAX_RANKED",
     "Choice",
     "Item",
+    "KINDS",
     "Kind",
     "LabelStore",
+    "MAX_RANKED",
+    "Progress",
     "Ranking",
     "Session",
     "StoreError",
+    "Undone",
     "Vote",
 ]
 
