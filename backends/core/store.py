@@ -94,18 +94,26 @@ class LabelStore(QueueMixin, ReadsMixin):
         return db
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """A write transaction, taken at once (BEGIN IMMEDIATE): reads inside it see the state
-        the writes will apply to, so a claim can never race another claim."""
+        the writes will apply to, so a claim can never race another claim. `durable=False`
+        skips the fsync of this commit (WAL, synchronous=NORMAL): for writes that may be lost
+        in a crash, such as holding an item; the next durable commit syncs them too."""
         db = self.db()
         with self._write_lock:
-            db.execute("BEGIN IMMEDIATE")
+            if not durable:
+                db.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            finally:
+                if not durable:
+                    db.execute("PRAGMA synchronous=FULL")
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:

@@ -23,6 +23,7 @@ class LabelState:
     k: int = 1
     item_id: int | None = None
     shown: list[int] = field(default_factory=list)  # pair: [left, right]; ranking: answers A, B, ...
+    answers_on: int = 0  # answer boxes the page shows now (a ranking item of another K changes them)
 
     @property
     def left(self) -> int:

@@ -45,6 +45,11 @@ def annotator_of(request: gr.Request | None, typed: str) -> str:
     return user or (typed or "").strip() or "anonymous"
 
 
+def _pad(texts: list[str]) -> list[str]:
+    """One text per answer box: the shown answers, then empty boxes."""
+    return texts + [""] * (MAX_RANKED - len(texts))
+
+
 def build_label_tab(ctx: StudioContext) -> LabelTab:
     def session_choices() -> list[tuple[str, int]]:
         return [(session_label(s), s.id) for s in ctx.store.sessions()]
@@ -114,10 +119,14 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             timer = gr.Timer(5.0)
     build_label_results(ctx, state)
 
-    # Every handler returns a dict of the components it changes, out of these (at least the
-    # state: gradio reads an empty dict as one output value).
-    shown = [state, progress, guidelines, prompt, left, right, *votes, pair_box, rank_box, *answers]
-    shown += [order, submit, b_skip, b_undo, note, setup.guide_edit]
+    # What each event updates. Gradio rebuilds a whole component for every output that gets a
+    # property update, and `gr.skip()` counts as one (gradio 6.31, Blocks.postprocess_data:
+    # about half a millisecond each), while a plain new value is cheap. So a vote updates only
+    # the text it changes, with plain values; changing session or undoing updates everything.
+    pair_out = [state, progress, prompt, left, right, note]
+    rank_out = [state, progress, prompt, *answers, order, note]
+    skip_out = [state, progress, prompt, left, right, *answers, order, note]
+    full_out = [*skip_out, guidelines, *votes, pair_box, rank_box, submit, b_skip, b_undo, setup.guide_edit]
 
     # --- views -------------------------------------------------------------------------
     def progress_md(st: LabelState, who: str) -> str:
@@ -125,28 +134,34 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             return NO_SESSION
         return progress_text(ctx.store.progress(st.session_id, who), who, st.k)
 
-    def item_view(st: LabelState, who: str, item: Item | None, typed_order: str = "") -> dict[Any, Any]:
-        """The item (or 'nothing left'), the progress line, and which buttons work."""
+    def item_view(
+        st: LabelState, who: str, item: Item | None, typed_order: str = "", full: bool = False
+    ) -> dict[Any, Any]:
+        """The item (or 'nothing left') and the progress line, as plain values for every text
+        output; `full` adds which buttons work (the page shows nothing of this session yet)."""
         has = item is not None
-        out: dict[Any, Any] = {
-            state: st,
-            progress: progress_md(st, who),
-            note: "",
-            b_skip: gr.Button(interactive=has),
-        }
+        out: dict[Any, Any] = {state: st, progress: progress_md(st, who), note: "", order: typed_order}
         out[prompt] = message_text(item.prompt) if item else (NOTHING_LEFT if st.session_id else "")
-        if st.kind == "pair":
-            out[left] = message_text(item.responses[st.left]) if item else ""
-            out[right] = message_text(item.responses[st.right]) if item else ""
-            out.update({b: gr.Button(interactive=has) for b in votes})
+        pair = st.kind == "pair" and has
+        out[left] = message_text(item.responses[st.left]) if pair else ""
+        out[right] = message_text(item.responses[st.right]) if pair else ""
+        texts = answer_texts(item, st.shown) if item and st.kind == "ranking" else []
+        if full or len(texts) != st.answers_on:  # boxes appear or hide
+            out.update(
+                {
+                    box: gr.update(value=t, visible=bool(t))
+                    for box, t in zip(answers, _pad(texts), strict=True)
+                }
+            )
+            st.answers_on = len(texts)
         else:
-            texts = answer_texts(item, st.shown) if item else []
-            for i, box in enumerate(answers):
-                out[box] = (
-                    gr.Markdown(texts[i], visible=True) if i < len(texts) else gr.Markdown(visible=False)
-                )
-            out[order], out[submit] = typed_order, gr.Button(interactive=has)
+            out.update(dict(zip(answers, _pad(texts), strict=True)))
+        if full:
+            out.update({b: gr.update(interactive=has) for b in [*votes, submit, b_skip]})
         return out
+
+    def only(outs: list[Any], out: dict[Any, Any]) -> dict[Any, Any]:
+        return {k: v for k, v in out.items() if k in outs}
 
     def next_view(st: LabelState, who: str) -> dict[Any, Any]:
         return item_view(st, who, st.advance(ctx.store, who))
@@ -162,17 +177,17 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         st = LabelState()
         st.open(found)
         owner = found.owner if found else ""
-        out = next_view(st, who)
+        out = item_view(st, who, st.advance(ctx.store, who), full=True)
         out.update(
             {
-                guidelines: gr.Markdown(
-                    found.guidelines if found else "", visible=bool(found and found.guidelines)
+                guidelines: gr.update(
+                    value=found.guidelines if found else "", visible=bool(found and found.guidelines)
                 ),
-                pair_box: gr.Group(visible=st.kind == "pair"),
-                rank_box: gr.Group(visible=st.kind == "ranking"),
-                b_undo: gr.Button(interactive=found is not None),
-                setup.guide_edit: gr.Textbox(
-                    found.guidelines if found else "",
+                pair_box: gr.update(visible=st.kind == "pair"),
+                rank_box: gr.update(visible=st.kind == "ranking"),
+                b_undo: gr.update(interactive=found is not None),
+                setup.guide_edit: gr.update(
+                    value=found.guidelines if found else "",
                     interactive=found is not None and owner in ("", who),
                     info=f"Only {owner} can edit them." if owner and owner != who else None,
                 ),
@@ -187,10 +202,12 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
                 gr.Warning("Nothing to vote on: pick a session with unlabeled pairs.")
                 return {state: st}
             try:
-                ctx.store.record_vote(st.item_id, who, choice, st.left, st.right, note=text or "")
+                _, item = ctx.store.vote_and_next(st.item_id, who, choice, st.left, st.right, note=text or "")
             except StoreError as e:
                 gr.Warning(f"Not counted: {e}")  # the next item shows instead
-            return next_view(st, who)
+                return only(pair_out, next_view(st, who))
+            st.put(item, who)
+            return only(pair_out, item_view(st, who, item))
 
         return on_vote
 
@@ -203,19 +220,23 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             return {state: st}
         try:
             ranks = response_ranks(st.shown, parse_order(typed_order, len(st.shown)))
-            ctx.store.record_ranking(st.item_id, who, ranks, st.shown, note=text or "")
+            _, item = ctx.store.rank_and_next(st.item_id, who, ranks, st.shown, note=text or "")
         except OrderError as e:
             gr.Warning(str(e))
             return {state: st}
         except StoreError as e:
             gr.Warning(f"Not counted: {e}")
-        return next_view(st, who)
+            return only(rank_out, next_view(st, who))
+        st.put(item, who)
+        return only(rank_out, item_view(st, who, item))
 
     def on_skip(st: LabelState, typed: str, request: gr.Request) -> dict[Any, Any]:
         who = annotator_of(request, typed)
-        if st.item_id is not None:
-            ctx.store.skip(st.item_id, who, st.shown)
-        return next_view(st, who)
+        if st.item_id is None:
+            return only(skip_out, next_view(st, who))
+        _, item = ctx.store.skip_and_next(st.item_id, who, st.shown)
+        st.put(item, who)
+        return only(skip_out, item_view(st, who, item))
 
     def on_undo(st: LabelState, typed: str, request: gr.Request) -> dict[Any, Any]:
         who = annotator_of(request, typed)
@@ -227,11 +248,11 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             return {state: st}
         if not undone.held:
             gr.Info("Skip undone, but that item has its labels from others by now.")
-            return next_view(st, who)
+            return item_view(st, who, st.advance(ctx.store, who), full=True)
         item = ctx.store.item(undone.item_id)
         st.put(item, who, undone.shown or None)
         ranks = getattr(undone.label, "ranks", None)
-        out = item_view(st, who, item, format_order(shown_tiers(st.shown, ranks)) if ranks else "")
+        out = item_view(st, who, item, format_order(shown_tiers(st.shown, ranks)) if ranks else "", full=True)
         out[note] = undone.note
         return out
 
@@ -244,13 +265,13 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         return gr.Dropdown(choices=session_choices(), value=default_session(ctx.store, who))
 
     # --- wiring ------------------------------------------------------------------------
-    session.change(on_session, [session, name_box, state], shown, api_name="label_session")
+    session.change(on_session, [session, name_box, state], full_out, api_name="label_session")
     for button, choice in zip(votes, ("left", "right", "tie", "both_bad"), strict=True):
-        button.click(vote(choice), [state, name_box, note], shown, api_name=f"label_vote_{choice}")
-    submit.click(on_rank, [state, name_box, order, note], shown, api_name="label_rank")
-    order.submit(on_rank, [state, name_box, order, note], shown, api_visibility="private")
-    b_skip.click(on_skip, [state, name_box], shown, api_name="label_skip")
-    b_undo.click(on_undo, [state, name_box], shown, api_name="label_undo")
+        button.click(vote(choice), [state, name_box, note], pair_out, api_name=f"label_vote_{choice}")
+    submit.click(on_rank, [state, name_box, order, note], rank_out, api_name="label_rank")
+    order.submit(on_rank, [state, name_box, order, note], rank_out, api_visibility="private")
+    b_skip.click(on_skip, [state, name_box], skip_out, api_name="label_skip")
+    b_undo.click(on_undo, [state, name_box], full_out, api_name="label_undo")
     timer.tick(on_tick, [state, name_box], progress, api_visibility="private", show_progress="hidden")
     wire_label_setup(ctx, setup, session, name_box, guidelines, state, annotator_of, session_choices)
     return LabelTab(session, on_page_load)

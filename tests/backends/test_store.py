@@ -17,7 +17,7 @@ import pytest
 
 from backends.core.agreement import agreement_report, cohen_kappa, export_pairs, fleiss_kappa, judge_agreement
 from backends.core.store import LabelStore, StoreError
-from backends.core.store_queue import _NEXT
+from backends.core.store_slots import NEXT_SQL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,6 +112,20 @@ def test_skips_are_kept_per_annotator_and_undo_takes_back_the_last_action(tmp_pa
     assert reopened.undo_last(sid, "alice") is None
 
 
+def test_a_label_and_the_next_item_come_from_one_transaction(tmp_path: Path) -> None:
+    store, sid = make(tmp_path, 3, k=1)
+    a, b, c = store.items(sid)
+    store.next_item(sid, "alice")
+    vote_id, nxt = store.vote_and_next(a.id, "alice", "left", 0, 1)
+    assert nxt.id == b.id and [v.id for v in store.votes(sid)] == [vote_id]
+    assert store.next_item(sid, "bob").id == c.id  # b is held for alice already
+    _, nxt = store.skip_and_next(b.id, "alice")
+    assert nxt is None  # c is bob's; alice has nothing left
+    with pytest.raises(StoreError, match="has its 1 label"):
+        store.vote_and_next(c.id, "alice", "tie", 0, 1)  # bob holds its only slot
+    assert len(store.votes(sid)) == 1  # the refused vote wrote nothing
+
+
 def test_undoing_a_skip_whose_item_filled_up_meanwhile_holds_nothing(tmp_path: Path) -> None:
     store, sid = make(tmp_path, 1, k=1)
     (a,) = store.items(sid)
@@ -143,7 +157,7 @@ def test_progress_counts_items_by_state_and_gives_an_eta(tmp_path: Path) -> None
 def test_serving_the_next_item_walks_indexes_not_tables(tmp_path: Path) -> None:
     store, _ = make(tmp_path, 50, k=2)
     plan = store.db().execute(
-        "EXPLAIN QUERY PLAN " + _NEXT.format(labels="votes"), {"sid": 1, "who": "x", "now": 0.0, "k": 2}
+        "EXPLAIN QUERY PLAN " + NEXT_SQL.format(labels="votes"), {"sid": 1, "who": "x", "now": 0.0, "k": 2}
     )
     details = [r[-1] for r in plan]
     assert any("USING INDEX items_open" in d for d in details)

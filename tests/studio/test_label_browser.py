@@ -120,7 +120,7 @@ def test_undo_after_a_skip_brings_the_skipped_pair_back(studio, page) -> None:
     assert [v.choice for v in studio.ctx.store.votes(sid)] == ["left"]  # the vote before it stays
 
 
-def test_vote_buttons_are_off_without_a_pair_to_vote_on(studio, page, tmp_path: Path) -> None:
+def test_vote_buttons_are_off_without_a_session(studio, page, tmp_path: Path) -> None:
     page.goto(studio.url)
     page.get_by_role("tab", name="Label").click()
     page.locator("#label-progress").get_by_text("Pick or create a labeling session").wait_for(timeout=30_000)
@@ -132,6 +132,9 @@ def test_vote_buttons_are_off_without_a_pair_to_vote_on(studio, page, tmp_path: 
     assert page.locator("#label-left").is_enabled() and page.locator("#label-right").is_enabled()
     page.keyboard.press("2")
     progress.get_by_text("1 of 1 labeled").wait_for(timeout=30_000)
-    page.locator("#label-left").wait_for(state="attached")
+    page.keyboard.press("1")  # nothing left: refused with a warning, nothing stored
+    page.get_by_text("Nothing to vote on").wait_for(timeout=30_000)
+    assert len(studio.ctx.store.votes(studio.ctx.store.session_id("one"))) == 1
+    open_label_tab(page, studio, "1 of 1 labeled")  # a session with nothing left: buttons off
     page.wait_for_function("() => document.querySelector('#label-left').disabled")
-    assert page.locator("#label-right").is_disabled()
+    assert page.locator("#label-right").is_disabled() and page.locator("#label-undo").is_enabled()

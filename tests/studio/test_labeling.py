@@ -20,9 +20,11 @@ from backends.core.jsonl import read_jsonl
 from backends.core.taskgen import pair_rows
 from studio.logic.labeling import PathRefused, items_from_rows, safe_path
 
-# What a label event returns to gradio_client (state, buttons and groups are left out).
-PROGRESS, GUIDELINES, PROMPT, LEFT, RIGHT = 0, 1, 2, 3, 4
-ANSWERS = slice(5, 14)
+# What a label event returns to gradio_client (state, buttons and groups are left out): a
+# vote, a ranking or a session all start with these; a session also has the ranking's
+# answers and, after the order and the note, the guidelines.
+PROGRESS, PROMPT, LEFT, RIGHT = 0, 1, 2, 3
+ANSWERS, GUIDELINES = slice(4, 13), 15
 
 
 def test_paths_outside_the_served_folders_are_refused(tmp_path: Path) -> None:
