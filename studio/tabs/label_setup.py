@@ -63,6 +63,7 @@ def build_label_setup(ctx: StudioContext) -> LabelSetup:
             elem_id="label-k",
         )
         new_guidelines = gr.Textbox(
+            "",  # a default, so an API call may leave it out (like kind and K)
             label="Guidelines (markdown)",
             lines=3,
             info="Shown above every item; only you can edit them later.",
