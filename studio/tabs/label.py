@@ -267,7 +267,14 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
     # --- wiring ------------------------------------------------------------------------
     session.change(on_session, [session, name_box, state], full_out, api_name="label_session")
     for button, choice in zip(votes, ("left", "right", "tie", "both_bad"), strict=True):
-        button.click(vote(choice), [state, name_box, note], pair_out, api_name=f"label_vote_{choice}")
+        # Plain strings need no postprocessing, which gradio runs on a worker thread per output.
+        button.click(
+            vote(choice),
+            [state, name_box, note],
+            pair_out,
+            api_name=f"label_vote_{choice}",
+            postprocess=False,
+        )
     submit.click(on_rank, [state, name_box, order, note], rank_out, api_name="label_rank")
     order.submit(on_rank, [state, name_box, order, note], rank_out, api_visibility="private")
     b_skip.click(on_skip, [state, name_box], skip_out, api_name="label_skip")
