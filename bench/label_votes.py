@@ -224,6 +224,7 @@ def main() -> int:
         proc = subprocess.Popen(cmd, cwd=studio, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_up(url, proc)
+            load_before = os.getloadavg()[0]
             result: dict[str, Any] = {
                 "machine": machine(),
                 "studio": str(studio),
@@ -240,6 +241,8 @@ def main() -> int:
             team.update(check(db_path, team_sid, team["acked"], args.k))
             result["team"] = team
             result["team_meets_target"] = team["p95_ms"] <= result["target_team_p95_ms"] and team["lost"] == 0
+            # Other jobs on the machine move the tail a lot: say how busy it was.
+            result["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         finally:
             proc.terminate()
             proc.wait(timeout=30)
