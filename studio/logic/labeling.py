@@ -4,6 +4,7 @@ What one browser shows is in `studio.logic.label_view`. No gradio import."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,25 @@ def safe_path(text: str, roots: list[Path]) -> Path:
     raise PathRefused(f"{text!r} is not a file under the folders this studio serves ({allowed})")
 
 
+# Code blocks (closed, or open to the end of a truncated answer) and inline code spans.
+_CODE = re.compile(r"(```.*?(?:```|\Z)|`[^`\n]*`)", re.S)
+
+
+def shown_as_written(text: str) -> str:
+    """Markdown that shows `<` and `&` as typed: the Markdown component drops anything that
+    looks like an HTML tag, so `<<Notes on rain>>` would show as `<`, and people would label
+    an answer they cannot see. Code is left alone (entities are not decoded there)."""
+    parts = _CODE.split(text)
+    return "".join(p if i % 2 else p.replace("&", "&amp;").replace("<", "&lt;") for i, p in enumerate(parts))
+
+
 def message_text(message: Any) -> str:
-    """A prompt or response as markdown: a conversation turn by turn."""
+    """A prompt or response as markdown, as written: a conversation turn by turn."""
     if isinstance(message, list):
-        return "\n\n".join(f"**{m.get('role', '?')}**: {m.get('content', '')}" for m in message)
-    return str(message)
+        return "\n\n".join(
+            f"**{m.get('role', '?')}**: {shown_as_written(str(m.get('content', '')))}" for m in message
+        )
+    return shown_as_written(str(message))
 
 
 def items_from_rows(rows: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:

@@ -75,11 +75,12 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         with gr.Column(scale=3):
             progress = gr.Markdown(NO_SESSION, elem_id="label-progress")
             guidelines = gr.Markdown(elem_id="label-guidelines", container=True, visible=False)
-            prompt = gr.Markdown(elem_id="label-prompt", container=True)
+            # line_breaks: a single newline shows as one (answers are judged on their layout too).
+            prompt = gr.Markdown(elem_id="label-prompt", container=True, line_breaks=True)
             with gr.Group(elem_id="label-pair") as pair_box:
                 with gr.Row(equal_height=True):
-                    left = gr.Markdown(elem_id="label-left-text", container=True)
-                    right = gr.Markdown(elem_id="label-right-text", container=True)
+                    left = gr.Markdown(elem_id="label-left-text", container=True, line_breaks=True)
+                    right = gr.Markdown(elem_id="label-right-text", container=True, line_breaks=True)
                 with gr.Row():
                     votes = [
                         gr.Button(text, variant=v, elem_id=f"label-{i}", interactive=False)
@@ -93,7 +94,9 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             with gr.Group(elem_id="label-rank", visible=False) as rank_box:
                 with gr.Row(equal_height=True):
                     answers = [
-                        gr.Markdown(elem_id=f"label-answer-{i}", container=True, visible=False)
+                        gr.Markdown(
+                            elem_id=f"label-answer-{i}", container=True, visible=False, line_breaks=True
+                        )
                         for i in range(MAX_RANKED)
                     ]
                 with gr.Row():

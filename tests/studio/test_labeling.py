@@ -18,7 +18,7 @@ from gradio_client import Client
 
 from backends.core.jsonl import read_jsonl
 from backends.core.taskgen import pair_rows
-from studio.logic.labeling import PathRefused, items_from_rows, safe_path
+from studio.logic.labeling import PathRefused, items_from_rows, message_text, safe_path, shown_as_written
 
 # What a label event returns to gradio_client (state, buttons and groups are left out): a
 # vote, a ranking or a session all start with these; a session also has the ranking's
@@ -39,6 +39,14 @@ def test_paths_outside_the_served_folders_are_refused(tmp_path: Path) -> None:
     (root / "link.jsonl").symlink_to("/etc/passwd")
     with pytest.raises(PathRefused):
         safe_path("link.jsonl", [root])  # a link pointing out is refused too
+
+
+def test_answers_are_shown_as_written_not_as_html() -> None:
+    # The Markdown component drops tag-like text: "<<Notes>>" would show as "<".
+    assert message_text("<<Notes on rain>> A&B") == "&lt;&lt;Notes on rain>> A&amp;B"
+    assert message_text("use `a<b` and\n```\nx < y\n```") == "use `a<b` and\n```\nx < y\n```"
+    assert message_text("cut off ```py\nif a<b:") == "cut off ```py\nif a<b:"  # an open code block
+    assert message_text([{"role": "user", "content": "<b>hi</b>"}]) == "**user**: &lt;b>hi&lt;/b>"
 
 
 def test_sources_become_items_and_bad_lines_are_named(tmp_path: Path) -> None:
@@ -65,7 +73,10 @@ def test_two_annotators_agreement_export_and_train(studio) -> None:
     assert "Session created with 4 items" in msg
     sid = sessions["value"] if isinstance(sessions, dict) else sessions
     bob = Client(studio.url, verbose=False)
-    chosen = {r["prompt"][0]["content"]: r["chosen"][0]["content"] for r in rows}
+    # as the page shows them (tag-like text escaped)
+    chosen = {
+        shown_as_written(r["prompt"][0]["content"]): shown_as_written(r["chosen"][0]["content"]) for r in rows
+    }
     sides = []
     for client, name in ((alice, "alice"), (bob, "bob")):
         out = client.predict(sid, name, api_name="/label_session")
