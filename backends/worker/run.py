@@ -2,19 +2,23 @@
 
 Reads config.yaml, marks the run `running`, trains, and writes the final state. This is the
 one place that catches a broad exception: it records `failed` with a one-line reason and
-re-raises, so the full traceback lands in stdout.log.
+re-raises, so the full traceback lands in stdout.log. A multi-process run (`launch.processes`)
+is supervised from here too (multiproc.py): this process starts the ranks, and each rank runs
+`run_rank`; only rank 0 writes progress, metrics and the normal end.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import time
 from types import FrameType
 
-from backends.core.config import ConfigError, config_from_yaml
+from backends.core.config import ConfigError, RunConfig, config_from_yaml
+from backends.core.processes import RANK_ENV, ProcessPlan, is_main_process, plan_processes, world
 from backends.core.rundir import RunDir, RunState
 
 
@@ -40,28 +44,88 @@ def failure_reason(err: BaseException) -> str:
     return f"{name}: {text}"[:500] if text else name
 
 
+# What a rank sees when another rank of its run died (gloo, NCCL, torch.distributed).
+_PEER_LOST = (
+    "connection reset by peer",
+    "connection closed by peer",
+    "broken pipe",
+    "nccl error",
+    "socket timeout",
+)
+
+
+def lost_peer(reason: str) -> bool:
+    return any(s in reason.lower() for s in _PEER_LOST)
+
+
+def plan_for(cfg: RunConfig) -> ProcessPlan:
+    """This run's processes: from the ranks' environment inside a rank, else planned here."""
+    inherited = os.environ.get(RANK_ENV)
+    if inherited:
+        return ProcessPlan(**json.loads(inherited))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = [] if visible is None else [d for d in visible.split(",") if d.strip()]
+    return plan_processes(
+        cfg.method, cfg.launch.processes, cfg.train.per_device_train_batch_size, cfg.train.device, gpus
+    )
+
+
+def train_here(run: RunDir, cfg: RunConfig, plan: ProcessPlan) -> int:
+    """Train in this process (the only one, or one rank of several)."""
+    from backends.core import registry
+    from backends.worker.runtime import resolve_runtime
+    from backends.worker.trainers import configure_trackers
+
+    main_process = is_main_process()
+    configure_trackers(list(cfg.train.report_to), run)
+    runtime = resolve_runtime(cfg.train, cfg.model)
+    if main_process:
+        for note in runtime.notes:
+            print(f"runtime: {note}", flush=True)
+        run.update_status(runtime=runtime.as_dict())
+    outcome = registry.get(cfg.method).run(cfg, run, runtime)
+    if main_process:
+        run.update_status(state=outcome)
+        print(f"run {run.run_id}: {outcome.value}", flush=True)
+    return 0
+
+
+def run_rank(run: RunDir) -> int:
+    """One process of a multi-process run. A rank that raises fails the run with its reason;
+    a terminated rank leaves the verdict to the supervising worker (multiproc.py), which knows
+    whether a person stopped the run or another rank died."""
+    rank, size = world()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cfg = config_from_yaml(run.config_path.read_text(encoding="utf-8"), str(run.config_path))
+        return train_here(run, cfg, plan_for(cfg))
+    except Terminated:
+        return 143
+    except BaseException as err:
+        reason = failure_reason(err)
+        if not lost_peer(reason):  # else another rank died first: the supervisor names it
+            run.try_finalize(RunState.FAILED, error=f"process {rank} of {size}: {reason}")
+        print(f"run {run.run_id} failed in process {rank}: {reason}", file=sys.stderr, flush=True)
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backends.worker")
     parser.add_argument("run_dir")
     args = parser.parse_args(argv)
     run = RunDir(args.run_dir)
+    if os.environ.get(RANK_ENV):
+        return run_rank(run)
     signal.signal(signal.SIGTERM, _on_sigterm)
     run.update_status(state=RunState.RUNNING, pid=os.getpid(), started_at=time.time(), phase="loading")
     try:
         cfg = config_from_yaml(run.config_path.read_text(encoding="utf-8"), str(run.config_path))
-        from backends.core import registry
-        from backends.worker.runtime import resolve_runtime
-        from backends.worker.trainers import configure_trackers
+        plan = plan_for(cfg)
+        if plan.processes > 1:
+            from backends.worker.multiproc import supervise
 
-        configure_trackers(list(cfg.train.report_to), run)
-        runtime = resolve_runtime(cfg.train, cfg.model)
-        for note in runtime.notes:
-            print(f"runtime: {note}", flush=True)
-        run.update_status(runtime=runtime.as_dict())
-        outcome = registry.get(cfg.method).run(cfg, run, runtime)
-        run.update_status(state=outcome)
-        print(f"run {run.run_id}: {outcome.value}", flush=True)
-        return 0
+            return supervise(run, cfg, plan)
+        return train_here(run, cfg, plan)
     except Terminated:
         run.try_finalize(RunState.STOPPED, error="terminated by SIGTERM before a final save")
         print(f"run {run.run_id}: terminated by SIGTERM", flush=True)
