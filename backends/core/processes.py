@@ -28,6 +28,10 @@ MULTI_PROCESS = frozenset({"sft", "dpo", "simpo", "orpo", "kto", "reward", "grpo
 # updates and did not gain, so they stay at 1.
 CPU_AUTO_MULTI = frozenset({"sft", "dpo", "simpo", "orpo", "kto", "reward"})
 
+# Below this many parameters a step takes milliseconds and a second process only adds its
+# ~5 s start-up (the tiny test model); the embedded 135M model gains.
+SMALL_MODEL = 20_000_000
+
 RANK_ENV = "ALIGNMENT_STUDIO_RANKS"  # set in the ranks' environment: "N" processes of this run
 
 
@@ -61,8 +65,10 @@ def plan_processes(
     device: str = "auto",
     gpus: list[str] | None = None,
     cores: int | None = None,
+    model_params: int | None = None,
 ) -> ProcessPlan:
-    """The processes a run of `method` gets on this machine (`gpus`: the GPUs given to it)."""
+    """The processes a run of `method` gets on this machine (`gpus`: the GPUs given to it;
+    `model_params`: the model's size when known)."""
     gpus = gpus or []
     cores = cores or cpu_cores()
     gpu = _on_gpu(device, gpus)
@@ -83,6 +89,13 @@ def plan_processes(
         )
     if cores < 2:
         return ProcessPlan(1, cores, batch, "auto: 1 process (one CPU core)")
+    if model_params is not None and model_params < SMALL_MODEL:
+        return ProcessPlan(
+            1,
+            cores,
+            batch,
+            f"auto: 1 process (a {model_params / 1e6:.1f}M-parameter model steps faster than a second process starts)",
+        )
     if batch % 2:
         return ProcessPlan(
             1, cores, batch, f"auto: 1 process (batch {batch} does not split evenly over 2 processes)"
@@ -92,7 +105,22 @@ def plan_processes(
         cores // 2,
         batch // 2,
         f"auto: 2 processes x {cores // 2} thread(s) on {cores} CPU cores (measured faster for "
-        f"`{method}`), {batch // 2} rows each per step (global batch {batch})",
+        f"`{method}`), {batch // 2} row(s) each per step (global batch {batch})",
+    )
+
+
+def plan_for_config(cfg: Any, gpus: list[str] | None = None) -> ProcessPlan:
+    """`plan_processes` for a validated run config (the model's size read from its config.json)."""
+    from backends.core.memory import model_shape
+
+    shape = model_shape(cfg.model.name_or_path)
+    return plan_processes(
+        cfg.method,
+        cfg.launch.processes,
+        cfg.train.per_device_train_batch_size,
+        cfg.train.device,
+        gpus,
+        model_params=shape.params if shape else None,
     )
 
 

@@ -18,7 +18,7 @@ import time
 from types import FrameType
 
 from backends.core.config import ConfigError, RunConfig, config_from_yaml
-from backends.core.processes import RANK_ENV, ProcessPlan, is_main_process, plan_processes, world
+from backends.core.processes import RANK_ENV, ProcessPlan, is_main_process, plan_for_config, world
 from backends.core.rundir import RunDir, RunState
 
 
@@ -65,9 +65,31 @@ def plan_for(cfg: RunConfig) -> ProcessPlan:
         return ProcessPlan(**json.loads(inherited))
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     gpus = [] if visible is None else [d for d in visible.split(",") if d.strip()]
-    return plan_processes(
-        cfg.method, cfg.launch.processes, cfg.train.per_device_train_batch_size, cfg.train.device, gpus
+    return plan_for_config(cfg, gpus)
+
+
+def halved_batch(cfg: RunConfig, err: BaseException) -> tuple[RunConfig, str] | None:
+    """The config to retry an out-of-memory run with, once (`launch.retry_oom`): half the
+    per-device batch, twice the accumulation, so each optimizer step sees the same rows."""
+    t = cfg.train
+    if not (
+        cfg.launch.retry_oom and "out of memory" in failure_reason(err) and t.per_device_train_batch_size > 1
+    ):
+        return None
+    batch, accumulation = t.per_device_train_batch_size // 2, t.gradient_accumulation_steps * 2
+    note = (
+        f"out of memory at batch {t.per_device_train_batch_size}: retrying once with batch {batch} "
+        f"x {accumulation} accumulation steps (launch.retry_oom)"
     )
+    smaller = cfg.model_copy(
+        update={
+            "train": t.model_copy(
+                update={"per_device_train_batch_size": batch, "gradient_accumulation_steps": accumulation}
+            ),
+            "launch": cfg.launch.model_copy(update={"retry_oom": False}),  # once
+        }
+    )
+    return smaller, note
 
 
 def train_here(run: RunDir, cfg: RunConfig, plan: ProcessPlan) -> int:
@@ -80,8 +102,13 @@ def train_here(run: RunDir, cfg: RunConfig, plan: ProcessPlan) -> int:
     configure_trackers(list(cfg.train.report_to), run)
     runtime = resolve_runtime(cfg.train, cfg.model)
     if main_process:
+        from backends.core.memory import estimate_run
+
         for note in runtime.notes:
             print(f"runtime: {note}", flush=True)
+        est = estimate_run(cfg, bf16=runtime.bf16) if runtime.device == "cpu" else None
+        if est is not None:
+            print(f"memory: estimated {est.summary()}", flush=True)
         run.update_status(runtime=runtime.as_dict())
     outcome = registry.get(cfg.method).run(cfg, run, runtime)
     if main_process:
@@ -125,7 +152,20 @@ def main(argv: list[str] | None = None) -> int:
             from backends.worker.multiproc import supervise
 
             return supervise(run, cfg, plan)
-        return train_here(run, cfg, plan)
+        try:
+            return train_here(run, cfg, plan)
+        except Exception as err:
+            retry = halved_batch(cfg, err)
+            if retry is None:
+                raise
+        # Out of the except block: its traceback (holding the first model) is released.
+        import gc
+
+        gc.collect()
+        smaller, note = retry
+        print(f"runtime: {note}", flush=True)
+        run.update_status(retry=note, phase="loading")
+        return train_here(run, smaller, plan_for(smaller))
     except Terminated:
         run.try_finalize(RunState.STOPPED, error="terminated by SIGTERM before a final save")
         print(f"run {run.run_id}: terminated by SIGTERM", flush=True)
