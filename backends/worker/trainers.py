@@ -78,6 +78,30 @@ def peft_config(cfg: RunConfig, task_type: str = "CAUSAL_LM") -> Any:
     )
 
 
+def score_labelled_positions_only(device: str) -> None:
+    """Make TRL's fused LM head score only the positions that carry a label on the CPU.
+
+    TRL 1.16 (`trl/trainer/utils.py`, `add_fused_lm_head`) projects only labelled positions
+    through the 49k-word LM head on Triton devices, but every position elsewhere, so that
+    Neuron does not recompile for each new shape. A CPU compiles nothing, and with the loss on
+    the completion only most positions are prompt: scoring them all made the LM head about a
+    third of an SFT step (bench/profile_step.py, docs/BENCHMARKS.md). The result is the same
+    (the other positions are masked out of the loss and the metrics either way)."""
+    if device != "cpu":
+        return
+    import trl.trainer.utils as trl_utils
+
+    original = trl_utils._use_triton
+    if getattr(original, "studio_cpu_compact", False):
+        return
+
+    def compact_on_cpu(dev: Any) -> bool:
+        return dev.type == "cpu" or original(dev)
+
+    compact_on_cpu.studio_cpu_compact = True  # type: ignore[attr-defined]
+    trl_utils._use_triton = compact_on_cpu
+
+
 @dataclass
 class Inputs:
     """What a TRL trainer starts from: the method's datasets, the tokenizer and the model."""
@@ -94,6 +118,7 @@ def prepare(cfg: RunConfig, rt: Runtime, *, reward_head: bool = False) -> Inputs
     from backends.core.data import load_for_method
     from backends.worker.models import load_causal_lm, load_sequence_classifier, load_tokenizer
 
+    score_labelled_positions_only(rt.device)
     train_ds, eval_ds = load_for_method(cfg.method, cfg.data, cfg.train.eval_steps)
     if is_main_process():
         print(f"data: {len(train_ds)} train rows, {len(eval_ds) if eval_ds else 0} eval rows", flush=True)
