@@ -198,3 +198,19 @@ def test_a_killed_rank_fails_the_run_with_its_exit_code_and_stops_the_others(
     finally:
         if proc.poll() is None:
             proc.terminate()
+
+
+def test_a_multi_gpu_run_takes_one_gpu_per_process_and_a_cpu_run_one_slot(tmp_path: Path) -> None:
+    from backends.core.launcher import Launcher
+
+    gpus = Launcher(tmp_path / "g", gpus=["0", "1", "2"])
+    two = gpus.create_run(load_preset(ROOT / "presets/tiny/dpo.yaml", ["launch.processes=2"]))
+    auto = gpus.create_run(load_preset(ROOT / "presets/tiny/dpo.yaml"))
+    assert (gpus.devices_needed(two), gpus.devices_needed(auto)) == (2, 1)
+    cpu = Launcher(tmp_path / "c", gpus=[])
+    assert (
+        cpu.devices_needed(
+            cpu.create_run(load_preset(ROOT / "presets/tiny/dpo.yaml", ["launch.processes=2"]))
+        )
+        == 1
+    )
