@@ -26,7 +26,9 @@ sys.path.insert(0, str(ROOT))
 from bench.machine import load_avg, machine  # noqa: E402
 
 
-def run(method: str, processes: str, steps: int, work: Path) -> dict[str, Any]:
+def run(
+    method: str, processes: str, steps: int, work: Path, extra: list[str] | None = None
+) -> dict[str, Any]:
     from backends.core.rundir import list_runs
 
     runs = Path(tempfile.mkdtemp(prefix=f"{method}-", dir=work))
@@ -36,6 +38,7 @@ def run(method: str, processes: str, steps: int, work: Path) -> dict[str, Any]:
         "train.eval_steps=null",
         "train.save_steps=100000",
         "data.eval_fraction=0",
+        *(extra or []),
     ]
     cmd = [
         sys.executable,
@@ -70,6 +73,13 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--multi", default="auto", help="the setting compared with 1 (auto splits the batch)")
+    ap.add_argument(
+        "--multi-set",
+        action="append",
+        default=[],
+        help="extra --set for the multi-process runs, e.g. train.per_device_train_batch_size=4 "
+        "with --multi 2 for GRPO (the same global batch of 8 completions)",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-processes-"))
     out: dict[str, Any] = {
@@ -82,7 +92,7 @@ def main() -> int:
         one, multi = [], []
         for _ in range(args.rounds):
             one.append(run(method, "1", args.steps, work))
-            multi.append(run(method, args.multi, args.steps, work))
+            multi.append(run(method, args.multi, args.steps, work, args.multi_set))
             print(
                 f"{method}: 1 -> {one[-1]['s_per_step']}, {args.multi} -> {multi[-1]['s_per_step']}",
                 file=sys.stderr,
