@@ -165,13 +165,19 @@ def run_studio(job: str, steps: int, sets: list[str], work: Path) -> dict[str, A
     }
 
 
-def run_lf(job: str, steps: int, data_dir: Path, work: Path, venv: Path) -> dict[str, Any]:
+def run_lf(
+    job: str, steps: int, data_dir: Path, work: Path, venv: Path, lf_set: list[str] | None = None
+) -> dict[str, Any]:
     from backends.worker.models import resolve_model_path
 
     out = Path(tempfile.mkdtemp(prefix=f"lf-{job}-", dir=work))
     cfg_path = out / "train.yaml"
     model = resolve_model_path("builtin:smollm2-135m-instruct")
-    cfg_path.write_text(yaml.safe_dump(lf_config(job, steps, data_dir, out, model)), encoding="utf-8")
+    cfg = lf_config(job, steps, data_dir, out, model)
+    for item in lf_set or []:  # e.g. bf16=false: LLaMA-Factory keys, values parsed as YAML
+        key, _, value = item.partition("=")
+        cfg[key] = yaml.safe_load(value)
+    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", DISABLE_VERSION_CHECK="1")
     t0 = time.time()
     proc = subprocess.run(
@@ -236,6 +242,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2, help="studio, LF pairs per job")
     ap.add_argument("--studio-set", action="append", default=[], help="extra --set for the studio run")
+    ap.add_argument("--lf-set", action="append", default=[], help="LLaMA-Factory key=value, e.g. bf16=false")
     args = ap.parse_args()
     venv = Path(args.venv)
     if args.install:
@@ -258,11 +265,12 @@ def main() -> int:
         for _ in range(args.rounds):
             studio.append(run_studio(job, args.steps, args.studio_set, work))
             print(f"{job} studio: {studio[-1]['wall_s']} s", file=sys.stderr, flush=True)
-            lf.append(run_lf(job, args.steps, data_dir, work, venv))
+            lf.append(run_lf(job, args.steps, data_dir, work, venv, args.lf_set))
             print(f"{job} llama-factory: {lf[-1]['wall_s']} s", file=sys.stderr, flush=True)
         result["jobs"][job] = {
             "rows": rows,
             "studio_set": args.studio_set,
+            "lf_set": args.lf_set,
             "studio": studio,
             "llamafactory": lf,
             **summary(studio, lf),
