@@ -37,7 +37,6 @@ from typing import Any
 
 from backends.core.jsonl import JsonlTail
 
-
 CHECKPOINT_MARKERS = ("trainer_state.json", "ppo_state.json")
 
 

@@ -15,6 +15,7 @@ from backends.core.pipeline import create_pipeline, is_pipeline, start_pipeline
 from backends.core.policy import check_pipeline
 from studio.context import StudioContext
 from studio.logic import forms
+from studio.logic.resources import resources
 from studio.logic.runs import RUN_COLUMNS, resolve_run, run_summary, runs_table
 from studio.tabs.form import build_form
 
@@ -80,7 +81,9 @@ def _preview(ctx: StudioContext, name: str | None, values: list[Any]) -> tuple[s
         cfg = checked_config(ctx, raw, values, f"Train form (preset {name})")
     except ConfigError as e:
         return _errors_md(e.problems), "", cmd, help_line
-    return "", config_to_yaml(cfg), cmd, help_line
+    needs, too_big = resources(cfg, ctx.launcher.gpus)
+    errors = _errors_md([needs.split("**Memory:** ", 1)[-1]]) if too_big else ""
+    return errors, config_to_yaml(cfg), cmd, f"{help_line}\n\n{needs}"
 
 
 def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> TrainTab:
@@ -193,6 +196,9 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             return launch_pipeline(name, pipeline_text)
         try:
             cfg = checked_config(ctx, raw, list(values), f"Train form (preset {name})")
+            needs, too_big = resources(cfg, ctx.launcher.gpus)
+            if too_big:
+                raise ConfigError([needs.split("**Memory:** ", 1)[-1]])
         except ConfigError as e:
             gr.Warning("The run was not started: fix the problems listed under the form.")
             return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
