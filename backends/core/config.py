@@ -205,8 +205,8 @@ class LaunchConfig(Params):
         "auto",
         title="Processes",
         description="Data-parallel worker processes (`accelerate launch`). `auto`: 2 single-thread "
-        "processes on a 2-core CPU for SFT / DPO / reward (measured faster; the batch is split "
-        "between them), one per GPU, else 1. A number: that many, each with the per-device batch.",
+        "processes on a 2-core CPU where that measured faster (SFT; the batch is split between "
+        "them), one per GPU, else 1. A number: that many, each with the per-device batch.",
     )
     accelerate_config: str | None = Field(
         None,

@@ -24,9 +24,11 @@ from typing import Any
 # PPO (written here), sample and eval run in one process.
 MULTI_PROCESS = frozenset({"sft", "dpo", "simpo", "orpo", "kto", "reward", "grpo", "rloo"})
 # Where `auto` starts 2 processes on a multi-core CPU because it measured faster there
-# (docs/BENCHMARKS.md, bench/processes.py). GRPO/RLOO generate token by token between
-# updates and did not gain, so they stay at 1.
-CPU_AUTO_MULTI = frozenset({"sft", "dpo", "simpo", "orpo", "kto", "reward"})
+# (docs/BENCHMARKS.md, bench/processes.py): SFT (3.9 vs 16 s/step under load here; 27 %
+# faster on a quiet Xeon, shared/FIELD_NOTES.md). DPO at 2 pairs per step was not faster
+# (3.65 vs 3.05 s/step: one pair per process is too small a batch), the reward model was not
+# measured, and GRPO/RLOO generate token by token: they stay at 1 until a bench says otherwise.
+CPU_AUTO_MULTI = frozenset({"sft"})
 
 # Below this many parameters a step takes milliseconds and a second process only adds its
 # ~5 s start-up (the tiny test model); the embedded 135M model gains.
@@ -74,7 +76,7 @@ def plan_processes(
     gpu = _on_gpu(device, gpus)
     if processes != "auto":
         n = int(processes)
-        threads = max(1, cores // n) if not gpu else max(1, cores // max(n, 1))
+        threads = max(1, cores // n)
         return ProcessPlan(n, threads, batch, f"launch.processes: {n}")
     if method not in MULTI_PROCESS:
         return ProcessPlan(1, cores, batch, f"auto: `{method}` runs in one process")
