@@ -221,6 +221,18 @@ def load_causal_lm(cfg: ModelConfig, attn_implementation: str, dtype: Any = None
     )
 
 
+def load_policy(cfg: ModelConfig, attn_implementation: str) -> Any:
+    """A causal LM to train, with a fresh adapter on top when LoRA is on. Started from an
+    adapter (e.g. DPO or PPO from an SFT run's model/), it is the merged copy on disk, not a
+    merge in memory: the new adapter then records that copy as its base, and the run's model/
+    loads back as SFT + the new adapter (merged in memory, it would name the raw base and
+    lose the SFT)."""
+    path = resolve_model_path(cfg.name_or_path)
+    if adapter_base(path) is not None:
+        cfg = cfg.model_copy(update={"name_or_path": str(merged_copy(cfg, attn_implementation))})
+    return load_causal_lm(cfg, attn_implementation)
+
+
 def load_sequence_classifier(cfg: ModelConfig, attn_implementation: str, pad_token_id: int | None) -> Any:
     """A causal LM's backbone with a fresh scalar head (num_labels=1): a reward model to train.
     From an adapter (e.g. an SFT run's), the merged copy is the starting point."""

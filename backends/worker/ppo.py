@@ -26,7 +26,7 @@ from backends.core.config import ModelConfig, RunConfig
 from backends.core.data import load_for_method
 from backends.core.rundir import RunDir, RunState
 from backends.worker import ppo_math as pm
-from backends.worker.models import load_causal_lm, load_tokenizer
+from backends.worker.models import load_causal_lm, load_policy, load_tokenizer
 from backends.worker.rewards import SampleRecorder, build_reward, reward_names
 from backends.worker.runtime import Runtime
 from backends.worker.trainers import peft_config
@@ -84,7 +84,7 @@ class PPORunner:
             self.acc.init_trackers("ppo")
         self.tok = load_tokenizer(cfg.model)
         self.tok.padding_side = "left"
-        lm = load_causal_lm(cfg.model, rt.attn_implementation)
+        lm = load_policy(cfg.model, rt.attn_implementation)
         self.ref: nn.Module | None = None
         if cfg.lora.enabled:
             from peft import get_peft_model

@@ -116,7 +116,7 @@ def prepare(cfg: RunConfig, rt: Runtime, *, reward_head: bool = False) -> Inputs
     """Load the datasets in the method's format (refused with a clear error otherwise), the
     tokenizer and the model: a causal LM, or with `reward_head` its backbone plus a scalar head."""
     from backends.core.data import load_for_method
-    from backends.worker.models import load_causal_lm, load_sequence_classifier, load_tokenizer
+    from backends.worker.models import load_policy, load_sequence_classifier, load_tokenizer
 
     score_labelled_positions_only(rt.device)
     train_ds, eval_ds = load_for_method(cfg.method, cfg.data, cfg.train.eval_steps)
@@ -126,7 +126,7 @@ def prepare(cfg: RunConfig, rt: Runtime, *, reward_head: bool = False) -> Inputs
     if reward_head:
         model = load_sequence_classifier(cfg.model, rt.attn_implementation, tokenizer.pad_token_id)
     else:
-        model = load_causal_lm(cfg.model, rt.attn_implementation)
+        model = load_policy(cfg.model, rt.attn_implementation)
     return Inputs(train_ds, eval_ds, tokenizer, model)
 
 

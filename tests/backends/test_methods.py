@@ -120,6 +120,20 @@ def test_pipeline_passes_outputs_and_reruns_reuse_succeeded_stages(runs_dir: Pat
     sft_run = RunDir(runs_dir / st["stages"][0]["run_id"])
     dpo_cfg = (runs_dir / st["stages"][1]["run_id"] / "config.yaml").read_text()
     assert f"name_or_path: {sft_run.model_dir}" in dpo_cfg  # "@sft" became the SFT run's model
+    # DPO's model/ is an adapter trained on top of the SFT model: loaded back, it must sit on
+    # the SFT weights, not on the raw base (which would silently drop the SFT)
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from backends.worker.models import adapter_base, from_pretrained
+
+    dpo_base = adapter_base(str(RunDir(runs_dir / st["stages"][1]["run_id"]).model_dir))
+    assert dpo_base is not None
+    sft_weights = from_pretrained(AutoModelForCausalLM, str(sft_run.model_dir)).state_dict()
+    start_weights = AutoModelForCausalLM.from_pretrained(dpo_base).state_dict()
+    raw_weights = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
+    assert any(not torch.equal(sft_weights[k], raw_weights[k]) for k in sft_weights)  # SFT moved
+    assert all(torch.allclose(sft_weights[k], start_weights[k]) for k in sft_weights)
 
     again = headless(runs_dir, "presets/tiny/sft_dpo.yaml")
     assert again.returncode == 0
