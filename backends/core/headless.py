@@ -19,6 +19,7 @@ from tqdm import tqdm
 from backends.core import registry
 from backends.core.config import ConfigError, RunConfig, config_from_yaml
 from backends.core.dataplan import DataFormatError
+from backends.core.executors import Executor, ExecutorConfig, ExecutorError, make_executor
 from backends.core.launcher import REPO_ROOT, Launcher, RunDir, pipeline_command, start_detached
 from backends.core.pipeline import create_pipeline
 from backends.core.preflight import preflight
@@ -90,7 +91,9 @@ def _print_result(run: RunDir) -> int:
     return 1
 
 
-def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None) -> int:
+def run_headless(
+    cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None, executor: ExecutorConfig | None = None
+) -> int:
     from backends.core.policy import check_config
 
     problems: list[str] = []
@@ -109,9 +112,12 @@ def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None)
         )
         return 2
     launcher = Launcher(runs_dir)
+    runner = make_executor(executor, launcher)
     run = launcher.create_run(cfg)
     if resume_of is not None and cfg.resume_from:
         copy_metrics_until(resume_of, run, int(Path(cfg.resume_from).name.split("-")[-1]))
+    if runner.config.kind != "local":
+        return _run_elsewhere(runner, run)
     print(f"run {run.run_id}\n  {launcher.command_line(run)}")
     device = launcher.slots()[0]
     run.claim(device)
@@ -133,6 +139,44 @@ def run_headless(cfg: RunConfig, runs_dir: str, resume_of: RunDir | None = None)
     finally:
         signal.signal(signal.SIGINT, previous)
     launcher.reconcile()
+    return _print_result(run)
+
+
+def _run_elsewhere(runner: Executor, run: RunDir) -> int:
+    """Hand the run to a cluster's executor and follow it through its run directory (which the
+    cluster shares). Ctrl-C writes STOP (the executor stops the job after its grace period); a
+    second Ctrl-C stops the job at once."""
+    interrupts = 0
+
+    def on_sigint(signum: int, frame: object) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            tqdm.write(runner.stop(run) + " (Ctrl-C again to stop its job now)")
+        else:
+            tqdm.write(runner.kill(run))
+
+    def finished() -> bool:
+        try:
+            runner.reconcile()
+            runner.schedule()  # queued behind earlier runs of this runs folder, it goes when they have
+        except ExecutorError as e:  # out of reach for a moment: the job goes on
+            tqdm.write(f"{runner.where()}: {e}")
+        return run.state().is_finalized
+
+    print(f"run {run.run_id} on {runner.where()}")
+    try:
+        runner.schedule()
+    except ExecutorError as e:
+        run.try_finalize(RunState.FAILED, error=f"not started: {e}")
+        return _print_result(run)
+    if run.read_status().get("ray_job_id"):
+        print(f"  {run.read_status().get('command')}")
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        follow(run, finished)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return _print_result(run)
 
 
@@ -181,7 +225,7 @@ def follow(run: RunDir, finished: Callable[[], bool], label: str = "") -> None:
         bar.close()
 
 
-def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
+def run_pipeline_headless(raw: dict, runs_dir: str, executor: ExecutorConfig | None = None) -> int:
     """Run a pipeline preset as a child `python -m backends.core.pipeline` and follow each stage."""
     from backends.core.policy import check_pipeline
 
@@ -191,6 +235,7 @@ def run_pipeline_headless(raw: dict, runs_dir: str) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     pdir = create_pipeline(raw, runs_dir)
+    pdir.update_status(stage_executor=(executor or ExecutorConfig()).as_dict())  # where its stages run
     launcher = Launcher(runs_dir)
     cmd = pipeline_command(launcher.python, pdir)
     print(f"pipeline {pdir.run_id}\n  cd {REPO_ROOT} && {shlex.join(cmd)}")

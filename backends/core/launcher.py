@@ -71,6 +71,11 @@ def pid_alive(pid: int | None) -> bool:
     return state not in ("Z", "X") and ("backends.worker" in cmdline or "backends.core.pipeline" in cmdline)
 
 
+def on_cluster(status: dict[str, Any]) -> bool:
+    """A run submitted to a cluster (executors.py): this launcher neither starts nor reaps it."""
+    return status.get("executor", "local") != "local"
+
+
 def start_detached(
     cmd: list[str], log_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -157,8 +162,8 @@ class Launcher:
             pending: list[RunDir] = []
             for run in runs:
                 st = run.read_status()
-                if st.get("kind") == "pipeline":
-                    continue  # a pipeline process only waits on its stages; it holds no slot
+                if st.get("kind") == "pipeline" or on_cluster(st):
+                    continue  # a pipeline only waits on its stages; a cluster's run holds no slot here
                 if st["state"] == "running" or (st["state"] == "pending" and st.get("claimed")):
                     busy += str(st.get("device", "cpu")).split(",")  # a multi-GPU run holds several
                 elif st["state"] == "pending":
@@ -226,6 +231,8 @@ class Launcher:
         failed = []
         for run in list_runs(self.runs_dir):
             st = run.read_status()
+            if on_cluster(st):
+                continue  # its pid is on another machine: its job's state comes from the cluster
             started = st["state"] == "running" or (st["state"] == "pending" and st.get("pid"))
             if st["state"] == "pending" and st.get("claimed") and not st.get("pid"):
                 continue  # claimed a moment ago; its process is being started

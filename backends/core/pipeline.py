@@ -45,6 +45,7 @@ from backends.core.config import (
     validate_config,
 )
 from backends.core.dataplan import DataFormatError
+from backends.core.executors import Executor, ExecutorConfig, ExecutorError, make_executor
 from backends.core.launcher import Launcher
 from backends.core.preflight import preflight
 from backends.core.report import write_pipeline_report
@@ -206,7 +207,7 @@ def _find_reusable(runs_dir: Path, cfg_yaml: str) -> RunDir | None:
 
 
 class PipelineRunner:
-    def __init__(self, pdir: RunDir, launcher: Launcher, on_stage: Any = None) -> None:
+    def __init__(self, pdir: RunDir, launcher: Launcher | Executor, on_stage: Any = None) -> None:
         self.pdir, self.launcher, self.on_stage = pdir, launcher, on_stage
 
     def _set_stage(self, i: int, **fields: Any) -> None:
@@ -256,10 +257,13 @@ class PipelineRunner:
 
     def _wait(self, run: RunDir) -> RunState:
         while True:
-            if self.pdir.stop_requested() and not run.stop_requested():
-                self.launcher.stop(run)
-            self.launcher.reconcile()
-            self.launcher.schedule()
+            try:
+                if self.pdir.stop_requested() and not run.stop_requested():
+                    self.launcher.stop(run)
+                self.launcher.reconcile()
+                self.launcher.schedule()
+            except ExecutorError as e:  # a cluster out of reach for a moment: its runs go on
+                print(f"pipeline: {e}", file=sys.stderr, flush=True)
             state = run.state()
             if state.is_finalized:
                 return state
@@ -272,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     pdir = RunDir(args.pipeline_dir)
     try:
-        state = PipelineRunner(pdir, Launcher(pdir.path.parent)).run()
+        # Stages start where the studio (or headless mode) that started the pipeline runs them.
+        where = ExecutorConfig.from_dict(pdir.read_status().get("stage_executor"))
+        state = PipelineRunner(pdir, make_executor(where, Launcher(pdir.path.parent))).run()
     except BaseException as e:
         pdir.try_finalize(RunState.FAILED, error=f"{type(e).__name__}: {e}"[:500])
         raise

@@ -8,6 +8,7 @@ restarted or closed without losing a run:
     metrics.jsonl   append-only, one JSON object per line
     stdout.log      the worker's stdout + stderr
     STOP            sentinel: the worker saves and stops at the next step
+    .cluster-marker a token a cluster job must read to start (shared storage check)
     model/          the final model or adapter
     checkpoints/    resumable trainer checkpoints
     samples.jsonl   generations made during the run (RL samples, sample stage, eval answers)
@@ -106,6 +107,12 @@ class RunDir:
     @property
     def stop_path(self) -> Path:
         return self.path / "STOP"
+
+    @property
+    def cluster_marker_path(self) -> Path:
+        """A token the studio writes before submitting the run to a cluster; the job checks it
+        to prove it sees this very directory (shared storage), see backends/core/rayjob.py."""
+        return self.path / ".cluster-marker"
 
     @property
     def model_dir(self) -> Path:

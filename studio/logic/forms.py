@@ -258,10 +258,15 @@ def overrides(base: dict[str, Any], values: list[Any]) -> list[str]:
     return out
 
 
-def headless_command(preset: str, sets: list[str], runs_dir: str | None = None) -> str:
+def headless_command(
+    preset: str, sets: list[str], runs_dir: str | None = None, executor: list[str] | None = None
+) -> str:
+    """The headless command of a preset with `--set` overrides; `executor`: the flags that send
+    it where the studio sends its runs (`--executor ray --ray-address ...`)."""
     parts = ["python", "launch.py", "--preset", preset, "--headless"]
     if runs_dir:
         parts += ["--runs-dir", runs_dir]
+    parts += executor or []
     for s in sets:
         parts += ["--set", s]
     return shlex.join(parts)

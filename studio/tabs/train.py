@@ -10,12 +10,13 @@ import gradio as gr
 
 from backends.core import registry
 from backends.core.config import PIPELINE_HELP, ConfigError, config_from_text, config_to_yaml, read_preset
+from backends.core.executors import ExecutorError
 from backends.core.launcher import REPO_ROOT
 from backends.core.pipeline import create_pipeline, is_pipeline, start_pipeline
 from backends.core.policy import check_pipeline
 from studio.context import StudioContext
 from studio.logic import forms
-from studio.logic.resources import resources
+from studio.logic.resources import placement, resources
 from studio.logic.runs import RUN_COLUMNS, resolve_run, run_summary, runs_table
 from studio.tabs.form import build_form
 
@@ -67,7 +68,17 @@ def _command(ctx: StudioContext, name: str | None, raw: dict[str, Any], values: 
         sets = [] if is_pipeline(raw) else forms.overrides(raw, values)
     except ConfigError:
         sets = []
-    return forms.headless_command(_preset_arg(ctx, name), sets, str(ctx.runs_dir))
+    where = ctx.runner.config.cli_args()
+    return forms.headless_command(_preset_arg(ctx, name), sets, str(ctx.runs_dir), where)
+
+
+def _elsewhere(ctx: StudioContext) -> str | None:
+    """Where runs go when not on this machine (a cluster), for the resources line."""
+    return None if ctx.runner.config.kind == "local" else ctx.runner.where()
+
+
+def _placement(ctx: StudioContext, values: list[Any]) -> str:
+    return placement(ctx.runner, dict(zip(forms.keys(), values, strict=False)))
 
 
 def _preview(ctx: StudioContext, name: str | None, values: list[Any]) -> tuple[str, str, str, str]:
@@ -81,7 +92,7 @@ def _preview(ctx: StudioContext, name: str | None, values: list[Any]) -> tuple[s
         cfg = checked_config(ctx, raw, values, f"Train form (preset {name})")
     except ConfigError as e:
         return _errors_md(e.problems), "", cmd, help_line
-    needs, too_big = resources(cfg, ctx.launcher.gpus)
+    needs, too_big = resources(cfg, ctx.launcher.gpus, _elsewhere(ctx))
     errors = _errors_md([needs.split("**Memory:** ", 1)[-1]]) if too_big else ""
     return errors, config_to_yaml(cfg), cmd, f"{help_line}\n\n{needs}"
 
@@ -122,6 +133,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             fields = form.fields
             errors = gr.Markdown(errors0, elem_id="train-errors")
             launch = gr.Button("Launch", variant="primary", elem_id="launch-button")
+            where = gr.Markdown(_placement(ctx, values0), elem_id="run-placement")
             launch_msg = gr.Markdown(elem_id="launch-message")
             with gr.Accordion("Resolved config and commands", open=False):
                 # The command first: the config below it runs to ~90 lines.
@@ -196,16 +208,22 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             return launch_pipeline(name, pipeline_text)
         try:
             cfg = checked_config(ctx, raw, list(values), f"Train form (preset {name})")
-            needs, too_big = resources(cfg, ctx.launcher.gpus)
+            needs, too_big = resources(cfg, ctx.launcher.gpus, _elsewhere(ctx))
             if too_big:
                 raise ConfigError([needs.split("**Memory:** ", 1)[-1]])
         except ConfigError as e:
             gr.Warning("The run was not started: fix the problems listed under the form.")
             return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
         run = ctx.launcher.create_run(cfg)
-        ctx.tick()  # start it now if a slot is free, instead of at the next scheduler tick
+        try:
+            ctx.tick()  # start it now if a slot is free, instead of at the next scheduler tick
+        except ExecutorError as e:  # the run waits; the scheduler submits it when the cluster answers
+            gr.Warning(f"Run {run.run_id} is queued, not submitted yet: {e}")
         msg, rows, drop = launched_message(run.run_id)
-        if run.read_status()["state"] == "pending" and not run.read_status().get("pid"):
+        st = run.read_status()
+        if st.get("ray_job_id"):
+            msg = msg.replace("started", f"submitted to {ctx.runner.where()} as job `{st['ray_job_id']}`")
+        elif st["state"] == "pending" and not st.get("pid"):
             msg = msg.replace("started", "queued (it starts when a slot is free)")
         return msg, run.run_id, rows, drop
 
@@ -218,7 +236,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
         pdir = create_pipeline(raw, ctx.runs_dir)
         # Its stages are created by the pipeline process; their workers check them against this.
-        pdir.update_status(policy=ctx.policy.as_dict())
+        pdir.update_status(policy=ctx.policy.as_dict(), stage_executor=ctx.runner.config.as_dict())
         start_pipeline(pdir, ctx.launcher.python)
         msg, rows, drop = launched_message(pdir.run_id, "Pipeline")
         return msg, pdir.run_id, rows, drop
@@ -246,7 +264,10 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         if run is None:
             gr.Warning("Select a run to stop.")
             return
-        gr.Info(ctx.launcher.stop(run))
+        try:
+            gr.Info(ctx.runner.stop(run))
+        except ExecutorError as e:  # the STOP file is written first; the job stop did not go through
+            gr.Warning(f"Run {run.run_id}: {e}")
 
     # --- wiring ------------------------------------------------------------------------
     # `.input`, not `.change`: "Train on this" sets the preset and the form together, and the
@@ -261,6 +282,14 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         [preset, *fields],
         [errors, yaml_view, headless_view, method_help],
         api_name="preview",
+        trigger_mode="always_last",
+    )
+    gr.on(
+        [c.change for c in fields],
+        lambda *values: _placement(ctx, list(values)),
+        fields,
+        where,
+        api_visibility="private",
         trigger_mode="always_last",
     )
     launch.click(

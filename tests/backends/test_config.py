@@ -135,3 +135,10 @@ def test_grpo_batch_must_hold_whole_groups(tmp_path: Path) -> None:
     p = write(tmp_path, "method: grpo\nrl:\n  num_generations: 4\ntrain:\n  per_device_train_batch_size: 6\n")
     (msg,) = problems(p)
     assert "multiple of `rl.num_generations` (4)" in msg
+
+
+def test_cluster_gpus_for_a_cpu_run_are_refused_naming_both_fields() -> None:
+    with pytest.raises(ConfigError, match=r"`launch.gpus` is 1 but `train.device` is cpu"):
+        load_preset(ROOT / "presets/tiny/sft.yaml", ["launch.gpus=1", "train.device=cpu"])
+    cfg = load_preset(ROOT / "presets/tiny/sft.yaml", ["launch.cpus=4", "launch.gpus=0"])
+    assert (cfg.launch.cpus, cfg.launch.gpus) == (4, 0)
