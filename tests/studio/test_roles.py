@@ -50,6 +50,10 @@ def tiny_values() -> list:
 OPERATOR_CALLS = {
     "/launch": lambda: ("tiny/sft.yaml", "", *tiny_values()),
     "/stop": lambda: ("any-run",),
+    "/rerun": lambda: ("any-run",),
+    "/resume": lambda: ("any-run",),
+    "/monitor_rerun": lambda: ("any-run",),
+    "/monitor_resume": lambda: ("any-run", ["any-run"]),
     "/arena_start": lambda: (
         ["builtin:tiny-llama", "builtin:smollm2-135m-instruct"],
         "builtin:tasks",
