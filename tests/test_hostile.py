@@ -146,7 +146,7 @@ CASES = [
         "data-parquet-wrong-schema",
         "dataset",
         ("wrong.parquet", parquet(text_x=[1, 2])),
-        "columns ['text_x']; `sft` needs columns",
+        "has columns ['text_x'], which fit no known layout",
     ),
     Case(
         "data-parquet-wrong-types",
@@ -299,12 +299,13 @@ def test_bad_preset_or_dataset_is_refused_before_a_run_exists(
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.route == "dataset_ok"], ids=lambda c: c.id)
 def test_a_bom_is_skipped_not_kept_in_a_column_name(case: Case, tmp_path: Path) -> None:
-    from backends.core.config import DataConfig
-    from backends.core.data import peek, preflight
+    from backends.core.config import validate_config
+    from backends.core.preflight import peek_rows, preflight
 
     path = write_dataset(tmp_path, case.payload)
-    preflight("sft", DataConfig(dataset=str(path)))
-    assert str(peek(path)[0]) == case.expect
+    preflight(validate_config({"method": "sft", "data": {"dataset": str(path)}}, "test"))
+    columns, rows = peek_rows(path)
+    assert str(columns) == case.expect and str(list(rows[0])) == case.expect
 
 
 # --- through a live studio -----------------------------------------------------------------

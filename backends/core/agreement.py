@@ -1,5 +1,6 @@
 """Agreement between annotators (and with a judge), position bias, and export of labels to
-a preference dataset. Pure functions over `backends.core.store` votes; no torch, no gradio.
+a preference dataset; the same for rankings (Kendall's tau; a ranking dataset and all its
+pairs). Pure functions over `backends.core.store` votes and rankings; no torch, no gradio.
 
 Export rule, stated once: tie and both-bad votes are abstentions that still count against
 a decision. `majority`: a response wins when it is preferred by more than half of all
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 from collections import Counter
 from itertools import combinations
+from math import sqrt
 from typing import Any, Literal
 
-from backends.core.store import Item, Vote
+from backends.core.store import Item, Ranking, Vote
 
 Policy = Literal["majority", "unanimous"]
 
@@ -153,3 +155,97 @@ def _as_message(response: Any, conversational: bool) -> Any:
     if conversational and not isinstance(response, list):
         return [{"role": "assistant", "content": str(response)}]
     return response
+
+
+# --- rankings ---------------------------------------------------------------------------
+def kendall_tau(a: list[float], b: list[float]) -> float | None:
+    """Kendall's tau-b of two rankings of the same responses (lower = better in both; ties
+    allowed). None when one of them ties everything (tau is undefined)."""
+    if len(a) != len(b):
+        raise ValueError(f"kendall_tau needs two rankings of the same responses, got {len(a)} and {len(b)}")
+    concordant = discordant = ties_a = ties_b = 0
+    for i, j in combinations(range(len(a)), 2):
+        da, db = a[i] - a[j], b[i] - b[j]
+        if da == 0:
+            ties_a += 1
+        if db == 0:
+            ties_b += 1
+        if da * db > 0:
+            concordant += 1
+        elif da * db < 0:
+            discordant += 1
+    pairs = len(a) * (len(a) - 1) // 2
+    denom = sqrt((pairs - ties_a) * (pairs - ties_b))
+    return (concordant - discordant) / denom if denom else None
+
+
+def ranking_report(rankings: list[Ranking], scores: dict[int, list[float]] | None = None) -> dict[str, Any]:
+    """Kendall's tau between annotators who ranked the same items (per pair of annotators
+    and over all pairs of rankings of an item), and between people and a judge's scores."""
+    by_item: dict[int, list[Ranking]] = {}
+    for r in rankings:
+        by_item.setdefault(r.item_id, []).append(r)
+    per_pair: dict[str, list[float]] = {}
+    all_taus: list[float] = []
+    for rs in by_item.values():
+        for x, y in combinations(sorted(rs, key=lambda r: r.annotator), 2):
+            tau = kendall_tau(x.ranks, y.ranks)
+            if tau is not None:
+                per_pair.setdefault(f"{x.annotator} vs {y.annotator}", []).append(tau)
+                all_taus.append(tau)
+    judge = []
+    for r in rankings:
+        if scores and r.item_id in scores:
+            # a higher score is better, a lower tier is better
+            tau = kendall_tau(r.ranks, [-s for s in scores[r.item_id]])
+            if tau is not None:
+                judge.append(tau)
+    return {
+        "annotators": sorted({r.annotator for r in rankings}),
+        "rankings": len(rankings),
+        "items_with_several_rankings": sum(len(rs) >= 2 for rs in by_item.values()),
+        "mean_tau": sum(all_taus) / len(all_taus) if all_taus else None,
+        "tau_by_pair": {k: sum(v) / len(v) for k, v in sorted(per_pair.items())},
+        "judge_tau": sum(judge) / len(judge) if judge else None,
+    }
+
+
+def export_rankings(items: list[Item], rankings: list[Ranking]) -> list[dict[str, Any]]:
+    """A ranking dataset: one row per ranking, `ranks[i]` the tier of `responses[i]` (0 = best)."""
+    by_id = {it.id: it for it in items}
+    return [
+        {
+            "prompt": by_id[r.item_id].prompt,
+            "responses": by_id[r.item_id].responses,
+            "ranks": r.ranks,
+            "annotator": r.annotator,
+        }
+        for r in rankings
+        if r.item_id in by_id
+    ]
+
+
+def ranking_pairs(items: list[Item], rankings: list[Ranking]) -> list[dict[str, Any]]:
+    """Every pair of a ranking in preference format: a ranking of K answers without ties
+    gives K(K-1)/2 rows (tied answers give none). `reward.weighting: per_prompt` then
+    weighs each prompt's pairs so the prompt counts once, as InstructGPT did."""
+    by_id = {it.id: it for it in items}
+    rows = []
+    for r in rankings:
+        item = by_id.get(r.item_id)
+        if item is None:
+            continue
+        conv = isinstance(item.prompt, list)
+        for i, j in combinations(range(len(r.ranks)), 2):
+            if r.ranks[i] == r.ranks[j]:
+                continue
+            win, lose = (i, j) if r.ranks[i] < r.ranks[j] else (j, i)
+            rows.append(
+                {
+                    "prompt": item.prompt,
+                    "chosen": _as_message(item.responses[win], conv),
+                    "rejected": _as_message(item.responses[lose], conv),
+                    "annotator": r.annotator,
+                }
+            )
+    return rows

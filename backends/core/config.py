@@ -220,12 +220,44 @@ class TrainConfig(Params):
     )
 
 
+class LaunchConfig(Params):
+    """Processes"""
+
+    processes: int | Literal["auto"] = Field(
+        "auto",
+        title="Processes",
+        description="Data-parallel worker processes (`accelerate launch`). `auto`: 2 single-thread "
+        "processes on a 2-core CPU for SFT / DPO / reward (measured faster; the batch is split "
+        "between them), one per GPU, else 1. A number: that many, each with the per-device batch.",
+    )
+    accelerate_config: str | None = Field(
+        None,
+        title="accelerate config file",
+        description="An accelerate config YAML (FSDP, DeepSpeed ZeRO, multi-GPU) passed to "
+        "`accelerate launch --config_file` unchanged.",
+    )
+    retry_oom: bool = Field(
+        False,
+        title="Retry once on out-of-memory",
+        description="After an out-of-memory failure, run once more with half the per-device batch "
+        "and twice the gradient accumulation (the same global batch).",
+    )
+
+    @field_validator("processes")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"`launch.processes` must be `auto` or a number >= 1, got {value}")
+        return value
+
+
 # In the Train form's order.
 COMMON_SECTIONS: dict[str, type[Params]] = {
     "model": ModelConfig,
     "data": DataConfig,
     "train": TrainConfig,
     "lora": LoraConfig,
+    "launch": LaunchConfig,
 }
 
 
@@ -245,6 +277,7 @@ class RunConfig(Params):
     lora: LoraConfig = Field(default_factory=LoraConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    launch: LaunchConfig = Field(default_factory=LaunchConfig)
     resume_from: str | None = Field(
         None,
         description="Set by --resume: the checkpoint this run continues from.",
@@ -268,6 +301,7 @@ class RunConfig(Params):
                 f"`train.eval_steps` is {self.train.eval_steps} but `data.eval_fraction` is 0: "
                 "set a fraction > 0 or eval_steps: null"
             )
+        problems += _launch_problems(self)
         spec = registry.get(self.method)
         problems += _early_stopping_problems(self, spec)
         if spec.check is not None:
@@ -296,6 +330,20 @@ def _early_stopping_problems(cfg: RunConfig, spec: registry.MethodSpec) -> list[
             f"{key}: `train.save_steps` ({t.save_steps}) must be a multiple of `train.eval_steps` "
             f"({t.eval_steps}), so that a checkpoint is saved where an evaluation may find the best model"
         ]
+    return []
+
+
+def _launch_problems(cfg: RunConfig) -> list[str]:
+    from backends.core.processes import MULTI_PROCESS
+
+    n = cfg.launch.processes
+    if n != "auto" and n > 1 and cfg.method not in MULTI_PROCESS:
+        return [
+            f"`launch.processes` is {n} but `{cfg.method}` runs in one process only "
+            f"(multi-process methods: {', '.join(sorted(MULTI_PROCESS))}); use 1 or auto"
+        ]
+    if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
+        return [f"`launch.accelerate_config` {cfg.launch.accelerate_config!r} is not a file"]
     return []
 
 

@@ -31,11 +31,11 @@ def value_problem(column: str, value: Any) -> str | None:
         return None if isinstance(value, bool) else f"`label` is {type(value).__name__}; expected true/false"
     if isinstance(value, str):
         return None
-    if isinstance(value, list) and all(isinstance(m, dict) and "role" in m and "content" in m for m in value):
-        return None
+    if isinstance(value, list) and all(isinstance(m, dict) for m in value):
+        return None  # a conversation; its turns' shape is the layout's to check (backends/core/turns.py)
     return (
         f"`{column}` is {type(value).__name__} ({str(value)[:40]}); expected text or a conversation "
-        "([{role, content}, ...])"
+        "(a list of turns)"
     )
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backends.core.config import RunConfig, config_to_yaml
+from backends.core.config import RunConfig, config_from_yaml, config_to_yaml
 from backends.core.rundir import RunDir, RunState, list_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +127,9 @@ class Launcher:
         return run
 
     def worker_command(self, run: RunDir) -> list[str]:
+        """The one command that starts any run (an executor that runs elsewhere starts this).
+        A multi-process run is started by the same command: the worker then supervises
+        `accelerate launch` itself (backends/worker/multiproc.py)."""
         return [self.python, "-m", "backends.worker", str(run.path)]
 
     def command_line(self, run: RunDir) -> str:
@@ -157,7 +160,7 @@ class Launcher:
                 if st.get("kind") == "pipeline":
                     continue  # a pipeline process only waits on its stages; it holds no slot
                 if st["state"] == "running" or (st["state"] == "pending" and st.get("claimed")):
-                    busy.append(st.get("device", "cpu"))
+                    busy += str(st.get("device", "cpu")).split(",")  # a multi-GPU run holds several
                 elif st["state"] == "pending":
                     pending.append(run)
             free = list(self.slots())
@@ -166,14 +169,26 @@ class Launcher:
                     free.remove(device)
             started = []
             for run in sorted(pending, key=lambda r: r.read_status().get("created_at", 0)):
-                if not free:
-                    break
-                device = free[0]
+                need = self.devices_needed(run)
+                if len(free) < need:
+                    break  # first come, first served: a later run does not overtake it
+                device = ",".join(free[:need])
                 if run.claim(device):  # another scheduler may have taken it meanwhile
-                    free.pop(0)
+                    del free[:need]
                     self.start(run, device)
                     started.append(run)
             return started
+
+    def devices_needed(self, run: RunDir) -> int:
+        """GPUs a run takes: `launch.processes: N` takes N of them (one per process); a CPU
+        run takes the CPU slot whatever its process count (its processes share the cores)."""
+        if not self.gpus:
+            return 1
+        try:
+            processes = config_from_yaml(run.config_path.read_text(encoding="utf-8"), "").launch.processes
+        except (OSError, ValueError):
+            return 1  # the worker reports a broken config itself
+        return 1 if processes == "auto" else max(1, min(int(processes), len(self.gpus)))
 
     def _reap(self) -> None:
         for run_id, proc in list(self._procs.items()):

@@ -29,6 +29,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,9 @@ def _refs(node: Any) -> list[str]:
     return [node] if isinstance(node, str) and node.startswith("@") else []
 
 
-def stage_dicts(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, Any]]]:
+def stage_dicts(
+    raw: dict[str, Any], source: str, check: Callable[[RunConfig], Any] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """(stage name, merged raw config) per stage; validates names, references and each config."""
     problems: list[str] = []
     unknown = set(raw) - {"name", "defaults", "stages", "reference"}
@@ -118,6 +121,8 @@ def stage_dicts(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, A
                 )
         placeholder = _resolve(merged, {n: Path("/pipeline") / n for n in methods})
         try:
+            if check is not None:  # the studio's path policy, before the preflight opens anything
+                check(validate_config(merged, f"{where} ({name})"))
             cfg = validate_config(placeholder, f"{where} ({name})")
             if not str((merged.get("data") or {}).get("dataset", "")).startswith("@"):
                 preflight(cfg)  # a stage's own data is checked now; `@stage` data when its stage starts

@@ -239,7 +239,7 @@ def check_pipeline(raw: dict[str, Any], policy: StudioPolicy | None, source: str
     references allowed); local paths come back absolute, set on the stage itself."""
     from backends.core.pipeline import stage_dicts
 
-    stages = stage_dicts(raw, source)
+    stages = stage_dicts(raw, source, check=lambda cfg: check_config(cfg, policy, refs_ok=True))
     out = copy.deepcopy(raw)
     problems: list[str] = []
     for i, (name, merged) in enumerate(stages):

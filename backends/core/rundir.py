@@ -37,6 +37,8 @@ from typing import Any
 
 from backends.core.jsonl import JsonlTail
 
+CHECKPOINT_MARKERS = ("trainer_state.json", "ppo_state.json")
+
 
 class RunState(str, Enum):
     PENDING = "pending"
@@ -251,7 +253,8 @@ class RunDir:
         return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
     def last_checkpoint(self) -> Path | None:
-        """The newest complete checkpoint. The trainer writes trainer_state.json last, so a
+        """The newest complete checkpoint. A trainer writes its state file last
+        (`CHECKPOINT_MARKERS`: TRL's trainer_state.json, the studio's PPO ppo_state.json), so a
         checkpoint cut short (disk full, a kill mid-save) has none and is passed over."""
         if not self.checkpoints_dir.is_dir():
             return None
@@ -261,7 +264,7 @@ class RunDir:
             if p.is_dir()
             and p.name.startswith("checkpoint-")
             and p.name[11:].isdigit()
-            and (p / "trainer_state.json").exists()
+            and any((p / marker).exists() for marker in CHECKPOINT_MARKERS)
         ]
         return max(found, key=lambda p: int(p.name[11:]), default=None)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -35,6 +35,12 @@ class RewardParams(Params):
         None, title="Held-out split", description="Empty: `heldout` for builtin:tasks, else `train`."
     )
     eval_max_samples: int = Field(200, gt=0, title="Held-out pairs", description="Pairs to score at most.")
+    weighting: Literal["none", "per_prompt"] = Field(
+        "none",
+        title="Pair weighting",
+        description="per_prompt: a prompt's pairs share one weight, so the C(K,2) pairs of a ranking of "
+        "K answers count as much as a single pair (InstructGPT); none: every pair counts the same.",
+    )
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
@@ -51,7 +57,16 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         max_length=cfg.train.max_length,
         center_rewards_coefficient=cfg.reward.center_rewards_coefficient,
     )
-    state = fit(RewardTrainer, cfg, run, inputs, args, peft_task="SEQ_CLS")
+    trainer_cls: Any = RewardTrainer
+    if cfg.reward.weighting == "per_prompt":
+        # TRL 1.16's RewardTrainer has no per-example weight: a subclass weighs the loss.
+        from backends.worker.weighted_reward import WeightedRewardTrainer, with_prompt_weights
+
+        inputs.train = with_prompt_weights(inputs.train, "train")
+        if inputs.eval is not None:
+            inputs.eval = with_prompt_weights(inputs.eval, "eval")
+        trainer_cls = WeightedRewardTrainer
+    state = fit(trainer_cls, cfg, run, inputs, args, peft_task="SEQ_CLS")
     source = eval_source(cfg)
     if source is not None and state == RunState.SUCCEEDED:
         run.update_status(phase="evaluating")

@@ -20,8 +20,24 @@ _SUMMARY_KEYS = {
 }
 
 
+def any_process(flag: bool) -> bool:
+    """True if `flag` is true in any process of a multi-process run (one all-reduce). Every
+    rank must stop at the same step, or the others wait forever in their next collective."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    on_gpu = dist.get_backend() == "nccl"
+    device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+    value = torch.tensor([1 if flag else 0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 class RunDirCallback(TrainerCallback):
-    """Writes every log to metrics.jsonl, progress to status.json, and honours STOP."""
+    """Writes every log to metrics.jsonl, progress to status.json, and honours STOP. In a
+    multi-process run only the main process writes; every process sees STOP at the same step."""
 
     def __init__(self, run: RunDir) -> None:
         self.run = run
@@ -29,6 +45,8 @@ class RunDirCallback(TrainerCallback):
         self._last_tokens: tuple[float, float] | None = None  # (time, num_tokens)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not state.is_world_process_zero:
+            return
         self.run.update_status(
             step=state.global_step,
             total_steps=state.max_steps,
@@ -38,7 +56,7 @@ class RunDirCallback(TrainerCallback):
         )
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
-        if not logs:
+        if not logs or not state.is_world_process_zero:
             return
         now = time.time()
         is_eval = any(k.startswith("eval_") for k in logs)
@@ -63,10 +81,12 @@ class RunDirCallback(TrainerCallback):
         self.run.update_status(step=state.global_step, total_steps=state.max_steps, updated_at=now)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.run.stop_requested() and not self.stopped:
-            print(
-                f"STOP file found at step {state.global_step}: saving a checkpoint and stopping", flush=True
-            )
+        if any_process(self.run.stop_requested()) and not self.stopped:
+            if state.is_world_process_zero:
+                print(
+                    f"STOP file found at step {state.global_step}: saving a checkpoint and stopping",
+                    flush=True,
+                )
             self.stopped = True
             control.should_save = True
             control.should_training_stop = True
@@ -105,4 +125,5 @@ class EarlyStop(EarlyStoppingCallback):
                     + (f" (best {best:.4g} at step {state.best_global_step})" if best is not None else "")
                 ),
             }
-            print(f"early stopping at step {state.global_step}: {self.stopped['reason']}", flush=True)
+            if state.is_world_process_zero:
+                print(f"early stopping at step {state.global_step}: {self.stopped['reason']}", flush=True)

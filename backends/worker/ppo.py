@@ -247,10 +247,11 @@ class PPORunner:
         model.lm.save_pretrained(folder)
         self.tok.save_pretrained(folder)
         torch.save(model.value_head.state_dict(), folder / "value_head.pt")
-        (folder / "ppo_state.json").write_text(json.dumps({"step": step, "kl_coef": self.kl.value}))
         if checkpoint:
             torch.save(self.opt.state_dict(), folder / "optimizer.pt")
             torch.save({"torch": torch.get_rng_state(), "python": random.getstate()}, folder / "rng.pt")
+        # written last: a checkpoint without it was cut short and --resume passes it over
+        (folder / "ppo_state.json").write_text(json.dumps({"step": step, "kl_coef": self.kl.value}))
 
     def _load_weights(self, ckpt: Path) -> None:
         from safetensors.torch import load_file

@@ -18,6 +18,7 @@ from backends.core.config import RunConfig
 from backends.core.data import text_of
 from backends.core.params import RewardSpec
 from backends.core.policy import check_config, recorded_policy
+from backends.core.processes import is_main_process
 from backends.core.rundir import RunDir
 from backends.core.tasks import score_response
 
@@ -112,7 +113,7 @@ class SampleRecorder:
     def record(self, name: str, prompts: list[Any], completions: list[Any], scores: list[float]) -> None:
         key = (self.step, name)
         room = self.per_step - self._written.get(key, 0)
-        if room <= 0:
+        if room <= 0 or not is_main_process():  # one writer per run (multi-process runs)
             return
         with open(self.run.samples_path, "a", encoding="utf-8") as f:
             for p, c, s in list(zip(prompts, completions, scores, strict=True))[:room]:

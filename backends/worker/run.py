@@ -2,20 +2,24 @@
 
 Reads config.yaml, marks the run `running`, trains, and writes the final state. This is the
 one place that catches a broad exception: it records `failed` with a one-line reason and
-re-raises, so the full traceback lands in stdout.log.
+re-raises, so the full traceback lands in stdout.log. A multi-process run (`launch.processes`)
+is supervised from here too (multiproc.py): this process starts the ranks, and each rank runs
+`run_rank`; only rank 0 writes progress, metrics and the normal end.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import signal
 import sys
 import time
 from types import FrameType
 
-from backends.core.config import ConfigError, config_from_yaml
+from backends.core.config import ConfigError, RunConfig, config_from_yaml
+from backends.core.processes import RANK_ENV, ProcessPlan, is_main_process, plan_for_config, world
 from backends.core.rundir import RunDir, RunState
 
 
@@ -46,31 +50,131 @@ def failure_reason(err: BaseException) -> str:
     return f"{name}: {text}"[:500] if text else name
 
 
+# What a rank sees when another rank of its run died (gloo, NCCL, torch.distributed).
+_PEER_LOST = (
+    "connection reset by peer",
+    "connection closed by peer",
+    "broken pipe",
+    "nccl error",
+    "socket timeout",
+)
+
+
+def lost_peer(reason: str) -> bool:
+    return any(s in reason.lower() for s in _PEER_LOST)
+
+
+def plan_for(cfg: RunConfig) -> ProcessPlan:
+    """This run's processes: from the ranks' environment inside a rank, else planned here."""
+    inherited = os.environ.get(RANK_ENV)
+    if inherited:
+        return ProcessPlan(**json.loads(inherited))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = [] if visible is None else [d for d in visible.split(",") if d.strip()]
+    return plan_for_config(cfg, gpus)
+
+
+def halved_batch(cfg: RunConfig, err: BaseException) -> tuple[RunConfig, str] | None:
+    """The config to retry an out-of-memory run with, once (`launch.retry_oom`): half the
+    per-device batch, twice the accumulation, so each optimizer step sees the same rows."""
+    t = cfg.train
+    if not (
+        cfg.launch.retry_oom and "out of memory" in failure_reason(err) and t.per_device_train_batch_size > 1
+    ):
+        return None
+    batch, accumulation = t.per_device_train_batch_size // 2, t.gradient_accumulation_steps * 2
+    note = (
+        f"out of memory at batch {t.per_device_train_batch_size}: retrying once with batch {batch} "
+        f"x {accumulation} accumulation steps (launch.retry_oom)"
+    )
+    smaller = cfg.model_copy(
+        update={
+            "train": t.model_copy(
+                update={"per_device_train_batch_size": batch, "gradient_accumulation_steps": accumulation}
+            ),
+            "launch": cfg.launch.model_copy(update={"retry_oom": False}),  # once
+        }
+    )
+    return smaller, note
+
+
+def train_here(run: RunDir, cfg: RunConfig, plan: ProcessPlan) -> int:
+    """Train in this process (the only one, or one rank of several)."""
+    from backends.core import registry
+    from backends.worker.runtime import resolve_runtime
+    from backends.worker.trainers import configure_trackers
+
+    main_process = is_main_process()
+    configure_trackers(list(cfg.train.report_to), run)
+    runtime = resolve_runtime(cfg.train, cfg.model)
+    if main_process:
+        from backends.core.memory import estimate_run
+
+        for note in runtime.notes:
+            print(f"runtime: {note}", flush=True)
+        est = estimate_run(cfg, bf16=runtime.bf16) if runtime.device == "cpu" else None
+        if est is not None:
+            print(f"memory: estimated {est.summary()}", flush=True)
+        run.update_status(runtime=runtime.as_dict())
+    outcome = registry.get(cfg.method).run(cfg, run, runtime)
+    if main_process:
+        run.update_status(state=outcome)
+        print(f"run {run.run_id}: {outcome.value}", flush=True)
+    return 0
+
+
+def run_rank(run: RunDir) -> int:
+    """One process of a multi-process run. A rank that raises fails the run with its reason;
+    a terminated rank leaves the verdict to the supervising worker (multiproc.py), which knows
+    whether a person stopped the run or another rank died."""
+    rank, size = world()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cfg = config_from_yaml(run.config_path.read_text(encoding="utf-8"), str(run.config_path))
+        return train_here(run, cfg, plan_for(cfg))
+    except Terminated:
+        return 143
+    except BaseException as err:
+        reason = failure_reason(err)
+        if not lost_peer(reason):  # else another rank died first: the supervisor names it
+            run.try_finalize(RunState.FAILED, error=f"process {rank} of {size}: {reason}")
+        print(f"run {run.run_id} failed in process {rank}: {reason}", file=sys.stderr, flush=True)
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backends.worker")
     parser.add_argument("run_dir")
     args = parser.parse_args(argv)
     run = RunDir(args.run_dir)
+    if os.environ.get(RANK_ENV):
+        return run_rank(run)
     signal.signal(signal.SIGTERM, _on_sigterm)
     run.update_status(state=RunState.RUNNING, pid=os.getpid(), started_at=time.time(), phase="loading")
     try:
         cfg = config_from_yaml(run.config_path.read_text(encoding="utf-8"), str(run.config_path))
-        from backends.core import registry
         from backends.worker.rewards import check_origin
 
-        check_origin(cfg, run)
-        from backends.worker.runtime import resolve_runtime
-        from backends.worker.trainers import configure_trackers
+        check_origin(cfg, run)  # the studio's policy again, before anything is loaded
+        plan = plan_for(cfg)
+        if plan.processes > 1:
+            from backends.worker.multiproc import supervise
 
-        configure_trackers(list(cfg.train.report_to), run)
-        runtime = resolve_runtime(cfg.train, cfg.model)
-        for note in runtime.notes:
-            print(f"runtime: {note}", flush=True)
-        run.update_status(runtime=runtime.as_dict())
-        outcome = registry.get(cfg.method).run(cfg, run, runtime)
-        run.update_status(state=outcome)
-        print(f"run {run.run_id}: {outcome.value}", flush=True)
-        return 0
+            return supervise(run, cfg, plan)
+        try:
+            return train_here(run, cfg, plan)
+        except Exception as err:
+            retry = halved_batch(cfg, err)
+            if retry is None:
+                raise
+        # Out of the except block: its traceback (holding the first model) is released.
+        import gc
+
+        gc.collect()
+        smaller, note = retry
+        print(f"runtime: {note}", flush=True)
+        run.update_status(retry=note, phase="loading")
+        return train_here(run, smaller, plan_for(smaller))
     except Terminated:
         run.try_finalize(RunState.STOPPED, error="terminated by SIGTERM before a final save")
         print(f"run {run.run_id}: terminated by SIGTERM", flush=True)

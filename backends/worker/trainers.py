@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.core.config import RunConfig
+from backends.core.processes import RANK_ENV, ProcessPlan, is_main_process, plan_processes, world
 from backends.core.rundir import RunDir, RunState
 from backends.worker.callbacks import EarlyStop, RunDirCallback
 from backends.worker.runtime import Runtime
@@ -16,12 +17,18 @@ from backends.worker.runtime import Runtime
 def trainer_kwargs(cfg: RunConfig, run: RunDir, rt: Runtime) -> dict[str, Any]:
     """Keyword arguments shared by every TRL config (they all extend TrainingArguments)."""
     t = cfg.train
+    _, processes = world()
+    multi: dict[str, Any] = {}
+    if processes > 1:
+        # LoRA leaves most parameters frozen; DDP's unused-parameter search only costs time.
+        multi = dict(ddp_find_unused_parameters=False, ddp_backend="gloo" if rt.device == "cpu" else None)
     return dict(
         output_dir=str(run.checkpoints_dir),
         learning_rate=t.learning_rate,
         max_steps=t.max_steps,
         num_train_epochs=t.num_train_epochs,
-        per_device_train_batch_size=t.per_device_train_batch_size,
+        # `launch.processes: auto` splits the preset's batch over the processes (processes.py).
+        per_device_train_batch_size=current_plan(cfg).per_device_batch,
         per_device_eval_batch_size=t.per_device_eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         warmup_steps=t.warmup_steps,
@@ -43,6 +50,7 @@ def trainer_kwargs(cfg: RunConfig, run: RunDir, rt: Runtime) -> dict[str, Any]:
         disable_tqdm=True,  # progress lives in status.json / metrics.jsonl, not in the log
         dataloader_num_workers=0,
         **early_stopping_kwargs(cfg),
+        **multi,
     )
 
 
@@ -62,6 +70,17 @@ def early_stopping(cfg: RunConfig) -> EarlyStop | None:
     return EarlyStop(t.early_stopping_patience, t.early_stopping_threshold, t.metric_for_best_model)
 
 
+def current_plan(cfg: RunConfig) -> ProcessPlan:
+    """The plan the supervising worker gave the ranks, or this single process's own."""
+    import json
+    import os
+
+    inherited = os.environ.get(RANK_ENV)
+    if inherited:
+        return ProcessPlan(**json.loads(inherited))
+    return plan_processes(cfg.method, 1, cfg.train.per_device_train_batch_size)
+
+
 def peft_config(cfg: RunConfig, task_type: str = "CAUSAL_LM") -> Any:
     if not cfg.lora.enabled:
         return None
@@ -74,6 +93,30 @@ def peft_config(cfg: RunConfig, task_type: str = "CAUSAL_LM") -> Any:
         target_modules=cfg.lora.target_modules,
         task_type=task_type,
     )
+
+
+def score_labelled_positions_only(device: str) -> None:
+    """Make TRL's fused LM head score only the positions that carry a label on the CPU.
+
+    TRL 1.16 (`trl/trainer/utils.py`, `add_fused_lm_head`) projects only labelled positions
+    through the 49k-word LM head on Triton devices, but every position elsewhere, so that
+    Neuron does not recompile for each new shape. A CPU compiles nothing, and with the loss on
+    the completion only most positions are prompt: scoring them all made the LM head about a
+    third of an SFT step (bench/profile_step.py, docs/BENCHMARKS.md). The result is the same
+    (the other positions are masked out of the loss and the metrics either way)."""
+    if device != "cpu":
+        return
+    import trl.trainer.utils as trl_utils
+
+    original = trl_utils._use_triton
+    if getattr(original, "studio_cpu_compact", False):
+        return
+
+    def compact_on_cpu(dev: Any) -> bool:
+        return dev.type == "cpu" or original(dev)
+
+    compact_on_cpu.studio_cpu_compact = True  # type: ignore[attr-defined]
+    trl_utils._use_triton = compact_on_cpu
 
 
 @dataclass
@@ -92,8 +135,10 @@ def prepare(cfg: RunConfig, rt: Runtime, *, reward_head: bool = False) -> Inputs
     from backends.core.data import load_for_method
     from backends.worker.models import load_causal_lm, load_sequence_classifier, load_tokenizer
 
+    score_labelled_positions_only(rt.device)
     train_ds, eval_ds = load_for_method(cfg.method, cfg.data, cfg.train.eval_steps)
-    print(f"data: {len(train_ds)} train rows, {len(eval_ds) if eval_ds else 0} eval rows", flush=True)
+    if is_main_process():
+        print(f"data: {len(train_ds)} train rows, {len(eval_ds) if eval_ds else 0} eval rows", flush=True)
     tokenizer = load_tokenizer(cfg.model)
     if reward_head:
         model = load_sequence_classifier(cfg.model, rt.attn_implementation, tokenizer.pad_token_id)
@@ -140,12 +185,15 @@ def run_and_save(
     """Train (resuming if asked), save the final model or adapter to model/, return the state.
     A run stopped by its early-stopping rule succeeded; its status says where and why."""
     trainer.train(resume_from_checkpoint=cfg.resume_from)
-    if stopper is not None and stopper.stopped is not None:
+    main_process = is_main_process()
+    if main_process and stopper is not None and stopper.stopped is not None:
         best = trainer.state.best_model_checkpoint
         run.update_status(early_stop={**stopper.stopped, "best_checkpoint": best})
-    run.update_status(phase="saving")
-    trainer.save_model(str(run.model_dir))
-    tokenizer.save_pretrained(str(run.model_dir))
+    if main_process:
+        run.update_status(phase="saving")
+    trainer.save_model(str(run.model_dir))  # every rank calls it (FSDP / ZeRO gather); rank 0 writes
+    if main_process:
+        tokenizer.save_pretrained(str(run.model_dir))
     return RunState.STOPPED if callback.stopped else RunState.SUCCEEDED
 
 

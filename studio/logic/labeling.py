@@ -1,21 +1,32 @@
-"""Labeling logic: build sessions from datasets or a run's samples, per-browser state, what
-to show next. No gradio import. (Typed paths go through `backends.core.paths`, the one
-path policy.)"""
+"""Labeling sources: build a session's items from datasets or runs' samples, and show
+answers as written. What one browser shows is in `studio.logic.label_view`. No gradio
+import. (Typed paths go through `backends.core.paths`, the one path policy.)"""
 
 from __future__ import annotations
 
 import json
-import random
-from dataclasses import dataclass, field
+import re
 from typing import Any
 
-from backends.core.store import Item, LabelStore
+# Code blocks (closed, or open to the end of a truncated answer) and inline code spans.
+_CODE = re.compile(r"(```.*?(?:```|\Z)|`[^`\n]*`)", re.S)
 
 
-def _text(message: Any) -> str:
+def shown_as_written(text: str) -> str:
+    """Markdown that shows `<` and `&` as typed: the Markdown component drops anything that
+    looks like an HTML tag, so `<<Notes on rain>>` would show as `<`, and people would label
+    an answer they cannot see. Code is left alone (entities are not decoded there)."""
+    parts = _CODE.split(text)
+    return "".join(p if i % 2 else p.replace("&", "&amp;").replace("<", "&lt;") for i, p in enumerate(parts))
+
+
+def message_text(message: Any) -> str:
+    """A prompt or response as markdown, as written: a conversation turn by turn."""
     if isinstance(message, list):
-        return "\n\n".join(f"**{m.get('role', '?')}**: {m.get('content', '')}" for m in message)
-    return str(message)
+        return "\n\n".join(
+            f"**{m.get('role', '?')}**: {shown_as_written(str(m.get('content', '')))}" for m in message
+        )
+    return shown_as_written(str(message))
 
 
 def items_from_rows(rows: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
@@ -49,45 +60,4 @@ def items_from_rows(rows: list[dict[str, Any]], source: str) -> list[dict[str, A
     raise ValueError(
         f"{source}: columns {sorted(first)} fit no labeling source; need chosen + rejected, "
         "a responses list, or prompt + completion rows (a run's samples.jsonl)"
-    )
-
-
-@dataclass
-class LabelState:
-    """What one browser is labeling right now."""
-
-    session_id: int | None = None
-    item_id: int | None = None
-    left: int = 0
-    right: int = 1
-    skipped: set[int] = field(default_factory=set)
-    seed: int = field(default_factory=lambda: random.randrange(1 << 30))
-
-    def advance(self, store: LabelStore, annotator: str) -> Item | None:
-        """Pick the next item and a random left/right order (recorded with the vote)."""
-        if self.session_id is None:
-            return None
-        item = store.next_item(self.session_id, annotator, self.skipped)
-        if item is None:
-            self.item_id = None
-            return None
-        rng = random.Random(f"{self.seed}:{item.id}:{annotator}")
-        self.item_id = item.id
-        self.left, self.right = store.pair_order(item, rng)
-        return item
-
-
-def show(item: Item | None, state: LabelState) -> tuple[str, str, str]:
-    if item is None:
-        return "**Nothing left to label in this session.** Export below, or pick another session.", "", ""
-    return _text(item.prompt), _text(item.responses[state.left]), _text(item.responses[state.right])
-
-
-def progress_line(store: LabelStore, state: LabelState, annotator: str) -> str:
-    if state.session_id is None:
-        return "Pick or create a labeling session."
-    total = len(store.items(state.session_id))
-    mine = len({v.item_id for v in store.votes(state.session_id, annotator)})
-    return f"**{annotator}**: {mine} of {total} labeled" + (
-        f", {len(state.skipped)} skipped" if state.skipped else ""
     )

@@ -17,6 +17,7 @@ from backends.core.policy import check_pipeline
 from studio.context import StudioContext
 from studio.logic import forms
 from studio.logic.rerun import find_run, pipeline_text, rerun_base, rerun_form
+from studio.logic.resources import resources
 from studio.logic.runs import runs_table
 from studio.tabs.form import build_form
 from studio.tabs.runs_panel import build_runs_panel
@@ -110,7 +111,9 @@ def _preview(
         cfg = checked_config(ctx, raw, values, source)
     except ConfigError as e:
         return _errors_md(e.problems), "", cmd, help_line
-    return "", config_to_yaml(cfg), cmd, help_line
+    needs, too_big = resources(cfg, ctx.launcher.gpus)
+    errors = _errors_md([needs.split("**Memory:** ", 1)[-1]]) if too_big else ""
+    return errors, config_to_yaml(cfg), cmd, f"{help_line}\n\n{needs}"
 
 
 def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> TrainTab:
@@ -217,6 +220,9 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         source = f"Train form (rerun of {rerun_id})" if rerun_id else f"Train form (preset {name})"
         try:
             cfg = checked_config(ctx, raw, list(values), source)
+            needs, too_big = resources(cfg, ctx.launcher.gpus)
+            if too_big:
+                raise ConfigError([needs.split("**Memory:** ", 1)[-1]])
         except ConfigError as e:
             gr.Warning("The run was not started: fix the problems listed under the form.")
             return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()

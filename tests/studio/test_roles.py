@@ -66,10 +66,21 @@ OPERATOR_CALLS = {
         "",
     ),
     "/arena_to_label": lambda: ("any-run",),
-    "/label_generate": lambda: ("builtin:tiny-llama", "", "builtin:tasks", 2),
+    "/label_generate": lambda: ("builtin:tiny-llama", "", "builtin:tasks", 2, 2),
     "/label_train": lambda: ("majority", "tiny/dpo.yaml"),
     "/data_mix": lambda: ("builtin:tasks:sft: 3\nbuiltin:tasks:sft: 2", "mix", 0),
     "/data_train": lambda: ("pairs.jsonl",),
+    "/data_action": lambda: (
+        "augment: synthetic preference pairs",
+        "pairs.jsonl",
+        "auto",
+        "",
+        "builtin:tiny-llama",
+        "checkers",
+        "",
+        4,
+        "",
+    ),
 }
 
 
@@ -99,7 +110,7 @@ def test_a_labeler_cannot_start_stop_or_create_anything_through_the_api(accounts
         client.predict(*OPERATOR_CALLS[api](), api_name=api)
     assert sorted(p.name for p in server.runs_dir.iterdir()) == runs  # no run directory
     assert sorted(p.name for p in server.ctx.data_dir.rglob("*")) == before  # no file
-    assert [s["name"] for s in server.ctx.store.sessions()] == ["s"]
+    assert [s.name for s in server.ctx.store.sessions()] == ["s"]
 
 
 def test_a_labeler_labels_under_the_login_name_and_sees_read_only_views(accounts_studio) -> None:

@@ -1,0 +1,266 @@
+"""How much memory a run will need, before it starts. No torch: the Train tab calls this.
+
+From the model's config.json (a decoder-only transformer: hidden size, layers, heads, vocab)
+and the run config, per process:
+
+    weights      parameters x bytes of the weight dtype (a second copy when the method needs a
+                 separate reference model: full fine-tuning with DPO-family / GRPO with beta > 0)
+    grads        trainable parameters x 4 (fp32)
+    optimizer    trainable parameters x 8 (AdamW's two fp32 moments)
+    activations  tokens x per-token-per-layer bytes x layers; with activation checkpointing only
+                 each layer's input is kept, plus one layer's full activations while recomputing
+    logits       tokens x vocab x 4 x 2 (fp32 logits and their gradient) for trainers that
+                 materialise them; TRL's SFT computes them in chunks (one chunk counted)
+    generation   the KV cache of the sampled batch (GRPO / RLOO / sample / eval)
+    runtime      torch, Python and the tokenizer: a measured constant (~0.9 GB per process)
+
+The activation constants are the usual estimate for a Llama block without stored attention
+scores (sdpa / flash attention keep none): 10 hidden-size tensors (norm inputs, q, k, v,
+attention output, residuals) and 4 intermediate-size tensors (gate, up, activation, product)
+per token and layer. Measured against peak RSS in docs/BENCHMARKS.md; it is an estimate,
+meant to say "fits / tight / will not fit", not to the megabyte.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backends.core.config import RunConfig
+from backends.core.paths import builtin_model_dir
+
+GIB = 2**30
+RUNTIME_BYTES = int(0.9 * GIB)  # an idle worker after importing torch + transformers + trl
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+LINEARS_PER_LAYER = 7  # q, k, v, o, gate, up, down
+PREFERENCE_FAMILY = {"dpo", "simpo", "orpo", "kto", "ipo"}
+GENERATING = {"grpo", "rloo", "ppo", "sample", "eval"}
+CHUNKED_LOGITS = {"sft"}  # TRL 1.16 SFT's fused LM head: no full logits tensor
+
+# Shapes of the builtin models, for before they are built (the cache has no config.json yet).
+KNOWN_SHAPES: dict[str, dict[str, int]] = {
+    "builtin:smollm2-135m-instruct": {
+        "hidden_size": 576,
+        "intermediate_size": 1536,
+        "num_hidden_layers": 30,
+        "num_attention_heads": 9,
+        "num_key_value_heads": 3,
+        "vocab_size": 49152,
+        "tie_word_embeddings": 1,
+    },
+    "builtin:tiny-llama": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 768,
+        "tie_word_embeddings": 1,
+    },
+}
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    hidden: int
+    intermediate: int
+    layers: int
+    heads: int
+    kv_heads: int
+    vocab: int
+    tied: bool
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    def layer_linears(self) -> list[tuple[int, int]]:
+        """(in, out) of each linear layer of one block."""
+        h, i, kv = self.hidden, self.intermediate, self.kv_heads * self.head_dim
+        return [(h, h), (h, kv), (h, kv), (h, h), (h, i), (h, i), (i, h)]
+
+    @property
+    def params(self) -> int:
+        per_layer = sum(a * b for a, b in self.layer_linears()) + 2 * self.hidden  # + 2 norms
+        embed = self.vocab * self.hidden * (1 if self.tied else 2)
+        return self.layers * per_layer + embed + self.hidden
+
+
+def model_shape(name_or_path: str) -> ModelShape | None:
+    """The shape from the model's config.json (an adapter folder: its base's), or None."""
+    raw: dict[str, Any] | None = None
+    folder = builtin_model_dir(name_or_path) or Path(name_or_path)
+    cfg_file = folder / "config.json"
+    adapter = folder / "adapter_config.json"
+    if not cfg_file.exists() and adapter.exists():
+        base = json.loads(adapter.read_text())["base_model_name_or_path"]
+        return model_shape(base)
+    if cfg_file.exists():
+        raw = json.loads(cfg_file.read_text())
+        raw = raw.get("text_config", raw)
+    elif name_or_path in KNOWN_SHAPES:
+        raw = dict(KNOWN_SHAPES[name_or_path])
+    if raw is None or "hidden_size" not in raw:
+        return None
+    heads = int(raw.get("num_attention_heads", 1))
+    return ModelShape(
+        hidden=int(raw["hidden_size"]),
+        intermediate=int(raw.get("intermediate_size", 4 * raw["hidden_size"])),
+        layers=int(raw["num_hidden_layers"]),
+        heads=heads,
+        kv_heads=int(raw.get("num_key_value_heads") or heads),
+        vocab=int(raw["vocab_size"]),
+        tied=bool(raw.get("tie_word_embeddings", False)),
+    )
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    parts: dict[str, int]  # bytes per process, by part
+    processes: int
+    available: int | None  # bytes the device has free (None: unknown)
+
+    @property
+    def per_process(self) -> int:
+        return sum(self.parts.values())
+
+    @property
+    def total(self) -> int:
+        return self.per_process * self.processes
+
+    @property
+    def verdict(self) -> str:
+        """`fits`, `tight` (over 80 % of what is free) or `too_big` (over what is free)."""
+        if self.available is None:
+            return "unknown"
+        if self.total > self.available:
+            return "too_big"
+        return "tight" if self.total > 0.8 * self.available else "fits"
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{k} {v / GIB:.2f}" for k, v in self.parts.items() if v)
+        where = f" of {self.available / GIB:.1f} GiB free" if self.available else ""
+        procs = f" x {self.processes} processes" if self.processes > 1 else ""
+        return f"~{self.total / GIB:.1f} GiB{where}{procs} ({parts} GiB per process)"
+
+
+def lora_trainable(shape: ModelShape, r: int) -> int:
+    return shape.layers * sum(r * (a + b) for a, b in shape.layer_linears())
+
+
+def estimate(
+    cfg: RunConfig,
+    shape: ModelShape,
+    *,
+    processes: int = 1,
+    per_device_batch: int | None = None,
+    bf16: bool = False,
+    available: int | None = None,
+) -> MemoryEstimate:
+    """Bytes per process of a run of `cfg` on a model of `shape` (see the module docstring)."""
+    t = cfg.train
+    batch = per_device_batch or t.per_device_train_batch_size
+    wbytes = DTYPE_BYTES.get(cfg.model.dtype, 4)
+    abytes = 2 if bf16 else 4
+    method = cfg.method
+    lora = cfg.lora.enabled and method not in ("sample", "eval")
+    trains = method not in ("sample", "eval")
+    trainable = (lora_trainable(shape, cfg.lora.r) if lora else shape.params) if trains else 0
+
+    weights = shape.params * wbytes
+    separate_ref = not lora and (
+        method in {"dpo", "kto", "ipo"} or (method in GENERATING - {"sample", "eval"} and cfg_beta(cfg) > 0)
+    )
+    if separate_ref:
+        weights *= 2
+    seqs = batch * (2 if method in PREFERENCE_FAMILY | {"reward"} else 1)
+    tokens = seqs * _seq_tokens(cfg)
+    per_token_layer = (10 * shape.hidden + 4 * shape.intermediate) * abytes
+    if not trains:
+        activations = 0
+    elif t.activation_checkpointing:
+        activations = tokens * shape.hidden * abytes * shape.layers + tokens * per_token_layer
+    else:
+        activations = tokens * per_token_layer * shape.layers
+    logit_tokens = tokens if method not in CHUNKED_LOGITS else min(tokens, 4096)
+    logits = logit_tokens * shape.vocab * 4 * (2 if trains else 1) if method != "reward" else 0
+    generation = 0
+    if method in GENERATING:
+        new = int(getattr(getattr(cfg, "rl", None), "max_completion_length", 0) or 256)
+        kv = 2 * shape.layers * shape.kv_heads * shape.head_dim * (_prompt_tokens(cfg) + new) * abytes
+        generation = kv * max(batch, 8)
+    return MemoryEstimate(
+        {
+            "weights": weights,
+            "grads": trainable * 4,
+            "optimizer": trainable * 8,
+            "activations": activations,
+            "logits": logits,
+            "generation": generation,
+            "runtime": RUNTIME_BYTES,
+        },
+        processes,
+        available,
+    )
+
+
+def cfg_beta(cfg: RunConfig) -> float:
+    rl = getattr(cfg, "rl", None)
+    return float(getattr(rl, "beta", 0.0) or 0.0)
+
+
+def _seq_tokens(cfg: RunConfig) -> int:
+    if cfg.method in GENERATING:
+        return _prompt_tokens(cfg) + int(getattr(getattr(cfg, "rl", None), "max_completion_length", 48) or 48)
+    return cfg.train.max_length
+
+
+def _prompt_tokens(cfg: RunConfig) -> int:
+    return min(cfg.train.max_length, 128)
+
+
+def available_memory(device: str = "cpu") -> int | None:
+    """Free memory of the device in bytes: MemAvailable on the CPU; None when unknown."""
+    if device != "cpu":
+        return None  # a GPU's free memory needs nvidia-smi; the CPU figure would mislead
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def estimate_run(
+    cfg: RunConfig, gpus: list[str] | None = None, bf16: bool | None = None
+) -> MemoryEstimate | None:
+    """The estimate for `cfg` as it would run here (its processes, its device); None when the
+    model's shape is unknown (a hub id not downloaded yet)."""
+    from backends.core.processes import plan_for_config
+
+    shape = model_shape(cfg.model.name_or_path)
+    if shape is None:
+        return None
+    plan = plan_for_config(cfg, gpus)
+    device = "cuda" if gpus and cfg.train.device != "cpu" else "cpu"
+    if bf16 is None:
+        bf16 = cfg.train.bf16 is True or (cfg.train.bf16 == "auto" and _cpu_bf16())
+    return estimate(
+        cfg,
+        shape,
+        processes=plan.processes if device == "cpu" else 1,  # on GPUs: per device
+        per_device_batch=plan.per_device_batch,
+        bf16=bf16,
+        available=available_memory(device),
+    )
+
+
+def _cpu_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
