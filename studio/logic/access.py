@@ -25,6 +25,7 @@ OPERATOR_ONLY = frozenset(
         "data_action",  # Data: an augmentation or selection run
         "label_generate",  # Label: candidate-sampling runs
         "label_train",  # Label: a run on the exported labels
+        "label_order",  # Label: a run that orders a session by a reward model's uncertainty
         "arena_start",  # Arena: a comparison run
         "arena_to_label",  # Arena: a labeling session from a comparison
     }
