@@ -136,3 +136,11 @@ def test_a_scoring_run_refuses_a_missing_store_or_session(tmp_path: Path) -> Non
 def _store(tmp_path: Path) -> Path:
     LabelStore(tmp_path / "labels.sqlite")
     return tmp_path / "labels.sqlite"
+
+
+def test_the_data_tab_does_not_offer_it_for_a_dataset() -> None:
+    from backends.core.data import detect_format, methods_for
+
+    row = {"prompt": "p", "chosen": "a", "rejected": "b"}
+    fits = methods_for(detect_format(list(row), row))
+    assert "reward" in fits and "dpo" in fits and "uncertainty" not in fits  # it reads a session
