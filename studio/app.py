@@ -18,7 +18,8 @@ from studio.logic.handoff import TrainRequest, preset_for, preset_method, reques
 from studio.tabs.arena import build_arena_tab
 from studio.tabs.data import build_data_tab
 from studio.tabs.label import KEYBOARD_JS, build_label_tab
-from studio.tabs.monitor import build_monitor_tab
+from studio.tabs.monitor import build_monitor_tab, chart_exports_dir, preload_plotly_js
+from studio.tabs.runs_panel import build_title, title_js
 from studio.tabs.train import build_train_tab
 
 TITLE = "Alignment Studio"
@@ -40,6 +41,7 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
                 label = build_label_tab(ctx)
             with gr.Tab("Arena", id="arena"):
                 arena = build_arena_tab(ctx)
+        build_title(ctx)  # the browser tab's title follows the newest run
 
         def on_launched(run_id: str, selected: list[str] | None) -> Any:
             """A run launched from the Train tab is added to the Monitor's selection."""
@@ -61,7 +63,7 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
             """ "Train on this" in the Data tab: a preset of the fitting method, and the form
             filled with the dataset, its layout and mapping, and a run name after both."""
             if not request:
-                return [gr.skip()] * (4 + len(form_fields))
+                return [gr.skip()] * (6 + len(form_fields))
             req = TrainRequest.from_text(request)
             presets = ctx.list_presets()
             name = preset_for(req.method, presets, current, lambda p: preset_method(ctx.preset_path(p)))
@@ -70,15 +72,22 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
                 values = request_values(req, {} if is_pipeline(raw) else raw, f"preset {name}")
             except ConfigError as e:
                 gr.Warning(f"Cannot fill the Train form: {e}")
-                return [gr.skip()] * (4 + len(form_fields))
+                return [gr.skip()] * (6 + len(form_fields))
             shown = [gr.Column(visible=True), gr.Column(visible=False)]
-            return [gr.Tabs(selected="train"), name or gr.skip(), *shown, *values]
+            return [gr.Tabs(selected="train"), name or gr.skip(), "", "", *shown, *values]
 
         data.train_request.change(
             on_train_request,
             [data.train_request, train.preset],
-            [tabs, train.preset, train.form_box, train.pipeline_box, *form_fields],
+            [tabs, train.preset, *train.rerun_outputs[:2], train.form_box, train.pipeline_box, *form_fields],
             api_visibility="private",
+        )
+        # "Edit and rerun" in the Monitor fills the Train form, as the Train tab's own button does.
+        monitor.rerun.click(
+            lambda run_id: [gr.Tabs(selected="train"), *train.fill_rerun(run_id)],
+            monitor.act_run,
+            [tabs, *train.rerun_outputs],
+            api_name="monitor_rerun",
         )
         train.launched.change(
             on_launched, [train.launched, monitor.runs], monitor.runs, api_visibility="private"
@@ -120,8 +129,8 @@ def launch_app(
         prevent_thread_lock=not block,
         theme=gr.themes.Soft(),
         footer_links=[],
-        js=KEYBOARD_JS,
-        # reports (report.html) are handed to the browser from the runs folder
-        allowed_paths=[str(ctx.runs_dir)],
+        js=f"() => {{ ({KEYBOARD_JS})(); ({title_js(TITLE)})(); ({preload_plotly_js()})(); }}",
+        # reports (report.html) from the runs folder; the Monitor's chart CSVs
+        allowed_paths=[str(ctx.runs_dir), str(chart_exports_dir(ctx))],
     )
     return app

@@ -56,3 +56,20 @@ def runs_dir(tmp_path: Path) -> Path:
     d = tmp_path / "runs"
     d.mkdir()
     return d
+
+
+@pytest.fixture(scope="session")
+def tiny_reward_model(tiny_model: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A reward model as a `reward` run saves it: the tiny Llama with a scalar head (random,
+    seeded: its scores are fixed, and differ from pair to pair)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out = tmp_path_factory.mktemp("tiny-rm") / "model"
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=1)
+    model.config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)

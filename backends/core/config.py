@@ -182,6 +182,28 @@ class TrainConfig(Params):
         json_schema_extra=ui(main=True),
     )
     save_total_limit: int | None = Field(2, gt=0, title="Checkpoints kept")
+    # transformers' EarlyStoppingCallback names; TRL-trainer methods only (others list them in `ignores`).
+    early_stopping_patience: int | None = Field(
+        None,
+        gt=0,
+        title="Early stopping patience",
+        description="Stop after this many evaluations in a row without improving `metric_for_best_model`; "
+        "the best checkpoint becomes the run's model. Needs eval (eval_steps) and save_steps a multiple "
+        "of eval_steps. Empty: off. Read by sft, reward, dpo, simpo, orpo, kto (not grpo, rloo, ppo).",
+    )
+    early_stopping_threshold: float = Field(
+        0.0,
+        ge=0.0,
+        title="Early stopping threshold",
+        description="An evaluation counts as an improvement only if the metric gets better by more than this.",
+    )
+    metric_for_best_model: str = Field(
+        "loss",
+        min_length=1,
+        title="Metric for best model",
+        description="The eval metric early stopping watches, as logged without `eval_` (loss, "
+        "rewards/accuracies, ...): lower is better for a name ending in loss, higher otherwise.",
+    )
     seed: int = Field(42, title="Seed")
     bf16: bool | Literal["auto"] = Field(
         "auto", title="bf16", description="bf16 autocast; `auto`: on when the CPU/GPU supports bf16."
@@ -294,11 +316,34 @@ class RunConfig(Params):
             )
         problems += _launch_problems(self)
         spec = registry.get(self.method)
+        problems += _early_stopping_problems(self, spec)
         if spec.check is not None:
             problems += spec.check(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _early_stopping_problems(cfg: RunConfig, spec: registry.MethodSpec) -> list[str]:
+    """Early stopping keeps the best checkpoint (load_best_model_at_end), so it needs evaluations
+    and a checkpoint saved at each of them (transformers refuses it otherwise, deep in a run)."""
+    t = cfg.train
+    if t.early_stopping_patience is None:
+        return []
+    key = f"`train.early_stopping_patience` is {t.early_stopping_patience}"
+    if not spec.uses("train.early_stopping_patience"):
+        return [f"{key} but `{cfg.method}` does not read it; leave it empty (null)"]
+    if t.eval_steps is None:  # (eval_steps with eval_fraction 0 is refused above)
+        return [
+            f"{key} but the run has no eval split: set `train.eval_steps` and `data.eval_fraction` > 0 "
+            "(early stopping watches an eval metric), or leave the patience empty"
+        ]
+    if t.save_steps % t.eval_steps:
+        return [
+            f"{key}: `train.save_steps` ({t.save_steps}) must be a multiple of `train.eval_steps` "
+            f"({t.eval_steps}), so that a checkpoint is saved where an evaluation may find the best model"
+        ]
+    return []
 
 
 def _launch_problems(cfg: RunConfig) -> list[str]:

@@ -54,8 +54,13 @@ def text_of(message: Any) -> str:
 
 
 def methods_for(fmt: DetectedFormat | None) -> list[str]:
-    """The methods that accept a dataset of this format."""
-    return [s.name for s in registry.specs() if fmt is not None and fmt.name in s.formats]
+    """The methods that accept a dataset of this format (not those that read no `data.dataset`,
+    such as `uncertainty`, which scores a labeling session)."""
+    return [
+        s.name
+        for s in registry.specs()
+        if fmt is not None and fmt.name in s.formats and s.uses("data.dataset")
+    ]
 
 
 def check_format_for_method(

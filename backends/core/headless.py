@@ -12,46 +12,23 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from tqdm import tqdm
 
-from backends.core import registry
-from backends.core.config import ConfigError, RunConfig, config_from_yaml
+from backends.core.config import ConfigError, RunConfig
 from backends.core.dataplan import DataFormatError
 from backends.core.executors import Executor, ExecutorConfig, ExecutorError, make_executor
 from backends.core.launcher import REPO_ROOT, Launcher, RunDir, pipeline_command, start_detached
 from backends.core.pipeline import create_pipeline
 from backends.core.preflight import preflight
+from backends.core.resume import create_resumed, resume_config
 from backends.core.rundir import RunState
 
 
 def prepare_resume(old_dir: str, overrides_cfg: RunConfig | None = None) -> tuple[RunConfig, RunDir]:
     """Config for a new run continuing `old_dir` from its last checkpoint."""
     old = RunDir(old_dir)
-    if not old.exists():
-        raise ConfigError([f"`--resume {old_dir}`: not a run directory (no status.json)"])
-    ckpt = old.last_checkpoint()
-    if ckpt is None:
-        raise ConfigError(
-            [
-                f"`--resume {old_dir}`: no checkpoint in {old.checkpoints_dir}; "
-                "the run saved none (lower `train.save_steps`)"
-            ]
-        )
-    cfg = overrides_cfg or config_from_yaml(old.config_path.read_text(), str(old.config_path))
-    if not registry.get(cfg.method).resumable:
-        raise ConfigError([f"`--resume {old_dir}`: a `{cfg.method}` run cannot resume; start it again"])
-    return cfg.model_copy(update={"resume_from": str(ckpt)}), old
-
-
-def copy_metrics_until(src: RunDir, dst: RunDir, last_step: int) -> None:
-    """Carry the old curve over so the resumed run's chart is continuous."""
-    tail = src.tail_metrics()
-    tail.poll()
-    for row in tail.rows:
-        if isinstance(row.get("step"), int) and row["step"] <= last_step:
-            dst.append_metrics(row)
+    return resume_config(old, overrides_cfg, f"`--resume {old_dir}`"), old
 
 
 def _reports(run: RunDir) -> str:
@@ -71,6 +48,16 @@ def _evaluation(run: RunDir, label: str = "") -> str:
     return f"{label}held-out pair accuracy {ev['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] on {ev['n']} pairs\n"
 
 
+def early_stop_line(st: dict) -> str:
+    """What the early-stopping rule did, when it stopped the run."""
+    es = st.get("early_stop")
+    if not es:
+        return ""
+    total = st.get("total_steps")
+    kept = f"; the model is the best checkpoint (step {es['best_step']})" if es.get("best_step") else ""
+    return f"stopped early at step {es['step']}{f' of {total}' if total else ''}: {es['reason']}{kept}\n"
+
+
 def _print_result(run: RunDir) -> int:
     st = run.read_status()
     state = st["state"]
@@ -81,7 +68,7 @@ def _print_result(run: RunDir) -> int:
         from backends.core.comparison import tally_table
 
         print(tally_table(json.loads(run.winrate_path.read_text())))
-    print(_reports(run) + _evaluation(run), end="")
+    print(_reports(run) + _evaluation(run) + early_stop_line(st), end="")
     if state == RunState.SUCCEEDED.value:
         made = f"model: {run.model_dir}" if run.model_dir.exists() else f"outputs: {run.path}"
         print(f"succeeded in {st.get('ended_at', 0) - st.get('started_at', 0):.0f} s; {made}\n{where}")
@@ -113,14 +100,18 @@ def run_headless(
         return 2
     launcher = Launcher(runs_dir)
     runner = make_executor(executor, launcher)
-    run = launcher.create_run(cfg)
-    if resume_of is not None and cfg.resume_from:
-        copy_metrics_until(resume_of, run, int(Path(cfg.resume_from).name.split("-")[-1]))
     if runner.config.kind != "local":
-        return _run_elsewhere(runner, run)
-    print(f"run {run.run_id}\n  {launcher.command_line(run)}")
+        # not claimed: the cluster's executor schedules it (a resumed run once its curve is in)
+        if resume_of is not None and cfg.resume_from:
+            return _run_elsewhere(runner, create_resumed(launcher, cfg, resume_of))
+        return _run_elsewhere(runner, launcher.create_run(cfg))
     device = launcher.slots()[0]
-    run.claim(device)
+    # Created claimed: a studio scheduling the same runs folder never starts it as well.
+    if resume_of is not None and cfg.resume_from:
+        run = create_resumed(launcher, cfg, resume_of, device)
+    else:
+        run = launcher.create_run(cfg, claimed=True, device=device)
+    print(f"run {run.run_id}\n  {launcher.command_line(run)}")
     proc = launcher.start(run, device)
     interrupts = 0
 

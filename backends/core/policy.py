@@ -187,6 +187,16 @@ def check_value(value: str, role: str, policy: StudioPolicy | None, refs_ok: boo
         raise
 
 
+def is_run_checkpoint(value: Any) -> bool:
+    """`<run>/checkpoints/checkpoint-<n>` of a run directory: what a worker saved and the
+    studio's Resume names, never a folder of someone's choosing."""
+    if not isinstance(value, str):
+        return False
+    p = Path(value)
+    shaped = p.parent.name == "checkpoints" and re.fullmatch(r"checkpoint-\d+", p.name) is not None
+    return shaped and RunDir(p.parent.parent).exists()
+
+
 def check_config(cfg: RunConfig, policy: StudioPolicy | None, refs_ok: bool = False) -> RunConfig:
     """`cfg` with every typed path checked (and made absolute), or ConfigError naming each
     problem. With a policy (the web) also: registered functions only, CLI-only fields unset."""
@@ -202,6 +212,8 @@ def check_config(cfg: RunConfig, policy: StudioPolicy | None, refs_ok: bool = Fa
             changes[uv.loc] = new
     if policy is not None:
         for key, value, default in cli_only_fields(cfg):
+            if key == "resume_from" and is_run_checkpoint(value):
+                continue  # the studio's Resume: a run's own checkpoint (still under the served folders)
             problems.append(
                 f"`{key}` is {value!r}: it can only be set from the command line "
                 f"(python launch.py --preset ... --headless); the studio keeps it {default!r}"

@@ -10,7 +10,8 @@ Team labeling: a session's `votes_per_item` K says how many people label each it
 annotator is served the next open item they have not labeled or skipped, and that item is
 held for them (a lease) so two people never both fill its last slot; at K votes it is
 complete and leaves the queue. Serving, votes, skips and undo live in
-`backends.core.store_queue`; agreement statistics and export in `backends.core.agreement`.
+`backends.core.store_queue`; agreement statistics and export in `backends.core.agreement`;
+an order by a reward model's uncertainty in `backends.core.store_order`.
 A pair session shows two responses in random left/right order (the vote stores which was
 left, so position bias can be measured); a ranking session shows 2 to 9 and stores the
 annotator's order. No torch, no gradio.
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from backends.core.store_order import OrderMixin
 from backends.core.store_queue import QueueMixin
 from backends.core.store_reads import ReadsMixin
 from backends.core.store_rows import (
@@ -38,6 +40,7 @@ from backends.core.store_rows import (
     Choice,
     Item,
     Kind,
+    Ordering,
     Progress,
     Ranking,
     Session,
@@ -58,6 +61,7 @@ __all__ = [
     "Kind",
     "LabelStore",
     "MAX_RANKED",
+    "Ordering",
     "Progress",
     "Ranking",
     "Session",
@@ -67,7 +71,7 @@ __all__ = [
 ]
 
 
-class LabelStore(QueueMixin, ReadsMixin):
+class LabelStore(QueueMixin, ReadsMixin, OrderMixin):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,23 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Ordering:
+    """Which run ordered a session by a reward model's uncertainty, and that model's scores."""
+
+    session_id: int
+    run_id: str  # the scoring run (an `uncertainty` run)
+    model: str  # the reward model it loaded (a reward run's model/ folder)
+    created_at: float
+    scores: dict[int, list[float]]  # item id -> the model's score of each response (empty if not read)
+
+    @property
+    def model_name(self) -> str:
+        """`<run id>` for a run's model/ folder, else the path as given."""
+        parts = self.model.rstrip("/").rsplit("/", 2)
+        return parts[-2] if len(parts) >= 2 and parts[-1] == "model" else self.model
+
+
+@dataclass(frozen=True)
 class Vote:
     id: int
     item_id: int

@@ -1,11 +1,15 @@
 """The label store's SQLite schema, and the migration of a database written by an older
-studio (sessions without kind / K / guidelines, votes without session_id, no skips, leases
-or rankings). No torch, no gradio.
+studio (sessions without kind / K / guidelines, votes without session_id, no skips, leases,
+rankings or orderings). No torch, no gradio.
 
 Why the counters: `items.nvotes` (active votes or rankings) and `items.done` (nvotes >= the
 session's K) are kept in the same transaction as every vote and undo, so serving the next
 item walks the partial index `items_open` (open items only, in serving order) instead of
 counting votes over the whole session.
+
+`orderings` holds, per session, the reward-model run that last set its items' `priority`
+(backends/methods/uncertainty.py) and that model's score of every response, for the
+agreement view.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ CREATE TABLE IF NOT EXISTS skips (
     id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL REFERENCES sessions(id),
     item_id INTEGER NOT NULL REFERENCES items(id), annotator TEXT NOT NULL,
     shown TEXT NOT NULL DEFAULT '[]', created_at REAL NOT NULL, undone INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS orderings (
+    session_id INTEGER PRIMARY KEY REFERENCES sessions(id), run_id TEXT NOT NULL, model TEXT NOT NULL,
+    scores TEXT NOT NULL, created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS leases (
     item_id INTEGER NOT NULL REFERENCES items(id), annotator TEXT NOT NULL,

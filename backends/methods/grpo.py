@@ -143,7 +143,8 @@ METHOD = MethodSpec(
     params=RLParams,
     charts=RL_CHARTS,
     keeps_columns=True,
-    ignores=("train.max_length",),
+    # No early stopping: its eval is generation and rewards, with no eval loss to watch.
+    ignores=("train.max_length", "train.early_stopping_*", "train.metric_for_best_model"),
     check=check_group,
     order=70,
 )

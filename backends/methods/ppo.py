@@ -41,6 +41,8 @@ METHOD = MethodSpec(
         "train.save_total_limit",
         "train.activation_checkpointing",
         "data.eval_fraction",
+        "train.early_stopping_*",
+        "train.metric_for_best_model",
     ),
     order=90,
 )

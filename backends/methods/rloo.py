@@ -29,7 +29,7 @@ METHOD = MethodSpec(
     params=RLParams,
     charts=RL_CHARTS,
     keeps_columns=True,
-    ignores=("train.max_length",),
+    ignores=("train.max_length", "train.early_stopping_*", "train.metric_for_best_model"),
     check=check_group,
     order=80,
 )

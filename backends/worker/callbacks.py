@@ -6,7 +6,7 @@ import math
 import time
 from typing import Any
 
-from transformers import TrainerCallback
+from transformers import EarlyStoppingCallback, TrainerCallback
 
 from backends.core.rundir import RunDir
 
@@ -90,3 +90,40 @@ class RunDirCallback(TrainerCallback):
             self.stopped = True
             control.should_save = True
             control.should_training_stop = True
+
+
+class EarlyStop(EarlyStoppingCallback):
+    """transformers' early stopping, saying why it stopped: `stopped` holds the step and a
+    reason a person can read once `should_training_stop` came from here (not from STOP)."""
+
+    def __init__(self, patience: int, threshold: float, metric: str) -> None:
+        super().__init__(early_stopping_patience=patience, early_stopping_threshold=threshold)
+        self.metric = metric
+        self.stopped: dict[str, Any] | None = None
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict, **kwargs: Any) -> None:
+        key = self.metric if self.metric.startswith("eval_") else f"eval_{self.metric}"
+        if key not in metrics:  # transformers only warns and turns early stopping off
+            found = sorted(k.removeprefix("eval_") for k in metrics if k.startswith("eval_"))
+            raise ValueError(
+                f"`train.metric_for_best_model` is {self.metric!r}, which this run's evaluation does not "
+                f"log; it logs: {', '.join(found)}"
+            )
+        super().on_evaluate(args, state, control, metrics, **kwargs)
+        if control.should_training_stop and self.stopped is None:
+            best = state.best_metric
+            self.stopped = {
+                "step": state.global_step,
+                "metric": self.metric.removeprefix("eval_"),
+                "value": metrics[key],
+                "best": best,
+                "best_step": state.best_global_step,
+                "reason": (
+                    f"eval {self.metric.removeprefix('eval_')} did not improve by more than "
+                    f"{self.early_stopping_threshold:g} for {self.early_stopping_patience} "
+                    + ("evaluation" if self.early_stopping_patience == 1 else "evaluations in a row")
+                    + (f" (best {best:.4g} at step {state.best_global_step})" if best is not None else "")
+                ),
+            }
+            if state.is_world_process_zero:
+                print(f"early stopping at step {state.global_step}: {self.stopped['reason']}", flush=True)

@@ -10,7 +10,7 @@ from typing import Any
 from backends.core.config import RunConfig
 from backends.core.processes import RANK_ENV, ProcessPlan, is_main_process, plan_processes, world
 from backends.core.rundir import RunDir, RunState
-from backends.worker.callbacks import RunDirCallback
+from backends.worker.callbacks import EarlyStop, RunDirCallback
 from backends.worker.runtime import Runtime
 
 
@@ -49,8 +49,25 @@ def trainer_kwargs(cfg: RunConfig, run: RunDir, rt: Runtime) -> dict[str, Any]:
         report_to=list(t.report_to) or "none",
         disable_tqdm=True,  # progress lives in status.json / metrics.jsonl, not in the log
         dataloader_num_workers=0,
+        **early_stopping_kwargs(cfg),
         **multi,
     )
+
+
+def early_stopping_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """With early stopping the best checkpoint becomes the model (the config check made sure
+    there is an eval split and a checkpoint at the evaluations)."""
+    t = cfg.train
+    if t.early_stopping_patience is None:
+        return {}
+    return dict(load_best_model_at_end=True, metric_for_best_model=t.metric_for_best_model)
+
+
+def early_stopping(cfg: RunConfig) -> EarlyStop | None:
+    t = cfg.train
+    if t.early_stopping_patience is None:
+        return None
+    return EarlyStop(t.early_stopping_patience, t.early_stopping_threshold, t.metric_for_best_model)
 
 
 def current_plan(cfg: RunConfig) -> ProcessPlan:
@@ -143,6 +160,7 @@ def fit(
 ) -> RunState:
     """Build a TRL trainer with the run-directory callback, train, save model/, return the state."""
     callback = RunDirCallback(run)
+    stopper = early_stopping(cfg)
     trainer = trainer_cls(
         model=inputs.model,
         args=args,
@@ -150,18 +168,27 @@ def fit(
         eval_dataset=inputs.eval,
         processing_class=inputs.tokenizer,
         peft_config=peft_config(cfg, peft_task),
-        callbacks=[callback, *(callbacks or [])],
+        callbacks=[callback, *([stopper] if stopper else []), *(callbacks or [])],
         **trainer_args,
     )
-    return run_and_save(trainer, cfg, run, callback, inputs.tokenizer)
+    return run_and_save(trainer, cfg, run, callback, inputs.tokenizer, stopper)
 
 
 def run_and_save(
-    trainer: Any, cfg: RunConfig, run: RunDir, callback: RunDirCallback, tokenizer: Any
+    trainer: Any,
+    cfg: RunConfig,
+    run: RunDir,
+    callback: RunDirCallback,
+    tokenizer: Any,
+    stopper: EarlyStop | None = None,
 ) -> RunState:
-    """Train (resuming if asked), save the final model or adapter to model/, return the state."""
+    """Train (resuming if asked), save the final model or adapter to model/, return the state.
+    A run stopped by its early-stopping rule succeeded; its status says where and why."""
     trainer.train(resume_from_checkpoint=cfg.resume_from)
     main_process = is_main_process()
+    if main_process and stopper is not None and stopper.stopped is not None:
+        best = trainer.state.best_model_checkpoint
+        run.update_status(early_stop={**stopper.stopped, "best_checkpoint": best})
     if main_process:
         run.update_status(phase="saving")
     trainer.save_model(str(run.model_dir))  # every rank calls it (FSDP / ZeRO gather); rank 0 writes

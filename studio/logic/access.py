@@ -16,11 +16,16 @@ OPERATOR_ONLY = frozenset(
     {
         "launch",  # Train: a run or a pipeline
         "stop",  # Train: stop a run
+        "rerun",  # Train: "Edit and rerun" fills the form to launch
+        "resume",  # Train: a new run from a failed or stopped run's checkpoint
+        "monitor_rerun",  # Monitor: "Edit and rerun"
+        "monitor_resume",  # Monitor: Resume
         "data_mix",  # Data: writes a mixture file
         "data_train",  # Data: "Train on this" fills the Train form to launch
         "data_action",  # Data: an augmentation or selection run
         "label_generate",  # Label: candidate-sampling runs
         "label_train",  # Label: a run on the exported labels
+        "label_order",  # Label: a run that orders a session by a reward model's uncertainty
         "arena_start",  # Arena: a comparison run
         "arena_to_label",  # Arena: a labeling session from a comparison
     }
@@ -37,6 +42,9 @@ LABELER_OK = frozenset(
         "run_details",
         "monitor_select",
         "monitor_tick",
+        "monitor_view",  # chart options (x axis, log y); writes the chart's CSV for download
+        "monitor_diff",
+        "run_diff",
         "label_session",
         "label_create",
         "label_vote_left",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from backends.core.rundir import RunDir, scan_runs
+from backends.core import registry
+from backends.core.rundir import RunDir, list_runs, scan_runs
 
 RUN_COLUMNS = ["run", "method", "state", "step", "elapsed", "ETA", "device"]
 
@@ -84,6 +86,10 @@ def run_summary(run: RunDir) -> str:
     ]
     if st.get("error"):
         lines.append(f"**Reason:** {st['error']}")
+    if st.get("early_stop"):
+        lines.append(f"**Stopped early:** {early_stop_text(st['early_stop'])}")
+    if st.get("resumed_from"):
+        lines.append(f"Resumed from `{st['resumed_from']}` (its curve up to the checkpoint is carried over).")
     rt = st.get("runtime") or {}
     if rt:
         lines.append(
@@ -114,3 +120,71 @@ def resolve_run(runs_dir: Path, run_id: str | None) -> RunDir | None:
         return None
     run = RunDir(runs_dir / run_id)  # resolved: a symlink pointing out of the runs dir is refused
     return run if run.exists() and run.path.parent == Path(runs_dir).resolve() else None
+
+
+def early_stop_text(es: dict[str, Any]) -> str:
+    """`status.json`'s `early_stop` in words: where, why, and which checkpoint is the model."""
+    kept = f"; the model is the best checkpoint (step {es['best_step']})" if es.get("best_step") else ""
+    return f"at step {es.get('step')}: {es.get('reason', '')}{kept}"
+
+
+# --- which run is "the newest" ---------------------------------------------------------------
+LIVE = ("running", "pending")
+STATE_MARKS = {"running": "▶", "pending": "⏳", "succeeded": "✓", "failed": "✗", "stopped": "■"}
+
+
+def is_training_method(method: str) -> bool:
+    """Methods that train (sft, dpo, grpo, ppo, ...), not those that only generate or judge
+    (sample, eval, sda, select: they ignore `train.*`) nor pipelines."""
+    try:
+        return registry.get(method).uses("train.learning_rate")
+    except KeyError:
+        return False
+
+
+def pick_newest(items: list[tuple[str, str]], method_of: Callable[[str], str]) -> list[str]:
+    """Run ids to show first, from (run id, state) newest first: the live training runs, else
+    the newest training run, else the live runs, else the newest run. A label-candidates
+    `sample` run is never "the newest" while a training run exists. `method_of` is asked only
+    as far as needed (it may read a config file)."""
+    live = [rid for rid, state in items if state.split(" ")[0] in LIVE]
+    live_training = [rid for rid in live if is_training_method(method_of(rid))]
+    if live_training:
+        return live_training
+    newest_training = next((rid for rid, _ in items if is_training_method(method_of(rid))), None)
+    if newest_training:
+        return [newest_training]
+    return live or [rid for rid, _ in items[:1]]
+
+
+def default_runs(runs_dir: Path) -> list[str]:
+    """What the Monitor opens on, and what the tab title follows (see `pick_newest`)."""
+    items = []
+    for run in list_runs(runs_dir):
+        try:
+            items.append((run.run_id, run.read_status()["state"]))
+        except (OSError, ValueError, KeyError):
+            continue  # removed or rewritten meanwhile: the runs table names it
+    return pick_newest(items, lambda rid: run_method(RunDir(Path(runs_dir) / rid)))
+
+
+def run_name(run_id: str) -> str:
+    """The name part of a run id (`20261124-152309-tiny-sft-5fb5` -> `tiny-sft`)."""
+    parts = run_id.split("-", 2)
+    if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() and "-" in parts[2]:
+        return parts[2].rsplit("-", 1)[0]
+    return run_id
+
+
+def title_text(runs_dir: Path) -> str:
+    """The browser tab's title prefix: the newest run's state as a mark, its name and step,
+    e.g. `▶ tiny-sft 12/50`."""
+    ids = default_runs(runs_dir)
+    if not ids:
+        return ""
+    try:
+        st = RunDir(Path(runs_dir) / ids[0]).read_status()
+    except (OSError, ValueError):
+        return ""
+    step = f"{st.get('step') or 0}/{st.get('total_steps') or '?'}"
+    return f"{STATE_MARKS.get(st.get('state', ''), '?')} {run_name(ids[0])[:28]} {step}"

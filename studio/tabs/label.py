@@ -16,6 +16,7 @@ import gradio as gr
 from backends.core.ranking import OrderError, format_order, parse_order, response_ranks, shown_tiers
 from backends.core.store import MAX_RANKED, Item, StoreError
 from studio.context import StudioContext
+from studio.logic.label_order import ordering_note
 from studio.logic.label_view import (
     NOTHING_LEFT,
     LabelState,
@@ -26,6 +27,7 @@ from studio.logic.label_view import (
 )
 from studio.logic.labeling import message_text
 from studio.tabs.label_keys import KEYBOARD_JS
+from studio.tabs.label_order import build_label_order
 from studio.tabs.label_results import build_label_results
 from studio.tabs.label_setup import build_label_setup, wire_label_setup
 
@@ -72,6 +74,7 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
                 elem_id="label-name",
             )
             setup = build_label_setup(ctx)
+            build_label_order(ctx, state)
         with gr.Column(scale=3):
             progress = gr.Markdown(NO_SESSION, elem_id="label-progress")
             guidelines = gr.Markdown(elem_id="label-guidelines", container=True, visible=False)
@@ -135,7 +138,9 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
     def progress_md(st: LabelState, who: str) -> str:
         if st.session_id is None:
             return NO_SESSION
-        return progress_text(ctx.store.progress(st.session_id, who), who, st.k)
+        text = progress_text(ctx.store.progress(st.session_id, who), who, st.k)
+        ordered = ctx.store.ordering(st.session_id, with_scores=False)
+        return f"{text}\n\n{ordering_note(ordered, st.kind)}" if ordered else text
 
     def item_view(
         st: LabelState, who: str, item: Item | None, typed_order: str = "", full: bool = False

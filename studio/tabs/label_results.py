@@ -25,6 +25,7 @@ from backends.core.ranking import format_order, shown_tiers
 from backends.core.tasks import score_response
 from studio.context import StudioContext
 from studio.logic.forms import build_config
+from studio.logic.label_order import rm_agreement_lines
 from studio.logic.label_view import LabelState
 
 
@@ -85,9 +86,8 @@ def build_label_results(ctx: StudioContext, state: gr.State) -> None:
         only = st.k >= 2
         scope = f" (the items complete with {st.k} labels)" if only else ""
         if st.kind == "ranking":
-            rep = ranking_report(
-                ctx.store.rankings(st.session_id, complete_only=only), checker_scores(st.session_id)
-            )
+            rankings = ctx.store.rankings(st.session_id, complete_only=only)
+            rep = ranking_report(rankings, checker_scores(st.session_id))
             lines = [
                 f"**{rep['rankings']} rankings**{scope} by {', '.join(rep['annotators']) or 'nobody'}; "
                 f"{rep['items_with_several_rankings']} items ranked by several people."
@@ -97,7 +97,7 @@ def build_label_results(ctx: StudioContext, state: gr.State) -> None:
             lines += [f"Kendall's tau, {pair}: {tau:.2f}" for pair, tau in rep["tau_by_pair"].items()]
             if rep["judge_tau"] is not None:
                 lines.append(f"Kendall's tau with the embedded checkers: {rep['judge_tau']:.2f}")
-            return "\n\n".join(lines)
+            return "\n\n".join(lines + rm_lines(st, [], rankings))
         votes = ctx.store.votes(st.session_id, complete_only=only)
         rep = agreement_report(votes)
         lines = [
@@ -116,7 +116,12 @@ def build_label_results(ctx: StudioContext, state: gr.State) -> None:
         judged = judge_agreement(votes, checker_scores(st.session_id))
         if judged is not None:
             lines.append(f"Agreement with the embedded checkers: {100 * judged:.0f}% of decisive votes")
-        return "\n\n".join(lines)
+        return "\n\n".join(lines + rm_lines(st, votes, []))
+
+    def rm_lines(st: LabelState, votes: list[Any], rankings: list[Any]) -> list[str]:
+        """With the session ordered by a reward model: how often people agree with it."""
+        ordered = ctx.store.ordering(st.session_id)
+        return rm_agreement_lines(ordered, st.kind, votes, rankings) if ordered else []
 
     def on_past(st: LabelState) -> list[list[Any]]:
         if st.session_id is None:

@@ -1,30 +1,36 @@
-"""Monitor tab: live plotly charts of any metric of one or several runs, overlaid.
+"""Monitor tab: live plotly charts of any metric of one or several runs, overlaid; against
+steps, wall time or tokens seen, each chart on a linear or log y axis; its points as CSV and
+the figure as PNG (plotly's mode bar, drawn by the browser); Edit and rerun, Resume, and the
+config diff of the shown runs.
 
 A 1 s timer reads only new bytes of each selected run's metrics.jsonl (MonitorState in a
 gr.State, one per browser); the figure is redrawn only when something changed, and the
-timer switches itself off once every shown run has finished.
+timer switches itself off once every shown run has finished. Only the person's own changes
+(`.input`) redraw: a value the page sets itself, or a component mounting when the tab first
+opens, does not draw the same figure again.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.components.plot import PlotData
 
 from backends.core import registry
-from backends.core.rundir import RunDir, list_runs
+from backends.core.rundir import list_runs
 from studio.context import StudioContext
-from studio.logic.charts import (
-    MonitorState,
-    default_metrics,
-    make_figure,
-    read_samples,
-    reward_length_figure,
-    samples_table,
-)
-from studio.logic.runs import run_method
+from studio.logic.charts import X_CHOICES, figure_json, make_figure, missing_x_notes, write_csv
+from studio.logic.monitoring import MonitorState, default_metrics, reward_length_figure, samples_table
+from studio.logic.rerun import find_run, resume_hint, resume_run
+from studio.logic.rundiff import config_diff
+from studio.logic.runs import default_runs, resolve_run, run_method, run_name
+
+CSV_EVERY_S = 15.0  # while runs are live, the CSV behind the button is rewritten at most this often
 
 
 @dataclass
@@ -32,13 +38,38 @@ class MonitorTab:
     runs: gr.Dropdown
     timer: gr.Timer
     on_page_load: Callable[[], Any]  # wired by app.py to app.load
+    act_run: gr.Dropdown  # the run that "Edit and rerun" and "Resume" act on
+    rerun: gr.Button  # wired by app.py: it fills the Train form
+
+
+def chart_exports_dir(ctx: StudioContext) -> Path:
+    """Where the chart CSVs are written (app.py lets the browser download from here)."""
+    return ctx.data_dir / "exports" / "charts"
+
+
+def preload_plotly_js() -> str:
+    """Page js: fetch and run Gradio's plotly bundle (4.6 MB) in the background once the page
+    has loaded. Gradio (6.31) loads it only when a Plot first mounts, and that alone took 3-4 s
+    of the Monitor's first chart here; preloaded, opening the tab draws at once. The bundle's
+    hashed name is read from Gradio's assets; without it, nothing is preloaded."""
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
+    bundle = next(iter(sorted(assets.glob("PlotlyPlot-*.js"))), None)
+    if bundle is None:
+        return "() => {}"
+    return f"""
+() => {{
+  const main = [...document.scripts].find((s) => /\/assets\/index-[^/]*\.js/.test(s.src));
+  if (!main) return;
+  const url = main.src.replace(/index-[^/]*\.js.*$/, {bundle.name!r});
+  setTimeout(() => import(url).catch((e) => console.warn("plotly preload:", e)), 300);
+}}
+"""
 
 
 def default_selection(ctx: StudioContext) -> list[str]:
-    """Live runs if any, else the newest run."""
-    runs = list_runs(ctx.runs_dir)
-    live = [r.run_id for r in runs if r.read_status()["state"] in ("running", "pending")]
-    return live or [r.run_id for r in runs[:1]]
+    """Live training runs if any, else the newest training run (never a label-candidates
+    sample run while a training run exists)."""
+    return default_runs(ctx.runs_dir)
 
 
 def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
@@ -59,71 +90,96 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         )
         splits = gr.CheckboxGroup(["train", "eval"], value=["train", "eval"], label="Split", scale=1)
         smoothing = gr.Slider(0.0, 0.99, value=0.6, step=0.01, label="Smoothing (EMA)", scale=2)
+    with gr.Row(equal_height=True):
+        x_axis = gr.Radio(X_CHOICES, value="step", label="X axis", scale=2, elem_id="monitor-x")
+        log_y = gr.CheckboxGroup([], label="Log scale y (per chart)", scale=3, elem_id="monitor-log")
+        csv = gr.DownloadButton("Chart data (CSV)", scale=1, elem_id="monitor-csv", size="md")
     status = gr.Markdown(elem_id="monitor-status")
-    plot = gr.Plot(elem_id="monitor-plot")
-    with gr.Accordion("Samples: completions and their rewards (RL and sample runs)", open=True):
+    plot = gr.Plot(elem_id="monitor-plot", show_label=False)
+    with gr.Accordion("Rerun, resume, compare configs", open=False, elem_id="monitor-actions"):
         with gr.Row():
-            samples = gr.Dataframe(
-                headers=["step", "reward fn", "reward", "words", "completion", "prompt"],
-                interactive=False,
-                wrap=True,
-                max_height=420,
-                scale=3,
-                elem_id="monitor-samples",
+            act_run = gr.Dropdown(
+                [], label="Run", scale=3, elem_id="monitor-act-run", allow_custom_value=True
             )
-            scatter = gr.Plot(scale=2, elem_id="monitor-scatter")
+            rerun = gr.Button("Edit and rerun", scale=1, elem_id="monitor-rerun")
+            resume = gr.Button("Resume", scale=1, elem_id="monitor-resume")
+        hint = gr.Markdown(elem_id="monitor-resume-hint")
+        diff_note = gr.Markdown(elem_id="monitor-diff-note")
+        diff = gr.Dataframe(interactive=False, wrap=True, elem_id="monitor-diff")
+    with gr.Column(visible=False, elem_id="monitor-samples-box") as samples_box:
+        with gr.Accordion("Samples: completions and their rewards (RL and sample runs)", open=True):
+            with gr.Row():
+                samples = gr.Dataframe(
+                    headers=["step", "reward fn", "reward", "words", "completion", "prompt"],
+                    interactive=False,
+                    wrap=True,
+                    max_height=420,
+                    scale=3,
+                    elem_id="monitor-samples",
+                )
+                scatter = gr.Plot(scale=2, elem_id="monitor-scatter")
     state = gr.State(MonitorState())
     timer = gr.Timer(1.0)
 
     # --- handlers ----------------------------------------------------------------------
-    def gallery(st: MonitorState) -> tuple[Any, Any]:
-        """Samples of the first selected run that has any."""
-        for run_id in st.tails:
-            rows = read_samples(RunDir(ctx.runs_dir / run_id))
-            if rows:
-                return samples_table(rows), reward_length_figure(rows)
-        return [], reward_length_figure([])
+    def figure(st: MonitorState, chosen: list[str], smooth: float, split: list[str], x: str, logs: list[str]):
+        fig = make_figure(st, chosen, smooth, split, x, logs)  # type: ignore[arg-type]
+        name = run_name(next(iter(st.tails), "monitor"))
+        return PlotData(type="plotly", plot=figure_json(fig, f"{name}-{x}"))
 
-    def redraw(st: MonitorState, chosen: list[str], smooth: float, split: list[str]) -> tuple[Any, str]:
-        counts = ", ".join(f"`{r}`: {st.states.get(r, '?')}, {len(t.rows)} rows" for r, t in st.tails.items())
-        return make_figure(st, chosen, smooth, split), counts or "Select one or more runs."
+    def csv_file(st: MonitorState, chosen: list[str], split: list[str]) -> str | None:
+        st.csv_written_at = time.time()
+        if not st.tails:
+            return None
+        return str(write_csv(chart_exports_dir(ctx), st, chosen or ["loss"], split))
 
-    def on_select(selected: list[str], chosen: list[str], smooth: float, split: list[str], st: MonitorState):
-        st.select(ctx.runs_dir, selected or [])
-        st.poll(ctx.runs_dir)
-        methods = [run_method_of(r) for r in selected or []]
-        defaults = default_metrics(methods, st.metric_names())
+    def gallery(st: MonitorState) -> tuple[Any, Any, Any]:
+        """Samples of the first selected run that has any; the panel hides when none has."""
+        rows = st.samples_of(ctx.runs_dir)
+        if not rows:
+            return gr.skip(), gr.skip(), gr.Column(visible=False)
+        return samples_table(rows), reward_length_figure(rows), gr.Column(visible=True)
+
+    def draw(st, chosen, smooth, split, x, logs, *, csv_now: bool = True) -> list[Any]:
+        """[plot, status, state, timer, samples, scatter, samples box, csv]."""
+        logs = [m for m in logs or [] if m in (chosen or [])]
+        st.drawn = (tuple(st.tails), tuple(chosen or []), smooth, tuple(split or []), x, tuple(logs))
+        fig = figure(st, chosen, smooth, split, x, logs)
+        line = st.status_line(missing_x_notes(st, x))  # type: ignore[arg-type]
+        table, sc, box = gallery(st)
+        if csv_now or time.time() - st.csv_written_at > CSV_EVERY_S or st.all_terminal():
+            out_csv = gr.DownloadButton(value=csv_file(st, chosen, split))
+        else:
+            out_csv = gr.skip()
+        return [fig, line, st, gr.Timer(active=not st.all_terminal()), table, sc, box, out_csv]
+
+    def on_select(selected, chosen, smooth, split, st: MonitorState, x, logs):
+        selected = [s for s in selected or [] if isinstance(s, str)]
+        key_runs = tuple(r for r in selected if resolve_run(ctx.runs_dir, r))
+        st.select(ctx.runs_dir, selected)
+        changed = st.poll(ctx.runs_dir)
+        if not changed and st.drawn is not None and st.drawn[0] == key_runs:
+            return [gr.skip()] * 11  # the same figure is on the page (the tab mounting fires this)
+        methods = [run_method(r) for r in (resolve_run(ctx.runs_dir, i) for i in st.tails) if r]
+        defaults = default_metrics(methods, st.metric_names()) if st.drawn is None or changed else chosen
         choices = sorted(set(st.metric_names()) | set(defaults))
-        fig, counts = redraw(st, defaults, smooth, split)
-        table, sc = gallery(st)
-        return (
-            fig,
-            counts,
-            st,
-            gr.Dropdown(choices=choices, value=defaults),
-            gr.Timer(active=not st.all_terminal()),
-            table,
-            sc,
-        )
+        logs = [m for m in logs or [] if m in defaults]
+        out = draw(st, defaults, smooth, split, x, logs)
+        acts = gr.Dropdown(choices=list(st.tails), value=next(iter(st.tails), None))
+        log_box = gr.CheckboxGroup(choices=defaults, value=logs)
+        return [*out[:3], gr.Dropdown(choices=choices, value=defaults), *out[3:], log_box, acts]
 
-    def on_tick(chosen: list[str], smooth: float, split: list[str], st: MonitorState):
+    def on_tick(chosen, smooth, split, st: MonitorState, x, logs):
         if not st.poll(ctx.runs_dir):
-            return gr.skip(), gr.skip(), st, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return [gr.skip()] * 10
+        out = draw(st, chosen, smooth, split, x, logs, csv_now=False)
         choices = sorted(set(st.metric_names()) | set(chosen or []))
-        fig, counts = redraw(st, chosen, smooth, split)
-        table, sc = gallery(st)
-        return (
-            fig,
-            counts,
-            st,
-            gr.Dropdown(choices=choices),
-            gr.Timer(active=not st.all_terminal()),
-            table,
-            sc,
-        )
+        return [*out[:3], gr.Dropdown(choices=choices), *out[3:], gr.skip()]
 
-    def on_style(chosen: list[str], smooth: float, split: list[str], st: MonitorState):
-        return redraw(st, chosen, smooth, split)
+    def on_style(chosen, smooth, split, st: MonitorState, x, logs):
+        out = draw(st, chosen, smooth, split, x, logs)
+        logs = [m for m in logs or [] if m in (chosen or [])]
+        return [out[0], out[1], out[7], gr.CheckboxGroup(choices=chosen or [], value=logs)]
 
     def on_page_load() -> Any:
         """Each new page gets today's run list, with live runs (or the newest) selected."""
@@ -134,27 +190,35 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         ids = [r.run_id for r in list_runs(ctx.runs_dir)]
         return gr.Dropdown(choices=ids, value=[s for s in selected or [] if s in ids] or ids[:1])
 
-    def run_method_of(run_id: str) -> str:
-        return run_method(RunDir(ctx.runs_dir / run_id))
+    def on_diff(selected: list[str], chosen: list[str]) -> tuple[str, Any]:
+        headers, rows, note = config_diff(ctx.runs_dir, selected or [], None)
+        return note, gr.Dataframe(value=rows, headers=headers) if headers else gr.Dataframe(value=[])
+
+    def on_resume(run_id: str | None, selected: list[str]) -> tuple[str, Any]:
+        new = resume_run(ctx.launcher, find_run(ctx.runs_dir, run_id))  # refusals come back as gr.Error
+        ctx.tick()
+        ids = [r.run_id for r in list_runs(ctx.runs_dir)]
+        value = [new.run_id, *[s for s in selected or [] if s in ids]]
+        return f"Resumed `{run_id}` as `{new.run_id}`.", gr.Dropdown(choices=ids, value=value)
 
     # --- wiring ------------------------------------------------------------------------
-    sel_inputs = [runs, metrics, smoothing, splits, state]
-    sel_outputs = [plot, status, state, metrics, timer, samples, scatter]
-    runs.change(on_select, sel_inputs, sel_outputs, api_name="monitor_select")
-    timer.tick(
-        on_tick,
-        [metrics, smoothing, splits, state],
-        sel_outputs,
-        api_name="monitor_tick",
+    view = [metrics, smoothing, splits, state, x_axis, log_y]
+    drawn = [plot, status, state, metrics, timer, samples, scatter, samples_box, csv]
+    runs.change(
+        on_select, [runs, *view], [*drawn, log_y, act_run], api_name="monitor_select", show_progress="hidden"
+    )
+    runs.change(on_diff, [runs, metrics], [diff_note, diff], api_name="monitor_diff", show_progress="hidden")
+    timer.tick(on_tick, view, [*drawn, log_y], api_name="monitor_tick", show_progress="hidden")
+    gr.on(
+        [metrics.input, smoothing.release, splits.input, x_axis.input, log_y.input],
+        on_style,
+        view,
+        [plot, status, csv, log_y],
+        api_name="monitor_view",
+        trigger_mode="always_last",
         show_progress="hidden",
     )
-    gr.on(
-        [c.change for c in (metrics, smoothing, splits)],
-        on_style,
-        [metrics, smoothing, splits, state],
-        [plot, status],
-        api_visibility="private",
-        trigger_mode="always_last",
-    )
     refresh.click(on_refresh, runs, runs, api_visibility="private")
-    return MonitorTab(runs, timer, on_page_load)
+    act_run.change(lambda r: resume_hint(ctx.runs_dir, r), act_run, hint, api_visibility="private")
+    resume.click(on_resume, [act_run, runs], [hint, runs], api_name="monitor_resume")
+    return MonitorTab(runs, timer, on_page_load, act_run, rerun)

@@ -1,5 +1,6 @@
-"""Train tab: pick a preset, edit it in a form, see the YAML and the exact commands, launch;
-a live runs table with details, log tail and Stop."""
+"""Train tab: pick a preset (or a run to rerun), edit it in a form, see the YAML and the exact
+commands, launch; the runs list beside it (runs_panel.py: details, log, Stop, Resume, config
+diff). "Edit and rerun" fills the form from a run's resolved config.yaml under a new name."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from backends.core.pipeline import create_pipeline, is_pipeline, start_pipeline
 from backends.core.policy import check_pipeline
 from studio.context import StudioContext
 from studio.logic import forms
+from studio.logic.rerun import find_run, pipeline_text, rerun_base, rerun_form
 from studio.logic.resources import placement, resources
-from studio.logic.runs import RUN_COLUMNS, resolve_run, run_summary, runs_table
+from studio.logic.runs import runs_table
 from studio.tabs.form import build_form
+from studio.tabs.runs_panel import build_runs_panel
 
 
 @dataclass
@@ -30,6 +33,9 @@ class TrainTab:
     preset: gr.Dropdown
     form_box: gr.Column  # the form (visible for a single-run preset)
     pipeline_box: gr.Column  # the pipeline editor (visible for a pipeline preset)
+    rerun_of: gr.State  # id of the run whose config is the form's base ("": the preset)
+    fill_rerun: Any  # run id -> updates of `rerun_outputs` (the Monitor's "Edit and rerun" too)
+    rerun_outputs: list[gr.components.Component]
 
 
 def _read_text(ctx: StudioContext, name: str | None) -> str:
@@ -59,17 +65,35 @@ def checked_config(ctx: StudioContext, raw: dict[str, Any], values: list[Any], s
     return forms.form_to_config(raw, values, source, ctx.policy)[0]
 
 
-def _command(ctx: StudioContext, name: str | None, raw: dict[str, Any], values: list[Any]) -> str:
+def _base(ctx: StudioContext, name: str | None, rerun_id: str | None) -> dict[str, Any]:
+    """What the form's values go onto: the rerun run's config, else the preset."""
+    if rerun_id:
+        return rerun_base(find_run(ctx.runs_dir, rerun_id))
+    return read_preset(ctx.preset_path(name)) if name else {}
+
+
+def _command(
+    ctx: StudioContext, name: str | None, raw: dict[str, Any], values: list[Any], rerun_id: str | None = None
+) -> str:
     """The headless command for the form as it is; shown even when the studio refuses the
-    run (a preset with trust_remote_code runs only from the command line)."""
-    if not name:
+    run (a preset with trust_remote_code runs only from the command line). A rerun names the
+    old run's config.yaml as its preset."""
+    if rerun_id:
+        run = find_run(ctx.runs_dir, rerun_id)
+        preset = str(run.config_path)
+        raw = read_preset(run.config_path)
+    elif name:
+        preset = _preset_arg(ctx, name)
+    else:
         return ""
     try:
         sets = [] if is_pipeline(raw) else forms.overrides(raw, values)
     except ConfigError:
         sets = []
+    if rerun_id and raw.get("resume_from"):
+        sets.append("resume_from=null")  # a rerun starts from scratch
     where = ctx.runner.config.cli_args()
-    return forms.headless_command(_preset_arg(ctx, name), sets, str(ctx.runs_dir), where)
+    return forms.headless_command(preset, sets, str(ctx.runs_dir), where)
 
 
 def _elsewhere(ctx: StudioContext) -> str | None:
@@ -81,15 +105,21 @@ def _placement(ctx: StudioContext, values: list[Any]) -> str:
     return placement(ctx.runner, dict(zip(forms.keys(), values, strict=False)))
 
 
-def _preview(ctx: StudioContext, name: str | None, values: list[Any]) -> tuple[str, str, str, str]:
+def _preview(
+    ctx: StudioContext, name: str | None, values: list[Any], rerun_id: str | None = None
+) -> tuple[str, str, str, str]:
     """(errors, config YAML, headless command, method help) for the form's current values."""
-    raw = read_preset(ctx.preset_path(name)) if name else {}
-    cmd = _command(ctx, name, raw, values)
+    try:
+        raw = _base(ctx, name, rerun_id)
+    except ConfigError as e:
+        return _errors_md(e.problems), "", "", ""
+    cmd = _command(ctx, name, raw, values, rerun_id)
     if is_pipeline(raw):
         return "", "", cmd, PIPELINE_HELP
     help_line = _method_help(values[0])
+    source = f"Train form (rerun of {rerun_id})" if rerun_id else f"Train form (preset {name})"
     try:
-        cfg = checked_config(ctx, raw, values, f"Train form (preset {name})")
+        cfg = checked_config(ctx, raw, values, source)
     except ConfigError as e:
         return _errors_md(e.problems), "", cmd, help_line
     needs, too_big = resources(cfg, ctx.launcher.gpus, _elsewhere(ctx))
@@ -114,6 +144,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             preset = gr.Dropdown(
                 presets, value=preset0, label="Preset", info=f"YAML files in {ctx.presets_dir}"
             )
+            rerun_note = gr.Markdown(elem_id="rerun-note")  # says when the form holds a rerun
             method_help = gr.Markdown(help0)
             pipeline0 = is_pipeline(raw0)
             with gr.Column(visible=not pipeline0) as form_box:
@@ -149,65 +180,58 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
                 )
                 yaml_view = gr.Code(yaml0, language="yaml", label="config.yaml", interactive=False)
         with gr.Column(scale=3):
-            gr.Markdown("### Runs")
-            table = gr.Dataframe(
-                headers=RUN_COLUMNS,
-                value=runs_table(ctx.runs_dir),
-                interactive=False,
-                elem_id="runs-table",
-                wrap=True,
-            )
-            with gr.Row():
-                run_select = gr.Dropdown(
-                    [r[0] for r in runs_table(ctx.runs_dir)],
-                    label="Run",
-                    scale=4,
-                    allow_custom_value=True,
-                    elem_id="run-select",
-                )
-                stop = gr.Button("Stop", variant="stop", scale=1)
-            summary = gr.Markdown()
-            with gr.Tabs():
-                with gr.Tab("Log"):
-                    log = gr.Code(
-                        language="shell", label="stdout.log (tail)", interactive=False, max_lines=30
-                    )
-                with gr.Tab("Config"):
-                    run_config = gr.Code(language="yaml", label="config.yaml", interactive=False)
+            panel = build_runs_panel(ctx)
+    table, run_select = panel.table, panel.run_select
     launched = gr.Textbox(visible=False)
-    timer = gr.Timer(2.0)
+    rerun_of = gr.State("")
 
     # --- handlers ----------------------------------------------------------------------
     def on_preset(name: str) -> list[Any]:
+        """A preset chosen by hand: the form starts from it (a rerun's base is dropped)."""
         raw = read_preset(ctx.preset_path(name))
         if is_pipeline(raw):
-            return [gr.Column(visible=False), gr.Column(visible=True), _read_text(ctx, name)] + [
+            return ["", "", gr.Column(visible=False), gr.Column(visible=True), _read_text(ctx, name)] + [
                 gr.skip()
             ] * len(fields)
         try:
             values = forms.form_values(raw, name)
         except (ConfigError, ValueError) as e:
             gr.Warning(f"Preset {name} is invalid: {e}")
-            return [gr.skip()] * (3 + len(fields))
-        return [gr.Column(visible=True), gr.Column(visible=False), ""] + values
+            return [gr.skip()] * (5 + len(fields))
+        return ["", "", gr.Column(visible=True), gr.Column(visible=False), ""] + values
+
+    def fill_rerun(run_id: str | None) -> list[Any]:
+        """ "Edit and rerun": the run's resolved config fills the form (or, for a pipeline, the
+        editor) under a new name; launching goes through the form's one route as usual."""
+        run = find_run(ctx.runs_dir, run_id)  # refusals come back as gr.Error (studio/access.py)
+        base, values = rerun_form(run)
+        note = (
+            f"Editing a rerun of `{run.run_id}` (its config.yaml, new name `{base.get('name')}`). "
+            "Change what you like and launch; pick a preset to start from it instead."
+        )
+        if values is None:
+            shown = [gr.Column(visible=False), gr.Column(visible=True), pipeline_text(base)]
+            return [run.run_id, note, *shown] + [gr.skip()] * len(fields)
+        return [run.run_id, note, gr.Column(visible=True), gr.Column(visible=False), "", *values]
 
     def on_method(method: str) -> list[Any]:
         return form.on_method(method)
 
-    def on_form(name: str, *values: Any) -> tuple[str, str, str, str]:
-        return _preview(ctx, name, list(values))
+    def on_form(name: str, rerun_id: str, *values: Any) -> tuple[str, str, str, str]:
+        return _preview(ctx, name, list(values), rerun_id)
 
     def launched_message(run_id: str, what: str = "Run") -> tuple[str, Any, Any]:
         rows = runs_table(ctx.runs_dir)
         msg = f"{what} `{run_id}` started. Watch it in the Monitor tab."
         return msg, rows, gr.Dropdown(choices=[r[0] for r in rows], value=run_id)
 
-    def on_launch(name: str, pipeline_text: str, *values: Any) -> tuple[str, str, Any, Any]:
-        raw = read_preset(ctx.preset_path(name)) if name else {}
+    def on_launch(name: str, pipeline_text: str, rerun_id: str, *values: Any) -> tuple[str, str, Any, Any]:
+        raw = _base(ctx, name, rerun_id)
         if is_pipeline(raw):
             return launch_pipeline(name, pipeline_text)
+        source = f"Train form (rerun of {rerun_id})" if rerun_id else f"Train form (preset {name})"
         try:
-            cfg = checked_config(ctx, raw, list(values), f"Train form (preset {name})")
+            cfg = checked_config(ctx, raw, list(values), source)
             needs, too_big = resources(cfg, ctx.launcher.gpus, _elsewhere(ctx))
             if too_big:
                 raise ConfigError([needs.split("**Memory:** ", 1)[-1]])
@@ -241,45 +265,17 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         msg, rows, drop = launched_message(pdir.run_id, "Pipeline")
         return msg, pdir.run_id, rows, drop
 
-    def on_tick(selected: str | None) -> tuple[Any, Any, str, str]:
-        rows = runs_table(ctx.runs_dir)
-        run = resolve_run(ctx.runs_dir, selected)
-        if run is None:
-            return rows, gr.Dropdown(choices=[r[0] for r in rows]), "", ""
-        return rows, gr.Dropdown(choices=[r[0] for r in rows]), run_summary(run), run.log_tail()
-
-    def on_select(selected: str | None) -> tuple[str, str, str]:
-        run = resolve_run(ctx.runs_dir, selected)
-        if run is None:
-            return "", "", ""
-        return run_summary(run), run.log_tail(), run.config_path.read_text(encoding="utf-8")
-
-    def on_table_select(evt: gr.SelectData) -> Any:
-        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
-        rows = runs_table(ctx.runs_dir)
-        return rows[row][0] if 0 <= row < len(rows) else gr.skip()
-
-    def on_stop(selected: str | None) -> None:
-        run = resolve_run(ctx.runs_dir, selected)
-        if run is None:
-            gr.Warning("Select a run to stop.")
-            return
-        try:
-            gr.Info(ctx.runner.stop(run))
-        except ExecutorError as e:  # the STOP file is written first; the job stop did not go through
-            gr.Warning(f"Run {run.run_id}: {e}")
-
     # --- wiring ------------------------------------------------------------------------
     # `.input`, not `.change`: "Train on this" sets the preset and the form together, and the
     # form must keep the dataset and mapping it brought rather than reload the preset's.
-    preset.input(
-        on_preset, preset, [form_box, pipeline_box, pipeline_yaml, *fields], api_visibility="private"
-    )
+    rerun_outputs = [rerun_of, rerun_note, form_box, pipeline_box, pipeline_yaml, *fields]
+    preset.input(on_preset, preset, rerun_outputs, api_visibility="private")
+    panel.rerun.click(fill_rerun, run_select, rerun_outputs, api_name="rerun")
     fields[0].change(on_method, fields[0], [*fields, *form.containers], api_visibility="private")
     gr.on(
         [c.change for c in fields],
         on_form,
-        [preset, *fields],
+        [preset, rerun_of, *fields],
         [errors, yaml_view, headless_view, method_help],
         api_name="preview",
         trigger_mode="always_last",
@@ -294,14 +290,19 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     )
     launch.click(
         on_launch,
-        [preset, pipeline_yaml, *fields],
+        [preset, pipeline_yaml, rerun_of, *fields],
         [launch_msg, launched, table, run_select],
         api_name="launch",
     )
-    timer.tick(
-        on_tick, run_select, [table, run_select, summary, log], api_name="runs", show_progress="hidden"
+    return TrainTab(
+        table,
+        run_select,
+        launched,
+        form.by_key,
+        preset,
+        form_box,
+        pipeline_box,
+        rerun_of,
+        fill_rerun,
+        rerun_outputs,
     )
-    run_select.change(on_select, run_select, [summary, log, run_config], api_name="run_details")
-    table.select(on_table_select, None, run_select, api_visibility="private")
-    stop.click(on_stop, run_select, None, api_name="stop")
-    return TrainTab(table, run_select, launched, form.by_key, preset, form_box, pipeline_box)

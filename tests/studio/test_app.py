@@ -36,7 +36,7 @@ def test_launch_from_the_app_shows_in_table_and_monitor(studio) -> None:
     assert row is not None and row[2] == "succeeded", (row, summary)
     assert row[3] == "20 / 20" and row[1] == "sft"
 
-    plot, status, metrics, _, _, _ = client.predict(
+    plot, status, metrics, *_ = client.predict(
         [run_id], ["loss"], 0.0, ["train", "eval"], api_name="/monitor_select"
     )
     assert metrics["value"][:2] == ["loss", "mean_token_accuracy"]  # SFT's default charts
@@ -82,3 +82,40 @@ def test_pipeline_editor_errors_are_shown_and_start_nothing(studio) -> None:
     msg, *_ = client.predict("tiny/sft_dpo.yaml", bad, *tiny_values(), api_name="/launch")
     assert "`@nope` does not name an earlier stage" in msg
     assert not any(studio.runs_dir.iterdir())
+
+
+def test_stop_then_resume_from_the_app_continues_the_curve(studio) -> None:
+    """Resume in the studio does what `--resume` does: a new run from the stopped run's
+    checkpoint (accepted by the worker's policy check), its curve carried over and continued."""
+    client = Client(studio.url, verbose=False)
+    keys = forms.keys()
+    values = tiny_values()
+    for key, value in (("train.max_steps", 40), ("train.eval_steps", None), ("train.save_steps", 1000)):
+        values[keys.index(key)] = value
+    _, run_id, _, _ = client.predict("tiny/sft.yaml", "", *values, api_name="/launch")
+    metrics = studio.runs_dir / run_id / "metrics.jsonl"
+    deadline = time.time() + 180
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+        time.sleep(0.2)
+    client.predict(run_id, api_name="/stop")
+    status = studio.runs_dir / run_id / "status.json"
+    while time.time() < deadline and '"stopped"' not in status.read_text():
+        time.sleep(0.5)
+    assert '"stopped"' in status.read_text()
+    msg, _, picked = client.predict(run_id, api_name="/resume")
+    new_id = picked if isinstance(picked, str) else picked["value"]
+    assert f"Resumed `{run_id}` as `{new_id}`" in msg
+    new = studio.runs_dir / new_id
+    while time.time() < deadline + 120 and '"succeeded"' not in (new / "status.json").read_text():
+        assert '"failed"' not in (new / "status.json").read_text(), (new / "stdout.log").read_text()[-2000:]
+        time.sleep(0.5)
+    import json
+
+    st = json.loads((new / "status.json").read_text())
+    assert st["state"] == "succeeded" and st["resumed_from"] == run_id
+    assert (
+        "resume_from: " in (new / "config.yaml").read_text()
+        and "/checkpoints/checkpoint-" in (new / "config.yaml").read_text()
+    )
+    steps = [json.loads(line)["step"] for line in (new / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 41))  # the old curve up to the checkpoint, then the rest

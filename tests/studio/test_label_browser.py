@@ -138,3 +138,20 @@ def test_vote_buttons_are_off_without_a_session(studio, page, tmp_path: Path) ->
     open_label_tab(page, studio, "1 of 1 labeled")  # a session with nothing left: buttons off
     page.wait_for_function("() => document.querySelector('#label-left').disabled")
     assert page.locator("#label-right").is_disabled() and page.locator("#label-undo").is_enabled()
+
+
+def test_a_session_ordered_by_a_reward_model_says_so_and_serves_by_it(studio, page, tmp_path: Path) -> None:
+    store = studio.ctx.store
+    sid = store.create_session("ordered", pairs(3))
+    ids = [it.id for it in store.items(sid)]
+    scores = {i: [0.0, float(3 - n)] for n, i in enumerate(ids)}  # the last pair is the closest call
+    store.set_ordering(
+        sid, "order-run", "/x/runs/rm-run/model", scores, {i: 1 / (1 + s[1]) for i, s in scores.items()}
+    )
+    progress = open_label_tab(page, studio, "most uncertain first")
+    assert "reward model rm-run" in progress.inner_text()
+    assert prompt_text(page) == "Question number 2?"
+    page.keyboard.press("1")
+    progress.get_by_text("1 of 3 labeled").wait_for(timeout=30_000)
+    assert prompt_text(page) == "Question number 1?"
+    shot(page, tmp_path, "label-ordered.png")

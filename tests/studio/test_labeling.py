@@ -20,6 +20,7 @@ from gradio_client import Client
 from backends.core.jsonl import read_jsonl
 from backends.core.taskgen import pair_rows
 from studio.logic.labeling import items_from_rows, message_text, shown_as_written
+from tests.studio.conftest import ROOT
 
 # What a label event returns to gradio_client (state, buttons and groups are left out): a
 # vote, a ranking or a session all start with these; a session also has the ranking's
@@ -119,6 +120,67 @@ def test_generate_candidates_from_two_models_then_label_them(studio, tiny_model:
     items = studio.ctx.store.items(sid)
     assert all(len(it.responses) == 4 and "constraints" in it.meta for it in items)  # 2 samples x 2 models
     assert studio.ctx.store.session(sid).kind == "ranking"
+
+
+def finished_reward_run(ctx: Any, model_path: str) -> Any:
+    """A succeeded `reward` run whose model/ is the given reward model (no training here)."""
+    import shutil
+
+    from backends.core.config import load_preset
+
+    run = ctx.launcher.create_run(load_preset(ROOT / "presets/tiny/reward.yaml"), claimed=True, device="cpu")
+    shutil.copytree(model_path, run.model_dir)
+    run.update_status(state="running")
+    run.update_status(state="succeeded")
+    return run
+
+
+def test_a_session_ordered_by_a_reward_model_serves_the_most_uncertain_first(
+    studio, tiny_reward_model: str
+) -> None:
+    from backends.worker.rewards import reward_model_reward
+
+    rows = pair_rows("train", 8, seed=1)[:5]
+    (studio.ctx.data_dir / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    client = Client(studio.url, verbose=False)
+    _, sessions = client.predict("pairs.jsonl", "by-rm", "pair", 1, "", "alice", api_name="/label_create")
+    sid = sessions["value"] if isinstance(sessions, dict) else sessions
+    rm = finished_reward_run(studio.ctx, tiny_reward_model)
+    assert "not started" in client.predict(rm.run_id, api_name="/label_order").lower()  # no session open
+    out = client.predict(sid, "alice", api_name="/label_session")
+    assert "most uncertain first" not in out[PROGRESS]
+    msg = client.predict(rm.run_id, api_name="/label_order")
+    assert msg.startswith("Started"), msg
+    run_id = msg.split("`")[1]
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        state = json.loads((studio.runs_dir / run_id / "status.json").read_text())["state"]
+        if state in ("succeeded", "failed"):
+            break
+        time.sleep(1)
+    assert state == "succeeded", (studio.runs_dir / run_id / "stdout.log").read_text()[-2000:]
+    # The order the reward model implies, scored here: smallest |margin| first. The item alice
+    # held when the order came stays hers (a reload shows it again); the rest follow the order.
+    score = reward_model_reward(tiny_reward_model)
+    items = studio.ctx.store.items(sid)
+    scores = {it.id: score([it.prompt, it.prompt], it.responses) for it in items}
+    rest = sorted(items[1:], key=lambda it: abs(scores[it.id][0] - scores[it.id][1]))
+    assert [it.id for it in rest] != [it.id for it in items[1:]]  # not the file's order
+    out = client.predict(sid, "alice", api_name="/label_session")
+    assert "most uncertain first" in out[PROGRESS] and f"reward model `{rm.run_id}`" in out[PROGRESS]
+    for it, agree in zip([items[0], *rest], (True, True, True, True, False), strict=True):
+        assert out[PROMPT] == message_text(it.prompt)  # served in the scored order
+        best = 0 if scores[it.id][0] > scores[it.id][1] else 1
+        pick = best if agree else 1 - best
+        side = "left" if out[LEFT] == message_text(it.responses[pick]) else "right"
+        out = client.predict("alice", "", api_name=f"/label_vote_{side}")
+        assert "most uncertain first" in out[PROGRESS]
+    assert "Nothing left" in out[PROMPT]
+    report = client.predict(api_name="/label_agreement")
+    assert (
+        f"Agreement with reward model `{rm.run_id}` (it ordered this session): 80% of 5 decisive votes"
+        in report
+    )
 
 
 @contextmanager

@@ -50,6 +50,10 @@ def tiny_values() -> list:
 OPERATOR_CALLS = {
     "/launch": lambda: ("tiny/sft.yaml", "", *tiny_values()),
     "/stop": lambda: ("any-run",),
+    "/rerun": lambda: ("any-run",),
+    "/resume": lambda: ("any-run",),
+    "/monitor_rerun": lambda: ("any-run",),
+    "/monitor_resume": lambda: ("any-run", ["any-run"]),
     "/arena_start": lambda: (
         ["builtin:tiny-llama", "builtin:smollm2-135m-instruct"],
         "builtin:tasks",
@@ -64,6 +68,7 @@ OPERATOR_CALLS = {
     "/arena_to_label": lambda: ("any-run",),
     "/label_generate": lambda: ("builtin:tiny-llama", "", "builtin:tasks", 2, 2),
     "/label_train": lambda: ("majority", "tiny/dpo.yaml"),
+    "/label_order": lambda: ("any-run",),
     "/data_mix": lambda: ("builtin:tasks:sft: 3\nbuiltin:tasks:sft: 2", "mix", 0),
     "/data_train": lambda: ("pairs.jsonl",),
     "/data_action": lambda: (
