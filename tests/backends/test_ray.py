@@ -207,6 +207,8 @@ def test_stop_kill_and_a_restarted_studio_on_ray(ray_head: str, runs_dir: Path) 
     # Stop of a run that does not stop by itself: after the grace period, its job is stopped.
     slow = lambda_ctx.launcher.create_run(load_preset(PRESETS / "tiny/sft.yaml", LONG))
     until(lambda_ctx, lambda: slow.read_status()["state"] == "running")
+    # a hung worker (paused here, so it cannot notice the STOP file before the grace is up)
+    os.kill(slow.read_status()["pid"], signal.SIGSTOP)
     lambda_ctx.runner.stop(slow)
     long_ago = time.time() - 301  # the grace period (300 s) has passed
     os.utime(slow.stop_path, (long_ago, long_ago))
