@@ -105,7 +105,8 @@ def run_headless(
         if resume_of is not None and cfg.resume_from:
             return _run_elsewhere(runner, create_resumed(launcher, cfg, resume_of))
         return _run_elsewhere(runner, launcher.create_run(cfg))
-    device = launcher.slots()[0]
+    # one GPU per process (`launch.processes: N`); the worker refuses more processes than GPUs
+    device = ",".join(launcher.slots()[: launcher.devices_for(cfg)])
     # Created claimed: a studio scheduling the same runs folder never starts it as well.
     if resume_of is not None and cfg.resume_from:
         run = create_resumed(launcher, cfg, resume_of, device)

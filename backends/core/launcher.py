@@ -190,10 +190,17 @@ class Launcher:
         if not self.gpus:
             return 1
         try:
-            processes = config_from_yaml(run.config_path.read_text(encoding="utf-8"), "").launch.processes
+            cfg = config_from_yaml(run.config_path.read_text(encoding="utf-8"), "")
         except (OSError, ValueError):
             return 1  # the worker reports a broken config itself
-        return 1 if processes == "auto" else max(1, min(int(processes), len(self.gpus)))
+        return self.devices_for(cfg)
+
+    def devices_for(self, cfg: RunConfig) -> int:
+        """`devices_needed` of a config not written yet (headless claims before it creates)."""
+        processes = cfg.launch.processes
+        if not self.gpus or processes == "auto" or cfg.train.device == "cpu":
+            return 1
+        return max(1, min(int(processes), len(self.gpus)))
 
     def _reap(self) -> None:
         for run_id, proc in list(self._procs.items()):

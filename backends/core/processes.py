@@ -20,6 +20,8 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from backends.core.rawconfig import ConfigError
+
 # Methods whose worker runs under several processes: the TRL trainers (DDP through accelerate).
 # PPO (written here), sample and eval run in one process.
 MULTI_PROCESS = frozenset({"sft", "dpo", "simpo", "orpo", "kto", "reward", "grpo", "rloo"})
@@ -76,6 +78,16 @@ def plan_processes(
     gpu = _on_gpu(device, gpus)
     if processes != "auto":
         n = int(processes)
+        if gpu and n > len(gpus):
+            # NCCL refuses two ranks on one GPU, and a rank past the last visible GPU dies
+            # with "invalid device ordinal": refuse before anything starts, and say why.
+            raise ConfigError(
+                [
+                    f"`launch.processes` is {n} but this run has {len(gpus)} GPU(s) "
+                    f"({','.join(gpus)}) and each process needs a GPU of its own: set "
+                    f"`launch.processes` to {len(gpus)} or `auto`, or `train.device: cpu` for CPU processes"
+                ]
+            )
         threads = max(1, cores // n)
         return ProcessPlan(n, threads, batch, f"launch.processes: {n}")
     if method not in MULTI_PROCESS:

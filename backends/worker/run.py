@@ -69,9 +69,11 @@ def plan_for(cfg: RunConfig) -> ProcessPlan:
     inherited = os.environ.get(RANK_ENV)
     if inherited:
         return ProcessPlan(**json.loads(inherited))
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    gpus = [] if visible is None else [d for d in visible.split(",") if d.strip()]
-    return plan_for_config(cfg, gpus)
+    # CUDA_VISIBLE_DEVICES from the launcher, else (a worker started by hand) the machine's
+    # GPUs: planning as if on a CPU would start 2 ranks for SFT on a 1-GPU machine.
+    from backends.core.launcher import detect_gpus
+
+    return plan_for_config(cfg, detect_gpus())
 
 
 def halved_batch(cfg: RunConfig, err: BaseException) -> tuple[RunConfig, str] | None:

@@ -12,6 +12,7 @@ from backends.core.config import RunConfig
 from backends.core.executors import Executor, Request, request_for
 from backends.core.memory import estimate_run
 from backends.core.processes import plan_for_config, rank_command
+from backends.core.rawconfig import ConfigError
 
 VERDICT = {
     "fits": "fits",
@@ -28,7 +29,13 @@ def resources(
     """(Markdown, too_big): the processes, the ranks' command, and the memory verdict. With
     `elsewhere` (a cluster), the plan and the estimate are this machine's, not the node's the
     run lands on, so they inform and never refuse."""
-    plan = plan_for_config(cfg, gpus)
+    try:
+        plan = plan_for_config(cfg, gpus)
+    except ConfigError as e:  # more processes than this machine's GPUs
+        if not elsewhere:
+            return f"**Processes:** refused: {'; '.join(e.problems)}", True
+        gpus = None  # a cluster node has GPUs of its own: plan and estimate as on this CPU
+        plan = plan_for_config(cfg, gpus)
     lines = [f"**Processes:** {plan.processes} ({plan.why})"]
     if plan.processes > 1:
         cmd = rank_command("runs/<run_id>", plan, cfg.launch.accelerate_config, python="python")

@@ -74,6 +74,14 @@ def test_an_explicit_count_keeps_the_per_device_batch_and_gpus_get_one_process_e
     assert (gpu.processes, gpu.per_device_batch) == (2, 4)
 
 
+def test_more_processes_than_gpus_are_refused_before_anything_starts() -> None:
+    # NCCL refuses two ranks on one GPU; a second rank on a 1-GPU machine asks for cuda:1
+    with pytest.raises(ConfigError, match=r"`launch.processes` is 2 but this run has 1 GPU\(s\) \(0\)"):
+        plan_processes("sft", 2, 4, device="auto", gpus=["0"], cores=16)
+    assert plan_processes("sft", 2, 4, device="cpu", gpus=["0"], cores=16).processes == 2  # CPU ranks
+    assert plan_processes("sft", 2, 4, device="auto", gpus=["0", "1"], cores=16).processes == 2
+
+
 def test_the_tiny_presets_run_in_one_process_under_auto() -> None:
     assert plan_for_config(load_preset(ROOT / "presets/tiny/sft.yaml")).processes == 1
 
@@ -115,7 +123,8 @@ def test_a_dead_rank_is_named_from_torchruns_root_cause() -> None:
 def test_two_processes_learn_what_one_process_learns_at_the_same_global_batch(
     method: str, tmp_path: Path, tiny_model: str
 ) -> None:
-    common = ["train.max_steps=6", "train.eval_steps=null", "data.eval_fraction=0"]
+    # CPU processes (gloo) on any machine: on a 1-GPU machine two GPU ranks are refused
+    common = ["train.max_steps=6", "train.eval_steps=null", "data.eval_fraction=0", "train.device=cpu"]
     one = headless(tmp_path / "one", f"presets/tiny/{method}.yaml", "launch.processes=1", *common)
     two = headless(
         tmp_path / "two",
@@ -173,6 +182,8 @@ def test_a_killed_rank_fails_the_run_with_its_exit_code_and_stops_the_others(
             "train.max_steps=100000",
             "--set",
             "train.eval_steps=null",
+            "--set",
+            "train.device=cpu",  # gloo ranks on any machine, a GPU one too
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -207,6 +218,10 @@ def test_a_multi_gpu_run_takes_one_gpu_per_process_and_a_cpu_run_one_slot(tmp_pa
     two = gpus.create_run(load_preset(ROOT / "presets/tiny/dpo.yaml", ["launch.processes=2"]))
     auto = gpus.create_run(load_preset(ROOT / "presets/tiny/dpo.yaml"))
     assert (gpus.devices_needed(two), gpus.devices_needed(auto)) == (2, 1)
+    # headless claims before the run exists; CPU processes hold no GPU
+    cpu_two = load_preset(ROOT / "presets/tiny/dpo.yaml", ["launch.processes=2", "train.device=cpu"])
+    two_gpu = load_preset(ROOT / "presets/tiny/dpo.yaml", ["launch.processes=2"])
+    assert (gpus.devices_for(two_gpu), gpus.devices_for(cpu_two)) == (2, 1)
     cpu = Launcher(tmp_path / "c", gpus=[])
     assert (
         cpu.devices_needed(

@@ -34,6 +34,14 @@ def test_a_run_that_cannot_fit_is_flagged() -> None:
     assert "accelerate" not in md  # one process: no launcher command
 
 
+def test_more_processes_than_gpus_are_refused_on_the_form_but_not_for_a_cluster() -> None:
+    two = load_preset(ROOT / "presets/tiny/sft.yaml", ["launch.processes=2"])
+    md, refused = resources(two, ["0"])
+    assert refused and md.startswith("**Processes:** refused: `launch.processes` is 2 but this run has 1 GPU")
+    md, refused = resources(two, ["0"], elsewhere="Ray at http://head:8265")
+    assert not refused and md.startswith("**Processes:** 2 (launch.processes: 2)")
+
+
 def test_on_a_cluster_the_local_estimate_informs_and_never_refuses() -> None:
     huge = ["train.per_device_train_batch_size=4096", "train.max_length=8192", "launch.processes=1"]
     md, too_big = resources(load_preset(ROOT / "presets/sft.yaml", huge), elsewhere="Ray at http://head:8265")
