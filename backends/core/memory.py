@@ -221,10 +221,41 @@ def _prompt_tokens(cfg: RunConfig) -> int:
     return min(cfg.train.max_length, 128)
 
 
-def available_memory(device: str = "cpu") -> int | None:
-    """Free memory of the device in bytes: MemAvailable on the CPU; None when unknown."""
+def gpu_free_memory(gpus: list[str]) -> int | None:
+    """Free memory in bytes of the least free of `gpus` (each process of a run needs its share
+    on its own GPU), from nvidia-smi; None when unknown."""
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi is None or not gpus:
+        return None
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=index,uuid,memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    free: dict[str, int] = {}
+    for line in out.splitlines():
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) == 3 and fields[2].isdigit():
+            free[fields[0]] = free[fields[1]] = int(fields[2]) * 2**20  # MiB
+    try:
+        return min(free[g.strip()] for g in gpus)
+    except KeyError:  # a CUDA_VISIBLE_DEVICES entry nvidia-smi does not name (a MIG id, say)
+        return None
+
+
+def available_memory(device: str = "cpu", gpus: list[str] | None = None) -> int | None:
+    """Free memory of the device in bytes: MemAvailable on the CPU, the least free of `gpus`
+    on GPUs (nvidia-smi); None when unknown."""
     if device != "cpu":
-        return None  # a GPU's free memory needs nvidia-smi; the CPU figure would mislead
+        return gpu_free_memory(gpus or [])
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -254,7 +285,7 @@ def estimate_run(
         processes=plan.processes if device == "cpu" else 1,  # on GPUs: per device
         per_device_batch=plan.per_device_batch,
         bf16=bf16,
-        available=available_memory(device),
+        available=available_memory(device, gpus),
     )
 
 

@@ -114,7 +114,10 @@ def train_here(run: RunDir, cfg: RunConfig, plan: ProcessPlan) -> int:
 
         for note in runtime.notes:
             print(f"runtime: {note}", flush=True)
-        est = estimate_run(cfg, bf16=runtime.bf16) if runtime.device == "cpu" else None
+        from backends.core.launcher import detect_gpus
+
+        # per GPU on a GPU (its free memory from nvidia-smi), per process on the CPU
+        est = estimate_run(cfg, detect_gpus() if runtime.device == "cuda" else None, bf16=runtime.bf16)
         if est is not None:
             print(f"memory: estimated {est.summary()}", flush=True)
         run.update_status(runtime=runtime.as_dict())

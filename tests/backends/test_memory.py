@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from backends.core.config import load_preset
 from backends.core.memory import GIB, RUNTIME_BYTES, estimate, model_shape
@@ -68,3 +71,20 @@ def test_the_verdict_warns_when_tight_and_refuses_when_it_does_not_fit() -> None
     small = estimate(cfg, shape, processes=2, per_device_batch=2, bf16=True, available=need - 1)
     assert small.verdict == "too_big"
     assert "x 2 processes" in small.summary() and f"{need / GIB:.1f} GiB" in small.summary()
+
+
+def test_on_gpus_the_verdict_uses_the_least_free_gpu_from_nvidia_smi(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backends.core.memory import available_memory, estimate_run
+
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho '0, GPU-aaa, 81000'\necho '1, GPU-bbb, 1200'\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert available_memory("cuda", ["0"]) == 81000 * 2**20
+    assert available_memory("cuda", ["0", "GPU-bbb"]) == 1200 * 2**20
+    assert available_memory("cuda", ["MIG-x"]) is None  # not named by nvidia-smi: unknown
+    cfg = load_preset(ROOT / "presets/sft.yaml", ["train.device=auto"])
+    assert estimate_run(cfg, ["0"], bf16=True).verdict == "fits"
+    assert estimate_run(cfg, ["1"], bf16=True).verdict == "too_big"  # ~1.9 GiB on 1.2 GiB free
