@@ -43,6 +43,11 @@ def reward_model_reward(path: str, batch_size: int = 16) -> RewardFn:
     from backends.worker.models import load_reward_model
 
     model, tok = load_reward_model(path)
+    # on the run's GPU when it has one (a CPU run on a GPU machine sees none: the launcher
+    # hides them); scores come back as Python floats either way
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else None
+    if device is not None:
+        model = model.to(device)
 
     def reward_model(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
         texts = []
@@ -57,6 +62,8 @@ def reward_model_reward(path: str, batch_size: int = 16) -> RewardFn:
             enc = tok(
                 texts[i : i + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=1024
             )
+            if device is not None:
+                enc = enc.to(device)
             with torch.no_grad():
                 scores += model(**enc).logits[:, 0].float().tolist()
         return scores
