@@ -1,7 +1,8 @@
 """Synthetic data augmentation of a preference set (the `sda` stage).
 
-From a preference set (`data.dataset`), take a seed share of its prompts; ask the model
-(typically the SFT run) to write new prompts in their style, a few seeds shown each time;
+From a preference set (`data.dataset`), take a seed share of its prompts; let a model (the
+stage's, or `sda.writer_model`) write new prompts in their style by continuing a numbered list
+of a few seeds, Self-Instruct's way;
 drop empty or malformed ones and near-duplicates of a seed or of a prompt already kept
 (cosine similarity of sentence embeddings above `sda.similarity_threshold`); answer each
 kept prompt `sda.num_samples` times and let the judge pick chosen (best) and rejected
@@ -49,6 +50,14 @@ class SDAParams(Params):
     )
     shots: int = Field(
         3, ge=1, le=8, title="Examples per request", description="Seed prompts shown in each request."
+    )
+    writer_model: str | None = Field(
+        None,
+        title="Prompt writer",
+        description="The model that writes the new prompts by continuing a numbered list of seeds (empty: "
+        "the stage's model). A base or instruct model does this best; one fine-tuned only to answer "
+        "tends to answer the seeds instead.",
+        json_schema_extra=ui(path="model"),
     )
     prompt_temperature: float = Field(1.0, gt=0.0, title="Writing temperature")
     prompt_max_new_tokens: int = Field(96, gt=0, title="Prompt length (tokens)")

@@ -18,10 +18,17 @@ from backends.worker.generation import Generator
 from backends.worker.rewards import build_reward
 from backends.worker.runtime import Runtime
 
-REQUEST = (
-    "Here are some example instructions:\n\n{examples}\n\nWrite one new instruction of the same kind, about a "
-    "different topic, with requirements like theirs. Reply with the instruction only."
-)
+# Self-Instruct's way: the model continues a numbered list of seed instructions (plain text,
+# no chat template) and its next line is the new instruction. Asked in a chat turn to "write
+# a new instruction", SmolLM2-135M answered the examples instead (95 of 96 unusable, the run
+# of 2026-11-24 in docs/RESULTS.md); continuing the list it wrote instructions in their style.
+LIST_HEADER = "Instructions, one per line:\n"
+
+
+def writing_prompt(shown: list[str]) -> str:
+    """The numbered list of seeds (each on one line), ending where the next one starts."""
+    lines = "".join(f"{i}. {' '.join(p.split())}\n" for i, p in enumerate(shown, 1))
+    return f"{LIST_HEADER}{lines}{len(shown) + 1}."
 
 
 def prompt_text(prompt: Any) -> str:
@@ -35,9 +42,8 @@ def prompt_text(prompt: Any) -> str:
 def clean(text: str) -> str | None:
     """The instruction a model wrote, or None when it wrote none (empty, too short or long,
     or an echo of the request)."""
-    text = text.strip().strip('"').strip()
+    text = text.strip().split("\n", 1)[0].strip().strip('"').strip()  # the list's next line
     text = re.sub(r"^(?:\d+[.)]|[-*]|instruction:)\s*", "", text, flags=re.IGNORECASE)
-    text = re.split(r"\n\s*\n", text, maxsplit=1)[0].strip()
     if (
         len(text) < 20
         or len(text) > 600
@@ -55,20 +61,23 @@ def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     originals = list(dict.fromkeys(prompt_text(r.get("prompt", "")) for r in rows))
     rng = random.Random(seed)
     seeds = rng.sample(originals, min(len(originals), max(s.shots, round(s.seed_fraction * len(originals)))))
-    gen = Generator(cfg.model, rt.device, rt.attn_implementation)
     total = 3
     run.update_status(
         phase="writing prompts", total_steps=total, step=0, train_started_at=time.time(), first_step=0
     )
-    requests = []
-    for _ in range(s.new_prompts):
-        shown = rng.sample(seeds, min(s.shots, len(seeds)))
-        examples = "\n\n".join(f"{i}. {p}" for i, p in enumerate(shown, 1))
-        requests.append([{"role": "user", "content": REQUEST.format(examples=examples)}])
+    requests = [writing_prompt(rng.sample(seeds, min(s.shots, len(seeds)))) for _ in range(s.new_prompts)]
+    writer_cfg = (
+        cfg.model.model_copy(update={"name_or_path": s.writer_model}) if s.writer_model else cfg.model
+    )
+    writer = Generator(writer_cfg, rt.device, rt.attn_implementation)
     written = [
         o[0]
-        for o in gen.generate(requests, 1, s.prompt_max_new_tokens, s.prompt_temperature, s.batch_size, seed)
+        for o in writer.generate(
+            requests, 1, s.prompt_max_new_tokens, s.prompt_temperature, s.batch_size, seed
+        )
     ]
+    gen = writer if not s.writer_model else Generator(cfg.model, rt.device, rt.attn_implementation)
+    del writer
     candidates: list[tuple[str, str | None]] = []  # (text, constraints json)
     malformed = 0
     for text in (clean(w) for w in written):

@@ -52,6 +52,18 @@ def test_constraints_read_back_from_every_generated_prompt() -> None:
     assert parse_constraints("Tell me about kites, please.") == []
 
 
+def test_new_prompts_are_written_as_the_next_line_of_a_numbered_list() -> None:
+    from backends.worker.augment import clean, writing_prompt
+
+    asked = writing_prompt(["Tell me about kites.\nUse exactly 3 sentences.", "Describe rain. Be brief."])
+    assert asked.endswith("1. Tell me about kites. Use exactly 3 sentences.\n2. Describe rain. Be brief.\n3.")
+    # the model's continuation: its first line is the instruction, the rest (the list going on) is dropped
+    assert clean(" Explain tides. Use exactly 2 sentences.\n4. Tell me about owls.") == (
+        "Explain tides. Use exactly 2 sentences."
+    )
+    assert clean(" Hi.\n4. Something longer than twenty characters.") is None  # too short: nothing usable
+
+
 def test_sda_stage_counts_add_up_and_merge_keeps_the_original(
     runs_dir: Path, tmp_path: Path, tiny_model: str
 ) -> None:
@@ -68,6 +80,7 @@ sda:
   max_new_tokens: 12
   prompt_max_new_tokens: 24
   batch_size: 6
+  writer_model: builtin:tiny-llama  # a second model writes the prompts (here the same tiny one)
   judge: {kind: function, path: "tests.backends.rl_rewards:vowel_share"}
 """
     )
