@@ -70,7 +70,11 @@ class SDAParams(Params):
         json_schema_extra=ui(main=True),
     )
     embedding_model: str = Field(
-        "builtin:all-minilm-l6-v2", title="Embedding model", description="all-MiniLM-L6-v2, shipped offline."
+        "builtin:all-minilm-l6-v2",
+        title="Embedding model",
+        description="all-MiniLM-L6-v2, shipped offline. A folder of another sentence-embedding model from the "
+        "command line only: the web keeps the default (the path policy knows no embedder folders).",
+        json_schema_extra=ui(form=False),
     )
     num_samples: int = Field(4, ge=2, title="Answers per prompt", json_schema_extra=ui(main=True))
     max_new_tokens: int = Field(64, gt=0, title="Answer length (tokens)")

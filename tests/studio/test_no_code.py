@@ -146,3 +146,14 @@ def test_a_worker_on_a_web_run_refuses_an_unregistered_function_before_importing
         st["state"] == "failed" and "reward function 'evil_rewards:score' was not registered" in st["error"]
     )
     assert not marker.exists()
+
+
+def test_the_web_cannot_point_the_augmentation_embedder_at_a_folder(tmp_path: Path) -> None:
+    """sda's embedding model loads a folder the path policy has no role for: the web keeps the default."""
+    policy = StudioPolicy(PathPolicy((tmp_path,)), RewardFunctions.parse([]))
+    default = load_preset(ROOT / "presets/sda.yaml")
+    check_config(default, policy)  # the shipped embedder is fine
+    elsewhere = load_preset(ROOT / "presets/sda.yaml", [f"sda.embedding_model={tmp_path}"])
+    with pytest.raises(ConfigError, match="embedding_model"):
+        check_config(elsewhere, policy)
+    assert check_config(elsewhere, None).sda.embedding_model == str(tmp_path)  # the command line may
