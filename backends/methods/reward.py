@@ -46,6 +46,7 @@ class RewardParams(Params):
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from trl import RewardConfig, RewardTrainer
 
+    from backends.core.processes import is_main_process
     from backends.core.rundir import RunState
     from backends.worker.rm_eval import eval_source, evaluate
     from backends.worker.trainers import fit, prepare, trainer_kwargs
@@ -68,7 +69,8 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         trainer_cls = WeightedRewardTrainer
     state = fit(trainer_cls, cfg, run, inputs, args, peft_task="SEQ_CLS")
     source = eval_source(cfg)
-    if source is not None and state == RunState.SUCCEEDED:
+    # the main process alone: it saved model/ and is the one writer of metrics.jsonl
+    if source is not None and state == RunState.SUCCEEDED and is_main_process():
         run.update_status(phase="evaluating")
         evaluate(cfg, run, source, run.read_status().get("step") or 0)
     return state

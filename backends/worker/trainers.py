@@ -140,6 +140,12 @@ def prepare(cfg: RunConfig, rt: Runtime, *, reward_head: bool = False) -> Inputs
     if is_main_process():
         print(f"data: {len(train_ds)} train rows, {len(eval_ds) if eval_ds else 0} eval rows", flush=True)
     tokenizer = load_tokenizer(cfg.model)
+    # A new head (the reward model's score) is drawn when the model loads, before the trainer
+    # seeds: without this it differed from run to run and from rank to rank, and `train.seed`
+    # did not reproduce a reward model.
+    from transformers import set_seed
+
+    set_seed(cfg.train.seed)
     if reward_head:
         model = load_sequence_classifier(cfg.model, rt.attn_implementation, tokenizer.pad_token_id)
     else:

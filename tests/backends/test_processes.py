@@ -53,12 +53,14 @@ def test_auto_picks_two_single_thread_processes_for_sft_on_two_cores_and_keeps_t
         ("sft", 3, 2, 135_000_000, "does not split evenly"),
         ("sft", 4, 1, 135_000_000, "one CPU core"),
         ("sft", 4, 2, 100_000, "steps faster than a second process starts"),
+        ("sft", 4, 2, 135_000_000, "20 steps: a second process's start-up costs more"),
     ],
 )
 def test_auto_stays_at_one_process_and_says_why(
     method: str, batch: int, cores: int, params: int, why: str
 ) -> None:
-    plan = plan_processes(method, "auto", batch, cores=cores, model_params=params)
+    steps = 20 if "20 steps" in why else 200
+    plan = plan_processes(method, "auto", batch, cores=cores, model_params=params, steps=steps)
     assert plan.processes == 1 and plan.per_device_batch == batch
     assert why in plan.why
 
@@ -119,7 +121,7 @@ def test_a_dead_rank_is_named_from_torchruns_root_cause() -> None:
     assert "exit code 1 without a final state" in rank_failure("no summary", 2, 1)
 
 
-@pytest.mark.parametrize("method", ["sft", "dpo"])
+@pytest.mark.parametrize("method", ["sft", "dpo", "reward"])
 def test_two_processes_learn_what_one_process_learns_at_the_same_global_batch(
     method: str, tmp_path: Path, tiny_model: str
 ) -> None:
@@ -145,8 +147,13 @@ def test_two_processes_learn_what_one_process_learns_at_the_same_global_batch(
     assert curve1[0] != curve1[-1]  # it trained: the curve moved
     assert (run2.model_dir / "tokenizer.json").exists()
     # one writer: every step's metrics row appears once
-    steps = [json.loads(x)["step"] for x in run2.metrics_path.read_text().splitlines()]
-    assert steps == sorted(set(steps))
+    rows = [json.loads(x) for x in run2.metrics_path.read_text().splitlines()]
+    keys = [(r["step"], r.get("split")) for r in rows]
+    assert len(keys) == len(set(keys)), keys
+    if method == "reward":
+        # the held-out pair accuracy after training: measured once, by the main process, on
+        # the model it saved (another rank reading model/ before it was written failed the run)
+        assert sum("heldout_pair_accuracy" in r for r in rows) == 1
 
 
 def _rank_pids(run: RunDir) -> list[int]:
