@@ -3,7 +3,8 @@
 `launch.processes: N` runs the worker as N data-parallel processes (DDP through `accelerate
 launch`, torchrun underneath; gloo on the CPU, NCCL on GPUs). `auto` picks, per method and
 device, what measured faster (docs/BENCHMARKS.md): on a CPU with 2+ cores, 2 processes of
-cores/2 threads each for the methods in `CPU_AUTO_MULTI`; otherwise 1 process.
+cores/2 threads each for the methods in `CPU_AUTO_MULTI` (from `CPU_AUTO_MIN_STEPS` steps);
+otherwise 1 process.
 
 With `auto` the preset's `per_device_train_batch_size` stays the global batch and is split
 across the processes (so `auto` never changes what a step learns from, only how fast); with
@@ -26,15 +27,20 @@ from backends.core.rawconfig import ConfigError
 # PPO (written here), sample and eval run in one process.
 MULTI_PROCESS = frozenset({"sft", "dpo", "simpo", "orpo", "kto", "reward", "grpo", "rloo"})
 # Where `auto` starts 2 processes on a multi-core CPU because it measured faster there
-# (docs/BENCHMARKS.md, bench/processes.py): SFT (3.9 vs 16 s/step under load here; 27 %
-# faster on a quiet Xeon, shared/FIELD_NOTES.md). DPO at 2 pairs per step was not faster
-# (3.65 vs 3.05 s/step: one pair per process is too small a batch), the reward model was not
-# measured, and GRPO/RLOO generate token by token: they stay at 1 until a bench says otherwise.
+# (docs/BENCHMARKS.md, bench/processes.py on an idle 2-core machine): SFT 1.21x per step (27 %
+# on a quiet Xeon, shared/FIELD_NOTES.md). DPO (1.05x) and the reward model (1.06x) gain less
+# than a second process costs to start on any run of the presets' length; GRPO/RLOO generate
+# token by token: they stay at 1 until a bench says otherwise.
 CPU_AUTO_MULTI = frozenset({"sft"})
 
 # Below this many parameters a step takes milliseconds and a second process only adds its
 # ~5 s start-up (the tiny test model); the embedded 135M model gains.
 SMALL_MODEL = 20_000_000
+
+# A second process starts in ~6 s and saves ~0.3 s per SFT step here (bench/processes.py on
+# an idle 2-core machine: 1.6 vs 1.9 s/step; a 12-step run was 5 s slower in all): below this
+# many steps `auto` keeps one process, which finishes first.
+CPU_AUTO_MIN_STEPS = 40
 
 RANK_ENV = "ALIGNMENT_STUDIO_RANKS"  # set in the ranks' environment: "N" processes of this run
 
@@ -70,9 +76,10 @@ def plan_processes(
     gpus: list[str] | None = None,
     cores: int | None = None,
     model_params: int | None = None,
+    steps: int | None = None,
 ) -> ProcessPlan:
     """The processes a run of `method` gets on this machine (`gpus`: the GPUs given to it;
-    `model_params`: the model's size when known)."""
+    `model_params`: the model's size and `steps`: the run's max_steps, when known)."""
     gpus = gpus or []
     cores = cores or cpu_cores()
     gpu = _on_gpu(device, gpus)
@@ -114,6 +121,14 @@ def plan_processes(
         return ProcessPlan(
             1, cores, batch, f"auto: 1 process (batch {batch} does not split evenly over 2 processes)"
         )
+    if steps is not None and 0 < steps < CPU_AUTO_MIN_STEPS:
+        return ProcessPlan(
+            1,
+            cores,
+            batch,
+            f"auto: 1 process ({steps} steps: a second process's start-up costs more than it saves "
+            f"below {CPU_AUTO_MIN_STEPS})",
+        )
     return ProcessPlan(
         2,
         cores // 2,
@@ -135,6 +150,7 @@ def plan_for_config(cfg: Any, gpus: list[str] | None = None) -> ProcessPlan:
         cfg.train.device,
         gpus,
         model_params=shape.params if shape else None,
+        steps=cfg.train.max_steps,
     )
 
 
