@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -25,21 +25,39 @@ class SFTParams(Params):
         json_schema_extra=ui(main=True),
     )
     packing: bool = Field(False, title="Packing", description="Pack several sequences into one row.")
+    padding_free: bool | Literal["auto"] = Field(
+        "auto",
+        title="Padding-free batches",
+        description="Join a batch's rows into one sequence instead of padding them (same loss, no compute "
+        "on padding). auto: on with flash-attention (GPU), where it is faster; true: also with sdpa, after "
+        "checking on the model that joined rows stay apart.",
+    )
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from trl import SFTConfig, SFTTrainer
 
-    from backends.worker.trainers import fit, prepare, trainer_kwargs
+    from backends.core.processes import is_main_process
+    from backends.worker import padding_free
+    from backends.worker.trainers import current_plan, fit, prepare, trainer_kwargs
 
     inputs = prepare(cfg, rt)
+    free, line = padding_free.decide(
+        cfg.sft.padding_free,
+        cfg.sft.packing,
+        current_plan(cfg).per_device_batch,
+        inputs.model,
+        rt.attn_implementation,
+    )
+    if is_main_process():
+        print(line, flush=True)
     args = SFTConfig(
         **trainer_kwargs(cfg, run, rt),
         max_length=cfg.train.max_length,
         completion_only_loss=cfg.sft.completion_only_loss,
         packing=cfg.sft.packing,
     )
-    return fit(SFTTrainer, cfg, run, inputs, args)
+    return fit(padding_free.trainer_class(SFTTrainer) if free else SFTTrainer, cfg, run, inputs, args)
 
 
 METHOD = MethodSpec(
