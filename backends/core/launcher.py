@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.core.config import RunConfig, config_from_yaml, config_to_yaml
+from backends.core.gpus import SmiError, query
 from backends.core.rundir import RunDir, RunState, list_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -32,21 +32,12 @@ def detect_gpus() -> list[str]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         return [d for d in visible.split(",") if d.strip() and d.strip() != "-1"]
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return []
     try:
-        out = subprocess.run(
-            [smi, "--query-gpu=index", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError) as e:
-        print(f"nvidia-smi failed ({e}); scheduling on the CPU", file=sys.stderr)
+        rows = query("index")
+    except SmiError as e:
+        print(f"{e}; scheduling on the CPU", file=sys.stderr)
         return []
-    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    return [r[0] for r in rows or [] if r and r[0]]
 
 
 def pid_alive(pid: int | None) -> bool:

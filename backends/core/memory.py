@@ -224,25 +224,18 @@ def _prompt_tokens(cfg: RunConfig) -> int:
 def gpu_free_memory(gpus: list[str]) -> int | None:
     """Free memory in bytes of the least free of `gpus` (each process of a run needs its share
     on its own GPU), from nvidia-smi; None when unknown."""
-    import shutil
-    import subprocess
+    from backends.core.gpus import SmiError, query
 
-    smi = shutil.which("nvidia-smi")
-    if smi is None or not gpus:
+    if not gpus:
         return None
     try:
-        out = subprocess.run(
-            [smi, "--query-gpu=index,uuid,memory.free", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+        rows = query("index,uuid,memory.free")
+    except SmiError:
+        return None  # unknown: the estimate is shown without a verdict
+    if rows is None:
         return None
     free: dict[str, int] = {}
-    for line in out.splitlines():
-        fields = [f.strip() for f in line.split(",")]
+    for fields in rows:
         if len(fields) == 3 and fields[2].isdigit():
             free[fields[0]] = free[fields[1]] = int(fields[2]) * 2**20  # MiB
     try:
