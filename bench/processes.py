@@ -72,7 +72,12 @@ def main() -> int:
     ap.add_argument("--methods", default="sft,dpo,reward")
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--multi", default="auto", help="the setting compared with 1 (auto splits the batch)")
+    ap.add_argument(
+        "--multi",
+        default="auto",
+        help="the setting compared with 1 (auto splits the batch, but keeps 1 process for short runs: "
+        "pass 2 with --multi-set for the per-device batch)",
+    )
     ap.add_argument(
         "--multi-set",
         action="append",
