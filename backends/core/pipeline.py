@@ -199,11 +199,25 @@ def create_pipeline(raw: dict[str, Any], runs_dir: str | os.PathLike[str]) -> Ru
 def _find_reusable(runs_dir: Path, cfg_yaml: str) -> RunDir | None:
     for run in list_runs(runs_dir):
         try:
-            if run.read_status()["state"] == "succeeded" and run.config_path.read_text() == cfg_yaml:
+            if run.read_status()["state"] == "succeeded" and _same_config(
+                run.config_path.read_text(), cfg_yaml
+            ):
                 return run
         except OSError:
             continue
     return None
+
+
+def _same_config(earlier: str, cfg_yaml: str) -> bool:
+    """An earlier run's config.yaml asks for what `cfg_yaml` asks for: the same text, or the same
+    once read by today's code (a run written before a field existed gets its default, so a new
+    option with the old behaviour as default does not retrain every stage)."""
+    if earlier == cfg_yaml:
+        return True
+    try:
+        return config_to_yaml(validate_config(yaml.safe_load(earlier), "an earlier run")) == cfg_yaml
+    except (ConfigError, yaml.YAMLError):
+        return False  # a config today's code no longer reads is not the same config
 
 
 class PipelineRunner:
