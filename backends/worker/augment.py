@@ -12,6 +12,7 @@ from typing import Any
 from backends.core.config import RunConfig
 from backends.core.data import load_converted, text_of
 from backends.core.dedup import greedy_dedup
+from backends.core.report import write_augmentation_report
 from backends.core.rundir import RunDir, RunState, atomic_write_text
 from backends.core.taskparse import conflicting, constraints_json, parse_constraints
 from backends.worker.embed import Embedder
@@ -171,6 +172,7 @@ def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     if scores_all:
         metrics["reward"] = sum(scores_all) / len(scores_all)
     run.append_metrics(metrics)
+    write_augmentation_report(run)  # the counts and the similarity chart, report.md / .html
     run.update_status(step=total)
     print("sda: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
     for why, n in reasons.most_common():

@@ -109,6 +109,14 @@ sda:
         fates.count("pair") == s["pairs"]
         and sum(f.startswith("no contrast") for f in fates) == s["no_contrast"]
     )
+    # the report: the counts, and the similarity chart with its threshold (offline HTML)
+    report = run.report_md_path.read_text()
+    assert "| written | 12 |" in report and f"| kept | {s['kept']} |" in report
+    page = run.report_html_path.read_text()
+    assert "threshold 0.9" in page and "plotly" in page
+    from studio.logic.runs import run_summary
+
+    assert f"**Augmentation:** 12 written · {s['malformed']} malformed" in run_summary(run)
 
 
 def test_select_ranks_copies_of_the_targets_first(runs_dir: Path, tmp_path: Path, tiny_model: str) -> None:
