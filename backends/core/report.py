@@ -1,4 +1,4 @@
-"""report.md and report.html for a comparison or a pipeline: what it concluded, in tables
+"""report.md and report.html for a comparison, an augmentation or a pipeline: what it concluded, in tables
 (each stage's key numbers; the comparison's scores, paired differences with intervals and
 verdicts, tallies), and in the HTML the plotly charts as well, embedded so the file opens
 offline. Written by the eval worker and the pipeline runner when they end; torch-free.
@@ -194,6 +194,58 @@ def evaluation_section(run: RunDir, title: str) -> Section | None:
     return sec
 
 
+def augmentation_section(run: RunDir, title: str) -> Section | None:
+    """An `sda` run's counts (what happened to every written prompt) and the chart of each
+    candidate's similarity to its nearest seed or kept prompt, with the threshold."""
+    if not run.summary_path.exists():
+        return None
+    s = json.loads(run.summary_path.read_text())
+    if "generated" not in s:
+        return None
+    import plotly.graph_objects as go
+
+    sec = Section(title)
+    sec.text.append(
+        f"{s['generated']} prompts written from {s['seeds']} seed prompts; {s['kept']} kept, "
+        f"{s['pairs']} new pairs judged by {s.get('judge', '?')}; the output has {s['output_rows']} rows "
+        f"({s['original_rows']} original). Every written prompt and its fate: data/written.jsonl."
+    )
+    rows = [["written", s["generated"]], ["malformed", s["malformed"]]]
+    rows += [[f"- {why.removeprefix('malformed: ')}", n] for why, n in s.get("malformed_reasons", {}).items()]
+    rows += [
+        [f"near-duplicate (similarity > {s['threshold']})", s["duplicate"]],
+        ["kept", s["kept"]],
+        ["- new pairs", s["pairs"]],
+        ["- no contrast (every answer scored the same)", s["no_contrast"]],
+    ]
+    sec.tables.append((["prompts", "count"], rows))
+    sims = s.get("similarity") or []
+    if sims:
+        fig = go.Figure(go.Histogram(x=sims, nbinsx=40, name="candidates", marker_color="#6b7fd7"))
+        fig.add_vline(
+            x=s["threshold"],
+            line_dash="dash",
+            line_color="#c0392b",
+            annotation_text=f"threshold {s['threshold']}",
+        )
+        fig.update_layout(
+            height=300,
+            template="plotly_white",
+            margin=dict(l=40, r=20, t=50, b=40),
+            title="Similarity to the nearest seed or kept prompt (right of the line: dropped)",
+            xaxis_title="cosine similarity",
+            yaxis_title="prompts",
+        )
+        sec.figures.append(fig)
+    return sec
+
+
+def write_augmentation_report(run: RunDir) -> None:
+    sec = augmentation_section(run, "Synthetic augmentation")
+    if sec is not None:
+        write_report(run, f"Augmentation {run.run_id}", [sec])
+
+
 def run_sections(run: RunDir, label: str) -> list[Section]:
     st = run.read_status()
     method = _method_of(run)
@@ -213,7 +265,8 @@ def run_sections(run: RunDir, label: str) -> list[Section]:
     if fig is not None:
         sec.figures.append(fig)
     ev = evaluation_section(run, f"{label}: held-out evaluation")
-    return out + ([ev] if ev else [])
+    aug = augmentation_section(run, f"{label}: what the augmentation wrote") if method == "sda" else None
+    return out + [x for x in (ev, aug) if x]
 
 
 def _method_of(run: RunDir) -> str:

@@ -10,8 +10,10 @@ kept prompt `sda.num_samples` times and let the judge pick chosen (best) and rej
 text (backends/core/taskparse.py), so the embedded tasks' checker judges it.
 
 Writes data/synthetic.jsonl (the new pairs), data/pairs.jsonl (the original rows plus the
-new ones when `sda.merge`, with a `source` column saying which), and summary.json (counts
-that add up: generated = malformed + duplicate + kept; kept = pairs + no contrast; and the
+new ones when `sda.merge`, with a `source` column saying which), data/written.jsonl (every
+prompt the model wrote, the instruction read from it and its fate: malformed and why,
+near-duplicate, kept, pair or no contrast), and summary.json (counts that add up: generated =
+malformed + duplicate + kept; kept = pairs + no contrast; malformed by reason; and the
 similarity of each candidate to its nearest neighbour, for the chart).
 """
 
@@ -109,7 +111,7 @@ METHOD = MethodSpec(
     charts=("generated", "kept", "pairs", "reward"),
     resumable=False,
     keeps_columns=True,
-    outputs=("pairs", "synthetic"),
+    outputs=("pairs", "synthetic", "written"),
     # the checkers judge new prompts by the constraints read from their own text, so the
     # preference set needs no `constraints` column
     column_needs=lambda cfg: {},

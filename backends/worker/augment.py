@@ -6,11 +6,13 @@ import json
 import random
 import re
 import time
+from collections import Counter
 from typing import Any
 
 from backends.core.config import RunConfig
 from backends.core.data import load_converted, text_of
 from backends.core.dedup import greedy_dedup
+from backends.core.report import write_augmentation_report
 from backends.core.rundir import RunDir, RunState, atomic_write_text
 from backends.core.taskparse import conflicting, constraints_json, parse_constraints
 from backends.worker.embed import Embedder
@@ -42,16 +44,27 @@ def prompt_text(prompt: Any) -> str:
 def clean(text: str) -> str | None:
     """The instruction a model wrote, or None when it wrote none (empty, too short or long,
     or an echo of the request)."""
+    return read_instruction(text)[0]
+
+
+def read_instruction(text: str) -> tuple[str | None, str]:
+    """(the instruction, "") from a model's continuation of the list, or (None, why not)."""
     text = text.strip().split("\n", 1)[0].strip().strip('"').strip()  # the list's next line
     text = re.sub(r"^(?:\d+[.)]|[-*]|instruction:)\s*", "", text, flags=re.IGNORECASE)
-    if (
-        len(text) < 20
-        or len(text) > 600
-        or "example instructions" in text.lower()
-        or "new instruction" in text.lower()
-    ):
-        return None
-    return text
+    if len(text) < 20:
+        return None, "malformed: empty or under 20 characters"
+    if len(text) > 600:
+        return None, "malformed: over 600 characters"
+    if "example instructions" in text.lower() or "new instruction" in text.lower():
+        return None, "malformed: an echo of the request"
+    return text, ""
+
+
+def _unjudgeable(parsed: list[Any]) -> str:
+    """Why the checkers cannot judge a prompt with these constraints ("" when they can)."""
+    if not parsed:
+        return "malformed: no constraint the checkers can read"
+    return "malformed: constraints that contradict each other" if conflicting(parsed) else ""
 
 
 def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
@@ -78,20 +91,29 @@ def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     ]
     gen = writer if not s.writer_model else Generator(cfg.model, rt.device, rt.attn_implementation)
     del writer
+    # one row per written prompt with its fate, so a user can see why few were kept
+    log: list[dict[str, Any]] = []
     candidates: list[tuple[str, str | None]] = []  # (text, constraints json)
-    malformed = 0
-    for text in (clean(w) for w in written):
+    for raw in written:
+        text, why = read_instruction(raw)
         parsed = parse_constraints(text) if text else []
-        if text is None or (s.judge.kind == "checkers" and (not parsed or conflicting(parsed))):
-            malformed += 1  # nothing usable, or nothing the checkers could judge
-            continue
-        candidates.append((text, constraints_json(parsed) if parsed else None))
+        if text and s.judge.kind == "checkers":
+            why = _unjudgeable(parsed)
+        log.append({"written": raw, "instruction": text, "fate": why})
+        if not why:
+            candidates.append((text, constraints_json(parsed) if parsed else None))  # type: ignore[arg-type]
+    malformed = sum(1 for r in log if r["fate"])
+    pending = [r for r in log if not r["fate"]]
     run.update_status(phase="deduplicating", step=1)
     emb = Embedder(s.embedding_model)
     keep, similarity = greedy_dedup(
         emb.encode(seeds), emb.encode([c[0] for c in candidates]), s.similarity_threshold
     )
     kept = [c for c, k in zip(candidates, keep, strict=True) if k]
+    for r, k, sim in zip(pending, keep, similarity, strict=True):
+        r["similarity"] = round(sim, 4)
+        r["fate"] = "kept" if k else f"near-duplicate: similarity {sim:.3f} > {s.similarity_threshold}"
+    kept_rows = [r for r in pending if r["fate"] == "kept"]
     run.update_status(phase="sampling answers", step=2)
     judge = build_reward(s.judge)
     wrap = (lambda p: [{"role": "user", "content": p}]) if conversational else (lambda p: p)
@@ -103,10 +125,12 @@ def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         else []
     )
     new_rows, scores_all = [], []
-    for (_, cons), prompt, group in zip(kept, prompts, outs, strict=True):
+    for (_, cons), prompt, group, r in zip(kept, prompts, outs, kept_rows, strict=True):
         extra = {"constraints": [cons] * len(group)} if cons else {}
         scores = judge([prompt] * len(group), [answer(g) for g in group], **extra)
         scores_all += scores
+        r["scores"] = [round(float(x), 4) for x in scores]
+        r["fate"] = "pair" if max(scores) > min(scores) else "no contrast: every answer scored the same"
         best, worst = (
             max(range(len(group)), key=scores.__getitem__),
             min(range(len(group)), key=scores.__getitem__),
@@ -121,6 +145,7 @@ def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
             new_rows.append({**row, **({"constraints": cons} if cons else {})})
     run.data_dir.mkdir(exist_ok=True)
     _write(run.data_path("synthetic"), new_rows)
+    _write(run.data_path("written"), log)
     merged = [{**r, "source": r.get("source", "original")} for r in rows] + new_rows if s.merge else new_rows
     _write(run.data_path("pairs"), merged)
     counts = {
@@ -134,14 +159,25 @@ def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         "original_rows": len(rows),
         "output_rows": len(merged),
     }
-    summary = {**counts, "threshold": s.similarity_threshold, "similarity": similarity, "judge": s.judge.kind}
+    reasons = Counter(r["fate"] for r in log if r["fate"].startswith("malformed"))
+    summary = {
+        **counts,
+        "malformed_reasons": dict(reasons.most_common()),
+        "threshold": s.similarity_threshold,
+        "similarity": similarity,
+        "judge": s.judge.kind,
+    }
     atomic_write_text(run.summary_path, json.dumps(summary, indent=2))
     metrics = {"step": total, "time": time.time(), "split": "train", **counts}
     if scores_all:
         metrics["reward"] = sum(scores_all) / len(scores_all)
     run.append_metrics(metrics)
+    write_augmentation_report(run)  # the counts and the similarity chart, report.md / .html
     run.update_status(step=total)
     print("sda: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
+    for why, n in reasons.most_common():
+        print(f"sda: {n} {why}", flush=True)
+    print(f"sda: every written prompt and its fate: {run.data_path('written')}", flush=True)
     return RunState.SUCCEEDED
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +74,22 @@ def runs_table(runs_dir: Path) -> list[list[Any]]:
     return sorted(rows, key=lambda r: r[0], reverse=True)
 
 
+def augmentation_lines(run: RunDir) -> list[str]:
+    """An augmentation run's counts, from its summary.json (none for other runs)."""
+    try:
+        s = json.loads(run.summary_path.read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(s, dict) or "generated" not in s:
+        return []
+    why = ", ".join(f"{n} {k.removeprefix('malformed: ')}" for k, n in s.get("malformed_reasons", {}).items())
+    return [
+        f"**Augmentation:** {s['generated']} written · {s['malformed']} malformed"
+        + (f" ({why})" if why else "")
+        + f" · {s['duplicate']} near-duplicates · {s['kept']} kept · {s['pairs']} new pairs"
+    ]
+
+
 def run_summary(run: RunDir) -> str:
     """Markdown: state, error, device notes, model folder."""
     try:
@@ -102,6 +119,9 @@ def run_summary(run: RunDir) -> str:
         lines.append(f"Model: `{run.model_dir}`")
     if run.data_outputs():
         lines.append("Data: " + ", ".join(f"`{p}`" for p in run.data_outputs()))
+    lines += augmentation_lines(run)
+    if run.report_html_path.exists():
+        lines.append(f"Report: `{run.report_html_path}` (charts; opens offline)")
     if st.get("stages"):
         lines.append(
             "| stage | method | state | run |\n|---|---|---|---|\n"

@@ -96,6 +96,27 @@ sda:
     assert len(synthetic) == s["pairs"] and len(original) == s["original_rows"] + s["pairs"]
     assert [r["source"] for r in original].count("original") == s["original_rows"]
     assert all(r["source"] == "synthetic" and r["chosen"] != r["rejected"] for r in synthetic)
+    # every written prompt is in written.jsonl with its fate, and the fates give the counts
+    fates = [r["fate"] for r in read_jsonl(run.data_path("written"))]
+    assert len(fates) == 12
+    assert (
+        sum(f.startswith("malformed") for f in fates)
+        == s["malformed"]
+        == sum(s["malformed_reasons"].values())
+    )
+    assert sum(f.startswith("near-duplicate") for f in fates) == s["duplicate"]
+    assert (
+        fates.count("pair") == s["pairs"]
+        and sum(f.startswith("no contrast") for f in fates) == s["no_contrast"]
+    )
+    # the report: the counts, and the similarity chart with its threshold (offline HTML)
+    report = run.report_md_path.read_text()
+    assert "| written | 12 |" in report and f"| kept | {s['kept']} |" in report
+    page = run.report_html_path.read_text()
+    assert "threshold 0.9" in page and "plotly" in page
+    from studio.logic.runs import run_summary
+
+    assert f"**Augmentation:** 12 written · {s['malformed']} malformed" in run_summary(run)
 
 
 def test_select_ranks_copies_of_the_targets_first(runs_dir: Path, tmp_path: Path, tiny_model: str) -> None:
