@@ -196,7 +196,16 @@ def from_pretrained(
     if base is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, path).merge_and_unload()
+        peft_model = PeftModel.from_pretrained(model, path)
+        names = set(getattr(peft_model.peft_config.get("default"), "modules_to_save", None) or [])
+        saved = sorted({n.rsplit(".", 1)[-1] for n, _ in model.named_modules()} & names)
+        if saved:
+            # transformers' load report above lists these as MISSING (newly initialized) on the
+            # base; the adapter's trained copies replace them here
+            print(
+                f"adapter {path}: its trained {', '.join(saved)} replaced the base's fresh one(s)", flush=True
+            )
+        model = peft_model.merge_and_unload()
     return model
 
 
