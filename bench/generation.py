@@ -51,6 +51,7 @@ def main() -> int:
     ap.add_argument("--batches", default="1,8,32")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--studio-attn", default="eager,sdpa", help="the studio's attention, one Generator each")
     args = ap.parse_args()
     load_before = load_avg()
 
@@ -68,8 +69,9 @@ def main() -> int:
     models = {
         d: AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, d)) for d in args.dtypes.split(",")
     }
-    studio = Generator(ModelConfig(), "cpu", "sdpa")
-    studio.model.generation_config.min_new_tokens = args.new_tokens  # the same token count as plain
+    studios = {a: Generator(ModelConfig(), "cpu", a) for a in args.studio_attn.split(",")}
+    for studio in studios.values():
+        studio.model.generation_config.min_new_tokens = args.new_tokens  # the same token count as plain
     ps = prompts(max(batches))
     for rnd in range(args.rounds):
         for b in batches:
@@ -85,17 +87,18 @@ def main() -> int:
                         "tok_s": n / (time.perf_counter() - t0),
                     }
                 )
-            t0 = time.perf_counter()
-            studio.generate(ps[:b], 1, args.new_tokens, 1.0, b, seed=rnd)
-            dt = time.perf_counter() - t0
-            rows.append(
-                {
-                    "system": f"studio-{studio.dtype}",
-                    "batch": b,
-                    "round": rnd,
-                    "tok_s": b * args.new_tokens / dt,
-                }
-            )
+            for attn, studio in studios.items():
+                t0 = time.perf_counter()
+                studio.generate(ps[:b], 1, args.new_tokens, 1.0, b, seed=rnd)
+                dt = time.perf_counter() - t0
+                rows.append(
+                    {
+                        "system": f"studio-{studio.dtype}-{attn}",
+                        "batch": b,
+                        "round": rnd,
+                        "tok_s": b * args.new_tokens / dt,
+                    }
+                )
     summary: dict[str, dict[str, float]] = {}
     for r in rows:
         summary.setdefault(r["system"], {}).setdefault(str(r["batch"]), 0.0)
@@ -108,6 +111,7 @@ def main() -> int:
                 "mean_tokens_per_s": {k: {b: round(v, 1) for b, v in d.items()} for k, d in summary.items()},
                 "runs": [{**r, "tok_s": round(r["tok_s"], 1)} for r in rows],
                 "studio_engine": {"engine": studio.engine, "dtype": studio.dtype, "why": studio.why},
+                "studio_attention": list(studios),
                 "machine": machine(),
                 "load_before": load_before,
                 "load_after": load_avg(),

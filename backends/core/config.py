@@ -44,7 +44,10 @@ class ModelConfig(Params):
         "auto", title="Weight dtype", description="`auto` is float32 on CPU (bf16 autocast does the rest)."
     )
     attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2"] = Field(
-        "auto", title="Attention", description="`auto`: flash_attention_2 on a GPU when installed, else sdpa."
+        "auto",
+        title="Attention",
+        description="`auto`: flash_attention_2 on a GPU when installed, else sdpa; on a CPU eager up to 512 "
+        "tokens (measured faster there), sdpa beyond.",
     )
     trust_remote_code: bool = Field(
         False, description="Run code shipped with a hub model.", json_schema_extra=ui(form=False)

@@ -62,6 +62,9 @@ class MethodSpec:
     # dataset columns its settings need (column -> the setting); None: every checkers reward or
     # judge in its section needs the embedded tasks' `constraints` column (backends/core/preflight.py)
     column_needs: Callable[[RunConfig], dict[str, str]] | None = None
+    # most of its time goes to generating text token by token (sampling, RL rollouts, judging):
+    # the CPU attention `auto` picks is the one that generates fastest (backends/worker/runtime.py)
+    generates: bool = False
     order: int = 100  # position in the method picker
 
     def __post_init__(self) -> None:

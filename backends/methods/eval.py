@@ -182,5 +182,6 @@ METHOD = MethodSpec(
     ignores=("train.*", "lora.*", "data.eval_fraction", "model.name_or_path", "model.dtype"),
     keeps=("train.seed", "train.device"),
     check=check_models,
+    generates=True,
     order=110,
 )

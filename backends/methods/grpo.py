@@ -146,5 +146,6 @@ METHOD = MethodSpec(
     # No early stopping: its eval is generation and rewards, with no eval loss to watch.
     ignores=("train.max_length", "train.early_stopping_*", "train.metric_for_best_model"),
     check=check_group,
+    generates=True,
     order=70,
 )

@@ -44,5 +44,6 @@ METHOD = MethodSpec(
         "train.early_stopping_*",
         "train.metric_for_best_model",
     ),
+    generates=True,
     order=90,
 )

@@ -31,5 +31,6 @@ METHOD = MethodSpec(
     keeps_columns=True,
     ignores=("train.max_length", "train.early_stopping_*", "train.metric_for_best_model"),
     check=check_group,
+    generates=True,
     order=80,
 )

@@ -135,5 +135,6 @@ METHOD = MethodSpec(
     outputs=("pairs", "sft"),
     ignores=("train.*", "lora.*", "data.eval_fraction"),
     keeps=("train.seed", "train.device"),
+    generates=True,
     order=100,
 )

@@ -117,5 +117,6 @@ METHOD = MethodSpec(
     column_needs=lambda cfg: {},
     ignores=("train.*", "lora.*", "data.eval_fraction"),
     keeps=("train.seed", "train.device"),
+    generates=True,
     order=105,
 )

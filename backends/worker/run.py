@@ -108,7 +108,7 @@ def train_here(run: RunDir, cfg: RunConfig, plan: ProcessPlan) -> int:
 
     main_process = is_main_process()
     configure_trackers(list(cfg.train.report_to), run)
-    runtime = resolve_runtime(cfg.train, cfg.model)
+    runtime = resolve_runtime(cfg.train, cfg.model, registry.get(cfg.method).generates)
     if main_process:
         from backends.core.memory import estimate_run
 
