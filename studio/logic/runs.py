@@ -14,6 +14,7 @@ from backends.core import registry
 from backends.core.rundir import RunDir, list_runs, scan_runs
 
 RUN_COLUMNS = ["run", "method", "state", "step", "elapsed", "ETA", "device"]
+RUN_COLUMN_WIDTHS = ["29%", "12%", "13%", "11%", "11%", "11%", "13%"]
 
 
 def fmt_seconds(s: float | None) -> str:

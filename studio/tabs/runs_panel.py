@@ -13,7 +13,7 @@ from backends.core.executors import ExecutorError
 from studio.context import StudioContext
 from studio.logic.rerun import find_run, resume_hint, resume_run
 from studio.logic.rundiff import config_diff
-from studio.logic.runs import RUN_COLUMNS, resolve_run, run_summary, runs_table, title_text
+from studio.logic.runs import RUN_COLUMN_WIDTHS, RUN_COLUMNS, resolve_run, run_summary, runs_table, title_text
 
 
 def title_js(base: str) -> str:
@@ -56,7 +56,16 @@ class RunsPanel:
 def build_runs_panel(ctx: StudioContext) -> RunsPanel:
     gr.Markdown("### Runs")
     rows0 = runs_table(ctx.runs_dir)
-    table = gr.Dataframe(headers=RUN_COLUMNS, value=rows0, interactive=False, elem_id="runs-table", wrap=True)
+    # the run ids are long: fixed widths keep every column in the half-page panel (run ids wrap
+    # at their hyphens) instead of pushing step, elapsed, ETA and device off to the right
+    table = gr.Dataframe(
+        headers=RUN_COLUMNS,
+        value=rows0,
+        interactive=False,
+        elem_id="runs-table",
+        wrap=True,
+        column_widths=RUN_COLUMN_WIDTHS,
+    )
     with gr.Row():
         run_select = gr.Dropdown(
             [r[0] for r in rows0], label="Run", scale=4, allow_custom_value=True, elem_id="run-select"

@@ -69,6 +69,20 @@ def test_launch_tiny_sft_and_watch_the_chart(studio, page, tmp_path: Path) -> No
     run_id = next(p.name for p in studio.runs_dir.iterdir())
     assert run_id in message.inner_text()
     shot(page, tmp_path, "train-tab.png")
+    # every column of the runs table shows inside the panel (the long run ids pushed step,
+    # elapsed, ETA and device off to the right)
+    page.wait_for_function(
+        f"() => document.querySelector('#runs-table').innerText.includes('{run_id[:15]}')", timeout=30_000
+    )
+    overflow = page.evaluate(
+        """() => {
+            const table = document.querySelector('#runs-table');
+            const right = table.getBoundingClientRect().right;
+            return [...table.querySelectorAll('thead th')]
+                .filter(th => th.getBoundingClientRect().right > right + 1).map(th => th.innerText.trim());
+        }"""
+    )
+    assert overflow == [], f"runs table columns cut off: {overflow}"
 
     page.get_by_role("tab", name="Monitor").click()
     status = page.locator("#monitor-status")
