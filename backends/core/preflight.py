@@ -193,4 +193,7 @@ def preflight(cfg: RunConfig) -> Plan | None:
                 for c, why in missing.items()
             )
         )
+    spec = registry.get(cfg.method)
+    if spec.check_rows is not None and (found := spec.check_rows(cfg, converted)):
+        raise DataFormatError("; ".join(f"{source}: {p}" for p in found))
     return plan

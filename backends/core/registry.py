@@ -62,6 +62,9 @@ class MethodSpec:
     # dataset columns its settings need (column -> the setting); None: every checkers reward or
     # judge in its section needs the embedded tasks' `constraints` column (backends/core/preflight.py)
     column_needs: Callable[[RunConfig], dict[str, str]] | None = None
+    # problems its settings find in the first rows of a local dataset, as read for it (preflight:
+    # every entry point refuses them before a run exists)
+    check_rows: Callable[[RunConfig, list[dict[str, Any]]], list[str]] | None = None
     # most of its time goes to generating text token by token (sampling, RL rollouts, judging):
     # the CPU attention `auto` picks is the one that generates fastest (backends/worker/runtime.py)
     generates: bool = False

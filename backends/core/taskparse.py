@@ -85,3 +85,13 @@ def conflicting(constraints: list[Constraint]) -> list[tuple[str, str]]:
 
 def constraints_json(constraints: list[Constraint]) -> str:
     return json.dumps([{"kind": c.kind, "params": c.params} for c in constraints])
+
+
+def instruction_of(prompt: Any) -> str:
+    """The instruction of a row's prompt: a string, or the last user turn of a conversation."""
+    if isinstance(prompt, list):
+        users = [m.get("content", "") for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+        if users:
+            return str(users[-1])
+        return " ".join(str(m.get("content", "")) if isinstance(m, dict) else str(m) for m in prompt)
+    return str(prompt)

@@ -19,7 +19,7 @@ similarity of each candidate to its nearest neighbour, for the chart).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -94,6 +94,24 @@ class SDAParams(Params):
     batch_size: int = Field(16, gt=0, title="Generation batch")
 
 
+def checkers_can_judge(cfg: RunConfig, rows: list[dict[str, Any]]) -> list[str]:
+    """With the checkers as judge a new prompt must spell the embedded tasks' constraint
+    sentences. Seed prompts with none give new prompts with none: every one would be dropped
+    as malformed after minutes of writing, so such a set is refused before the run."""
+    if cfg.sda.judge.kind != "checkers" or not rows:
+        return []
+    from backends.core.taskparse import instruction_of, parse_constraints
+
+    if any(parse_constraints(instruction_of(r.get("prompt", ""))) for r in rows):
+        return []
+    return [
+        f"`sda.judge` is checkers, but none of the first {len(rows)} prompts carries a constraint the "
+        'checkers can read (the embedded tasks\' sentences, e.g. "Use exactly 3 sentences."), so no written '
+        "prompt would either; judge with a reward model: `sda.judge: {kind: reward_model, path: <a reward "
+        "run's model/ folder>}`"
+    ]
+
+
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from backends.worker.augment import augment
 
@@ -115,6 +133,7 @@ METHOD = MethodSpec(
     # the checkers judge new prompts by the constraints read from their own text, so the
     # preference set needs no `constraints` column
     column_needs=lambda cfg: {},
+    check_rows=checkers_can_judge,
     ignores=("train.*", "lora.*", "data.eval_fraction"),
     keeps=("train.seed", "train.device"),
     generates=True,

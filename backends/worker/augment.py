@@ -10,11 +10,11 @@ from collections import Counter
 from typing import Any
 
 from backends.core.config import RunConfig
-from backends.core.data import load_converted, text_of
+from backends.core.data import load_converted
 from backends.core.dedup import greedy_dedup
 from backends.core.report import write_augmentation_report
 from backends.core.rundir import RunDir, RunState, atomic_write_text
-from backends.core.taskparse import conflicting, constraints_json, parse_constraints
+from backends.core.taskparse import conflicting, constraints_json, instruction_of, parse_constraints
 from backends.worker.embed import Embedder
 from backends.worker.generation import Generator
 from backends.worker.rewards import build_reward
@@ -31,14 +31,6 @@ def writing_prompt(shown: list[str]) -> str:
     """The numbered list of seeds (each on one line), ending where the next one starts."""
     lines = "".join(f"{i}. {' '.join(p.split())}\n" for i, p in enumerate(shown, 1))
     return f"{LIST_HEADER}{lines}{len(shown) + 1}."
-
-
-def prompt_text(prompt: Any) -> str:
-    """The instruction of a row: a string, or the last user turn of a conversation."""
-    if isinstance(prompt, list):
-        users = [m.get("content", "") for m in prompt if m.get("role") == "user"]
-        return str(users[-1]) if users else text_of(prompt)
-    return str(prompt)
 
 
 def clean(text: str) -> str | None:
@@ -71,7 +63,7 @@ def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     s, seed = cfg.sda, cfg.train.seed
     rows = list(load_converted("sda", cfg.data)[0])
     conversational = isinstance(rows[0].get("prompt"), list)
-    originals = list(dict.fromkeys(prompt_text(r.get("prompt", "")) for r in rows))
+    originals = list(dict.fromkeys(instruction_of(r.get("prompt", "")) for r in rows))
     rng = random.Random(seed)
     seeds = rng.sample(originals, min(len(originals), max(s.shots, round(s.seed_fraction * len(originals)))))
     total = 3

@@ -194,3 +194,30 @@ def test_tiny_selection_study_compares_selected_random_and_all(runs_dir: Path, t
         next(r for r in list_runs(runs_dir) if r.run_id == stages["select"]["run_id"]).data_path("selected")
     )
     assert len(selected) == 8 and all("influence" in r for r in selected)  # 20% of 40
+
+
+def test_the_checkers_judge_is_refused_before_a_run_for_prompts_without_constraints(tmp_path: Path) -> None:
+    from backends.core.config import load_preset
+    from backends.core.dataplan import DataFormatError
+    from backends.core.preflight import preflight
+
+    rows = [
+        {"prompt": f"Tell me about topic {i}.", "chosen": "A fine answer.", "rejected": "no"}
+        for i in range(8)
+    ]
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataFormatError) as e:
+        preflight(
+            load_preset(ROOT / "presets/sda.yaml", [f"data.dataset={mine}", "sda.judge={kind: checkers}"])
+        )
+    assert "`sda.judge` is checkers, but none of the first 8 prompts carries a constraint" in str(e.value)
+    assert "kind: reward_model" in str(e.value)
+    # a reward model judges any prompt; the embedded tasks' prompts carry constraints
+    preflight(
+        load_preset(
+            ROOT / "presets/sda.yaml",
+            [f"data.dataset={mine}", f"sda.judge={{kind: reward_model, path: {tmp_path}}}"],
+        )
+    )
+    preflight(load_preset(ROOT / "presets/sda.yaml", ["sda.judge={kind: checkers}"]))

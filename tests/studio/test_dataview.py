@@ -4,6 +4,7 @@ mixtures; and the tab through the app."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -329,7 +330,9 @@ def test_browser_opens_a_sharegpt_file_and_trains_on_it(studio, tmp_path: Path) 
         browser.close()
 
 
-def test_data_tab_starts_an_augmentation_of_a_users_file(studio, tiny_model: str) -> None:
+def test_data_tab_starts_an_augmentation_of_a_users_file(
+    studio, tiny_model: str, tiny_reward_model: str
+) -> None:
     """The Data tab's action starts an `sda` run on the open file, with its layout and mapping."""
     import json as _json
     import time
@@ -374,6 +377,8 @@ def test_data_tab_starts_an_augmentation_of_a_users_file(studio, tiny_model: str
     )
     assert "Not started" in msg and "`reward_model` judge needs `path`" in msg or "needs `path`" in msg
     assert not any(studio.runs_dir.iterdir())  # refused: nothing was created
+    # the checkers judge prompts by the embedded tasks' constraints: these have none, so
+    # nothing could be judged; refused before minutes of writing, with what to do instead
     msg = client.predict(
         ACTIONS[0],
         str(path),
@@ -382,6 +387,22 @@ def test_data_tab_starts_an_augmentation_of_a_users_file(studio, tiny_model: str
         "builtin:tiny-llama",
         "checkers",
         "",
+        6,
+        "",
+        api_name="/data_action",
+    )
+    assert "Not started" in msg and "`sda.judge` is checkers, but none of the first 12 prompts" in msg, msg
+    assert not any(studio.runs_dir.iterdir())
+    rm = studio.ctx.data_dir / "rm"  # a reward model in a served folder
+    shutil.copytree(tiny_reward_model, rm)
+    msg = client.predict(
+        ACTIONS[0],
+        str(path),
+        "auto",
+        mapping,
+        "builtin:tiny-llama",
+        "reward_model",
+        str(rm),
         6,
         "",
         api_name="/data_action",
