@@ -11,13 +11,15 @@ and the run config, per process:
                  each layer's input is kept, plus one layer's full activations while recomputing
     logits       tokens x vocab x 4 x 2 (fp32 logits and their gradient) for trainers that
                  materialise them; TRL's SFT computes them in chunks (one chunk counted)
-    generation   the KV cache of the sampled batch (GRPO / RLOO / sample / eval)
+    generation   the KV cache of the sampled batch (methods whose registry entry says `generates`)
     runtime      torch, Python and the tokenizer: a measured constant (~0.9 GB per process)
 
 The activation constants are the usual estimate for a Llama block without stored attention
 scores (sdpa / flash attention keep none): 10 hidden-size tensors (norm inputs, q, k, v,
 attention output, residuals) and 4 intermediate-size tensors (gate, up, activation, product)
-per token and layer. Measured against peak RSS in docs/BENCHMARKS.md; it is an estimate,
+per token and layer. (Eager attention, the CPU default for training up to 512 tokens, keeps
+heads x tokens^2 scores per row and layer as well: at 512 tokens and SmolLM2's 9 heads that is
+9 MiB per row and layer in bf16, inside this estimate's margin.) Measured against peak RSS in docs/BENCHMARKS.md; it is an estimate,
 meant to say "fits / tight / will not fit", not to the megabyte.
 """
 
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backends.core import registry
 from backends.core.config import RunConfig
 from backends.core.paths import builtin_model_dir
 
@@ -36,7 +39,6 @@ RUNTIME_BYTES = int(0.9 * GIB)  # an idle worker after importing torch + transfo
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 LINEARS_PER_LAYER = 7  # q, k, v, o, gate, up, down
 PREFERENCE_FAMILY = {"dpo", "simpo", "orpo", "kto", "ipo"}
-GENERATING = {"grpo", "rloo", "ppo", "sample", "eval"}
 CHUNKED_LOGITS = {"sft"}  # TRL 1.16 SFT's fused LM head: no full logits tensor
 
 # Shapes of the builtin models, for before they are built (the cache has no config.json yet).
@@ -165,13 +167,14 @@ def estimate(
     wbytes = DTYPE_BYTES.get(cfg.model.dtype, 4)
     abytes = 2 if bf16 else 4
     method = cfg.method
-    lora = cfg.lora.enabled and method not in ("sample", "eval")
-    trains = method not in ("sample", "eval")
+    spec = registry.get(method)  # whether it trains and whether it generates: the method says
+    trains, generating = spec.trains, spec.generates
+    lora = cfg.lora.enabled and trains
     trainable = (lora_trainable(shape, cfg.lora.r) if lora else shape.params) if trains else 0
 
     weights = shape.params * wbytes
     separate_ref = not lora and (
-        method in {"dpo", "kto", "ipo"} or (method in GENERATING - {"sample", "eval"} and cfg_beta(cfg) > 0)
+        method in {"dpo", "kto", "ipo"} or (generating and trains and cfg_beta(cfg) > 0)
     )
     if separate_ref:
         weights *= 2
@@ -187,7 +190,7 @@ def estimate(
     logit_tokens = tokens if method not in CHUNKED_LOGITS else min(tokens, 4096)
     logits = logit_tokens * shape.vocab * 4 * (2 if trains else 1) if method != "reward" else 0
     generation = 0
-    if method in GENERATING:
+    if generating:
         new = int(getattr(getattr(cfg, "rl", None), "max_completion_length", 0) or 256)
         kv = 2 * shape.layers * shape.kv_heads * shape.head_dim * (_prompt_tokens(cfg) + new) * abytes
         generation = kv * max(batch, 8)
@@ -212,7 +215,7 @@ def cfg_beta(cfg: RunConfig) -> float:
 
 
 def _seq_tokens(cfg: RunConfig) -> int:
-    if cfg.method in GENERATING:
+    if registry.get(cfg.method).generates:
         return _prompt_tokens(cfg) + int(getattr(getattr(cfg, "rl", None), "max_completion_length", 48) or 48)
     return cfg.train.max_length
 

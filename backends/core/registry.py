@@ -68,6 +68,9 @@ class MethodSpec:
     # most of its time goes to generating text token by token (sampling, RL rollouts, judging):
     # the CPU attention `auto` picks is the one that generates fastest (backends/worker/runtime.py)
     generates: bool = False
+    # it updates weights: gradients, optimizer states and activations count in its memory
+    # estimate (backends/core/memory.py); sampling, judging and scoring stages do not
+    trains: bool = True
     order: int = 100  # position in the method picker
 
     def __post_init__(self) -> None:

@@ -183,5 +183,6 @@ METHOD = MethodSpec(
     keeps=("train.seed", "train.device"),
     check=check_models,
     generates=True,
+    trains=False,
     order=110,
 )

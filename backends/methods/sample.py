@@ -136,5 +136,6 @@ METHOD = MethodSpec(
     ignores=("train.*", "lora.*", "data.eval_fraction"),
     keeps=("train.seed", "train.device"),
     generates=True,
+    trains=False,
     order=100,
 )

@@ -176,5 +176,6 @@ METHOD = MethodSpec(
     column_needs=lambda cfg: {},
     check=check,
     ignores=("train.*", "lora.*", "data.*", "model.*", "launch.*"),  # the model is `uncertainty.reward_model`
+    trains=False,
     order=108,
 )

@@ -88,3 +88,21 @@ def test_on_gpus_the_verdict_uses_the_least_free_gpu_from_nvidia_smi(
     cfg = load_preset(ROOT / "presets/sft.yaml", ["train.device=auto"])
     assert estimate_run(cfg, ["0"], bf16=True).verdict == "fits"
     assert estimate_run(cfg, ["1"], bf16=True).verdict == "too_big"  # ~1.9 GiB on 1.2 GiB free
+
+
+@pytest.mark.parametrize("preset", ["sample", "eval", "sda", "uncertainty"])
+def test_stages_that_do_not_train_count_no_gradients_optimizer_or_activations(preset: str) -> None:
+    """They load a model and run it (the registry says they do not train); sda also generates."""
+    from backends.core.config import validate_config
+
+    shape = model_shape("builtin:smollm2-135m-instruct")
+    assert shape is not None
+    if preset == "eval":  # presets/eval.yaml is a pipeline (SFT, then the comparison)
+        models = ["builtin:smollm2-135m-instruct", "builtin:tiny-llama"]
+        cfg = validate_config({"method": "eval", "eval": {"models": models}}, "test")
+    else:
+        cfg = load_preset(ROOT / f"presets/{preset}.yaml")
+    est = estimate(cfg, shape, bf16=True)
+    assert est.parts["grads"] == est.parts["optimizer"] == est.parts["activations"] == 0
+    assert est.parts["weights"] == shape.params * 4
+    assert (est.parts["generation"] > 0) == (preset != "uncertainty")
