@@ -9,10 +9,12 @@ max_length (it would not truncate), so the trainer keeps its config and truncati
 the collator is swapped after the dataset was tokenized.
 
 Where it pays: flash-attention's varlen kernels attend within each row, so the joined batch
-costs only its real tokens. With sdpa (the CPU) the joined rows go through one masked
-attention over all of them, quadratic in the batch's total length: on the embedded SFT job
-the matmuls fell 14 % but attention and mask copies grew more, and the step was ~10 % slower
-(docs/BENCHMARKS.md). So `auto` turns it on with flash-attention only; `true` forces it.
+costs only its real tokens. With sdpa the joined rows go through one masked attention over
+all of them, quadratic in the batch's total length: on the embedded SFT job the matmuls fell
+14 % but attention and mask copies grew more, and the step was ~10 % slower
+(docs/BENCHMARKS.md). Eager attention (the CPU's default for training) also attends over the
+whole joined batch; it was not measured with padding-free. So `auto` turns it on with
+flash-attention only; `true` forces it.
 
 A model whose attention ignores `position_ids` would let the rows see each other without any
 error. With `true` and no flash-attention, `probe` checks it on the model itself first: two
