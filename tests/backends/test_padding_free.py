@@ -51,13 +51,10 @@ def test_the_probe_catches_a_model_whose_rows_see_each_other() -> None:
 
 
 def sft_losses(runs_dir: Path, setting: str) -> tuple[list[float], str]:
-    cmd = [
-        sys.executable, "launch.py", "--headless", "--runs-dir", str(runs_dir),
-        "--preset", "presets/tiny/sft.yaml",
-        "--set", f"sft.padding_free={setting}", "--set", "train.max_steps=6",
-        "--set", "train.eval_steps=null", "--set", "train.save_steps=100",
-        "--set", "launch.processes=1",
-    ]  # fmt: skip
+    sets = [f"sft.padding_free={setting}", "train.max_steps=6", "train.eval_steps=null"]
+    sets += ["train.save_steps=100", "launch.processes=1"]
+    cmd = [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs_dir)]
+    cmd += ["--preset", "presets/tiny/sft.yaml", *(x for s in sets for x in ("--set", s))]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     (run,) = list_runs(runs_dir)

@@ -363,50 +363,23 @@ def test_data_tab_starts_an_augmentation_of_a_users_file(
         and values["data.columns"] == {"prompt": "question"}
     )
     client = Client(studio.url, verbose=False)
-    msg = client.predict(
-        ACTIONS[0],
-        str(path),
-        "auto",
-        mapping,
-        "builtin:tiny-llama",
-        "reward_model",
-        "",
-        6,
-        "",
-        api_name="/data_action",
-    )
+
+    def augment(judge: str, rm: str) -> str:
+        """The Data tab's Start button: augment the open file with the tiny model."""
+        args = (ACTIONS[0], str(path), "auto", mapping, "builtin:tiny-llama", judge, rm, 6, "")
+        return str(client.predict(*args, api_name="/data_action"))
+
+    msg = augment("reward_model", "")
     assert "Not started" in msg and "`reward_model` judge needs `path`" in msg or "needs `path`" in msg
     assert not any(studio.runs_dir.iterdir())  # refused: nothing was created
     # the checkers judge prompts by the embedded tasks' constraints: these have none, so
     # nothing could be judged; refused before minutes of writing, with what to do instead
-    msg = client.predict(
-        ACTIONS[0],
-        str(path),
-        "auto",
-        mapping,
-        "builtin:tiny-llama",
-        "checkers",
-        "",
-        6,
-        "",
-        api_name="/data_action",
-    )
+    msg = augment("checkers", "")
     assert "Not started" in msg and "`sda.judge` is checkers, but none of the first 12 prompts" in msg, msg
     assert not any(studio.runs_dir.iterdir())
     rm = studio.ctx.data_dir / "rm"  # a reward model in a served folder
     shutil.copytree(tiny_reward_model, rm)
-    msg = client.predict(
-        ACTIONS[0],
-        str(path),
-        "auto",
-        mapping,
-        "builtin:tiny-llama",
-        "reward_model",
-        str(rm),
-        6,
-        "",
-        api_name="/data_action",
-    )
+    msg = augment("reward_model", str(rm))
     assert msg.startswith("Started `sda` run"), msg
     run = RunDir(studio.runs_dir / msg.split("`")[3])
     deadline = time.time() + 300
