@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backends.core.params import JudgeSpec
+from backends.core.quality import SIGNALS, fell, summarize_quality
 from backends.core.winrate import (
     Tally,
     bootstrap_mean_ci,
@@ -61,6 +62,16 @@ class Answers:
 
     length: dict[tuple[int, str], float] = field(default_factory=dict)
     score: dict[tuple[str, int, str], float] = field(default_factory=dict)  # (judge, prompt, model)
+    # quality signals (backends/core/quality.py): (signal, prompt, model) -> the samples' mean
+    quality: dict[tuple[str, int, str], float] = field(default_factory=dict)
+    openings: dict[tuple[int, str], list[str]] = field(default_factory=dict)  # each sample's first words
+
+    def add_quality(self, pid: int, model: str, measured: list[dict[str, Any]]) -> None:
+        """One prompt's samples of one model, as `QualityMeter.measure` gives them."""
+        self.openings[(pid, model)] = [m["opening"] for m in measured]
+        for name in measured[0]:
+            if name != "opening":
+                self.quality[(name, pid, model)] = sum(m[name] for m in measured) / len(measured)
 
 
 def _pair_scores(judge: str, a: str, b: str, answers: Answers, prompts: list[int]) -> dict[str, Any]:
@@ -143,6 +154,7 @@ def summarize(
         if common:
             agreement[f"{x} vs {y}"] = sum(vx[k] == vy[k] for k in common) / len(common)
     e = cfg.eval
+    quality, quality_pairs = summarize_quality(models, answers.quality, answers.openings)
     return {
         "models": models,
         "judges": [{"name": n, **s.model_dump()} for n, s in zip(names, e.judges, strict=True)],
@@ -165,6 +177,8 @@ def summarize(
         "pairs": pairs,
         "bradley_terry": ranking,
         "judge_agreement": agreement,
+        "quality": quality,
+        "quality_pairs": quality_pairs,
     }
 
 
@@ -177,11 +191,69 @@ def verdict_line(p: dict[str, Any]) -> str:
     return f"{short(p['b'])} scores higher than {short(p['a'])}: {p['verdict']} at 95%"
 
 
+def _quality_pair(winrate: dict[str, Any], a: str, b: str) -> dict[str, Any] | None:
+    return next((q for q in winrate.get("quality_pairs", []) if q["a"] == a and q["b"] == b), None)
+
+
+def quality_verdict(winrate: dict[str, Any], p: dict[str, Any]) -> str:
+    """The one sentence a comparison leads with, for a pair judged by a score judge: B is
+    called better only when its score is higher at 95% and no quality signal is worse at 95%;
+    otherwise it says which one fell (backends/core/quality.py)."""
+    a, b, lo, hi = short(p["a"]), short(p["b"]), *p["diff_ci95"]
+    score = f"{p['judge']} {p['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    q = _quality_pair(winrate, p["a"], p["b"])
+    worse = fell(q) if q else []
+    if p["verdict"] == "yes" and not worse:
+        checked = "no quality signal worse at 95%" if q else "quality signals not measured"
+        return f"{b} is better than {a}: higher {score}, {checked}."
+    if p["verdict"] == "yes":
+        return f"{b} is not better than {a}: higher {score}, but " + "; ".join(worse) + "."
+    if p["verdict"] == "no":
+        tail = f"; also {'; '.join(worse)}" if worse else ""
+        return f"{b} is worse than {a}: lower {score}{tail}."
+    tail = f"; {'; '.join(worse)}" if worse else ""
+    return f"{b} vs {a}: cannot tell at 95% ({score}){tail}."
+
+
+def headline(winrate: dict[str, Any]) -> list[str]:
+    """The verdict sentences, one per scored pair and judge: what a comparison says first."""
+    return [quality_verdict(winrate, p) for p in winrate.get("pairs", []) if "diff" in p]
+
+
+def quality_table(winrate: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows: each model's quality signals (95% intervals) and, after the first
+    model, the paired difference to it, marked `worse` where it is worse at 95%."""
+    models, q = winrate["models"], winrate.get("quality", {})
+    names = [s for s in SIGNALS if any(s.name in q.get(m, {}) for m in models)]
+    rows = []
+    for m in models:
+        entry, row = q.get(m, {}), [short(m)]
+        pair = _quality_pair(winrate, models[0], m) if m != models[0] else None
+        for s in names:
+            v = entry.get(s.name)
+            cell = "-" if v is None else f"{v['mean']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
+            if pair and s.name in pair:
+                d = pair[s.name]
+                cell += f" ({d['diff']:+.3f} [{d['diff_ci95'][0]:+.3f}, {d['diff_ci95'][1]:+.3f}]"
+                cell += ", worse)" if d["worse"] else ")"
+            row.append(cell)
+        row.append(repr(entry.get("top_opening", "")))
+        rows.append(row)
+    return ["model", *[s.title for s in names], "most common opening"], rows
+
+
 def tally_table(winrate: dict[str, Any]) -> str:
     """The comparison as plain text (headless output): scores per model, paired differences
     with verdicts, then the win-rate tallies."""
     width = max([len(short(m)) for m in winrate["models"]] + [8])
-    lines: list[str] = []
+    lines: list[str] = [f"verdict: {line}" for line in headline(winrate)]
+    if winrate.get("quality"):
+        headers, rows = quality_table(winrate)
+        lines += [
+            "quality signals per model (95% interval; in brackets after: the paired difference to "
+            f"{short(winrate['models'][0])})",
+            text_table(headers, rows),
+        ]
     for judge, by_model in winrate.get("scores", {}).items():
         lines.append(f"{judge}: mean score per model (95% interval)")
         for m, s in by_model.items():

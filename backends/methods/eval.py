@@ -85,6 +85,7 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from backends.core.rundir import RunState, atomic_write_text
     from backends.worker.generation import Generator
     from backends.worker.judges import build_judge
+    from backends.worker.quality import QualityMeter
 
     e, k = cfg.eval, cfg.eval.samples_per_prompt
     ds, _ = load_for_method("eval", cfg.data, None)
@@ -98,6 +99,7 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         (judge_name(s, i, e.judges), build_judge(s, rt.device, rt.attn_implementation))
         for i, s in enumerate(e.judges)
     ]
+    meter = QualityMeter(e.models)
     total = len(rows)
     n_batches = (total + e.batch_size - 1) // e.batch_size
     run.update_status(
@@ -122,6 +124,8 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
                 for m, g in gens.items()
             }
             flat_prompts = [p for p in prompts for _ in range(k)]
+            flat_text = [text_of(p) for p in flat_prompts]
+            measured = {m: meter.measure(flat_text, texts[m]) for m in e.models}
             scores: dict[str, dict[str, list[float]]] = {}
             for name, judge in judges:
                 if judge.kind == "score":
@@ -131,12 +135,14 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
                 for m in e.models:
                     mine = texts[m][i * k : (i + 1) * k]
                     answers.length[(pid, m)] = sum(len(t.split()) for t in mine) / k
+                    answers.add_quality(pid, m, measured[m][i * k : (i + 1) * k])
                     for name, by_model in scores.items():
                         answers.score[(name, pid, m)] = sum(by_model[m][i * k : (i + 1) * k]) / k
                     for j, text in enumerate(mine):
                         sample = {"prompt_id": pid, "sample": j, "prompt": text_of(row["prompt"]), "model": m}
                         sample.update(response=text, length=len(text.split()))
                         sample["scores"] = {n: by_model[m][i * k + j] for n, by_model in scores.items()}
+                        sample["quality"] = measured[m][i * k + j]
                         samples.write(json.dumps(sample) + "\n")
                 for a, b in combinations(e.models, 2):
                     for name, judge in judges:

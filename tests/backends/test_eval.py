@@ -76,6 +76,19 @@ def test_comparison_judged_three_ways(tmp_path: Path, tiny_model: str) -> None:
         assert lj["mean_len_a"] < lj["mean_len_b"]
     assert "longer_is_better" in proc.stdout and "95%" in proc.stdout  # the tally table is printed
     assert len(samples) == 20 and RunDir(arena.path).read_status()["generation_engine"] == "transformers"
+    # quality signals beside the judged scores: every model, every signal (the SFT run's
+    # training set is known, so copy share is measured), and the paired differences
+    signals = {"relevance", "distinct_2", "repeated_4grams", "top_opening_share", "copy_share", "mean_words"}
+    for m in wr["models"]:
+        assert signals <= set(wr["quality"][m]), wr["quality"][m]
+        assert -1.0 <= wr["quality"][m]["relevance"]["mean"] <= 1.0
+    (pair,) = wr["quality_pairs"]
+    assert signals <= set(pair) and all(isinstance(pair[s]["worse"], bool) for s in signals)
+    words = {m: sum(s["length"] for s in samples if s["model"] == m) / 10 for m in wr["models"]}
+    for m in wr["models"]:
+        assert abs(wr["quality"][m]["mean_words"]["mean"] - words[m]) < 3  # its own word count vs split()
+    assert all(set(s["quality"]) >= signals - {"top_opening_share"} | {"opening"} for s in samples)
+    assert proc.stdout.count("verdict: ") == 3  # one sentence per score judge, before the tables
 
 
 def test_three_models_get_a_bradley_terry_ranking(tmp_path: Path, tiny_model: str) -> None:
