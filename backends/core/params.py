@@ -40,10 +40,12 @@ def ui(
 class RewardSpec(Params):
     """One reward function of an RL run or a sample stage; several are summed with weights."""
 
-    kind: Literal["checkers", "reward_model", "function"] = Field(
+    kind: Literal["checkers", "reward_model", "function", "quality"] = Field(
         "checkers",
         description="checkers: the embedded tasks' constraint checkers (needs a `constraints` "
-        "column); reward_model: a reward-model run's model/ folder (or `@stage`); function: `module:callable`.",
+        "column); reward_model: a reward-model run's model/ folder (or `@stage`); function: `module:callable`; "
+        "quality: relevance to the prompt x (1 - repeated 4-grams) x a length floor, in [0, 1] "
+        "(backends/worker/quality_reward.py), so RL cannot win by degenerating.",
     )
     path: str | None = Field(
         None,
@@ -57,7 +59,7 @@ class RewardSpec(Params):
 
     @model_validator(mode="after")
     def _needs_path(self) -> RewardSpec:
-        if self.kind != "checkers" and not self.path:
+        if self.kind in self.PATH_ROLES and not self.path:
             raise ValueError(f"a `{self.kind}` reward needs `path`")
         _check_function_ref(self.kind, self.path)
         return self

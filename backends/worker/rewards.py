@@ -94,6 +94,10 @@ def function_reward(path: str) -> RewardFn:
 def build_reward(spec: RewardSpec) -> RewardFn:
     if spec.kind == "checkers":
         return checker_reward
+    if spec.kind == "quality":
+        from backends.worker.quality_reward import QualityReward
+
+        return QualityReward()
     assert spec.path is not None
     if spec.kind == "reward_model":
         return reward_model_reward(spec.path)
