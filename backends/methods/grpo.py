@@ -9,9 +9,9 @@ says so.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from backends.core.params import Params, RewardSpec, ui
 from backends.core.registry import PROMPTS, MethodSpec
@@ -22,6 +22,17 @@ if TYPE_CHECKING:
     from backends.worker.runtime import Runtime
 
 GROUP = ("grpo", "rloo")
+# every `loss_type` TRL 1.16's GRPOTrainer computes (trl/trainer/grpo_trainer.py, _compute_loss)
+GRPOLoss = Literal["grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
+# passed to TRL as they are, to the methods each field's ui(only=...) names
+TRL_OPTIONS = (
+    "loss_type",
+    "importance_sampling_level",
+    "scale_rewards",
+    "epsilon",
+    "epsilon_high",
+    "mask_truncated_completions",
+)
 
 
 class RLParams(Params):
@@ -31,8 +42,8 @@ class RLParams(Params):
         default_factory=lambda: [RewardSpec()],
         min_length=1,
         title="Rewards",
-        description="A list: {kind: checkers} | {kind: reward_model, path: runs/<id>/model} | "
-        "{kind: function, path: module:fn}, each with an optional weight.",
+        description="A list: {kind: checkers} | {kind: quality} | {kind: reward_model, path: runs/<id>/model} "
+        "| {kind: function, path: module:fn}, each with an optional weight.",
         json_schema_extra=ui(main=True),
     )
     num_generations: int = Field(
@@ -50,6 +61,54 @@ class RLParams(Params):
         title="KL coef. (beta)",
         description="Penalty toward the reference model (0: no reference).",
         json_schema_extra=ui(main=True),
+    )
+    # TRL's GRPO variants (TRL 1.16 GRPOConfig; RLOOConfig has the clipping and masking only).
+    # Defaults are TRL's.
+    loss_type: GRPOLoss = Field(
+        "dapo",
+        title="Loss",
+        description="How token losses are summed. dapo: over the batch's tokens (no length bias); "
+        "grpo: per sequence, then averaged (prefers short right answers); dr_grpo: over a constant "
+        "(max new tokens; Dr. GRPO); bnpo: over the local batch's tokens; cispo: clips the importance "
+        "weights (MiniMax-M1; epsilon_high ~5); sapo: a soft gate instead of clipping; luspo: "
+        "length-unbiased GSPO (use importance sampling `sequence`); vespo: smooth sequence-level weights "
+        "(use `token`).",
+        json_schema_extra=ui(main=True, only=("grpo",)),
+    )
+    importance_sampling_level: Literal["token", "sequence"] = Field(
+        "token",
+        title="Importance sampling",
+        description="token: one policy ratio per token (GRPO); sequence: one per answer, the mean "
+        "log-ratio of its tokens (GSPO; pair it with loss grpo, as the paper does).",
+        json_schema_extra=ui(only=("grpo",)),
+    )
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group",
+        title="Reward scaling",
+        description="Advantages divided by the std of rewards in the group, in the whole batch "
+        "(PPO Lite), or not at all (Dr. GRPO: scaling favours too easy and too hard prompts).",
+        json_schema_extra=ui(only=("grpo",)),
+    )
+    epsilon: float = Field(
+        0.2,
+        gt=0.0,
+        title="Clip epsilon",
+        description="The policy ratio is clipped to [1 - epsilon, 1 + epsilon_high].",
+        json_schema_extra=ui(only=GROUP),
+    )
+    epsilon_high: float | None = Field(
+        None,
+        gt=0.0,
+        title="Clip epsilon (upper)",
+        description="Upper clip bound; empty: the same as epsilon. DAPO's clip-higher uses 0.28.",
+        json_schema_extra=ui(only=GROUP),
+    )
+    mask_truncated_completions: bool = Field(
+        False,
+        title="Mask truncated answers",
+        description="Leave answers cut off at max new tokens out of the loss (DAPO); with a short "
+        "max new tokens most answers may be cut, and few then teach anything.",
+        json_schema_extra=ui(only=GROUP),
     )
     samples_per_log: int = Field(
         4,
@@ -91,6 +150,12 @@ class RLParams(Params):
     target_kl: float = Field(6.0, gt=0.0, title="Target KL", json_schema_extra=ui(only=("ppo",)))
     whiten_advantages: bool = Field(True, title="Whiten advantages", json_schema_extra=ui(only=("ppo",)))
 
+    @field_validator("scale_rewards", mode="before")
+    @classmethod
+    def _scale_rewards_bool(cls, v: object) -> object:
+        """TRL also takes True / False for `scale_rewards` (its GRPOConfig maps them so)."""
+        return {True: "group", False: "none"}.get(v, v) if isinstance(v, bool) else v
+
 
 def check_group(cfg: RunConfig) -> list[str]:
     if cfg.train.per_device_train_batch_size % cfg.rl.num_generations:
@@ -100,6 +165,17 @@ def check_group(cfg: RunConfig) -> list[str]:
             f"({cfg.rl.num_generations})"
         ]
     return []
+
+
+def trl_options(rl: RLParams, method: str) -> dict[str, Any]:
+    """The TRL_OPTIONS that `method` reads, by each field's `ui(only=...)` (RLOOConfig has no
+    loss_type, importance sampling level or reward scaling; PPO is written here and reads none)."""
+
+    def readers(name: str) -> tuple[str, ...]:
+        extra = RLParams.model_fields[name].json_schema_extra
+        return tuple(extra.get("ui_only") or GROUP) if isinstance(extra, dict) else GROUP  # type: ignore[arg-type]
+
+    return {name: getattr(rl, name) for name in TRL_OPTIONS if method in readers(name)}
 
 
 def fit_group(cfg: RunConfig, run: RunDir, rt: Runtime, trainer_cls: Any, config_cls: Any) -> RunState:
@@ -122,6 +198,7 @@ def fit_group(cfg: RunConfig, run: RunDir, rt: Runtime, trainer_cls: Any, config
         reward_weights=[s.weight for s in rl.rewards],
         use_vllm=use_vllm(rt),
         vllm_mode="colocate",
+        **trl_options(rl, cfg.method),
     )
     return fit(trainer_cls, cfg, run, inputs, args, callbacks=[StepForRecorder(recorder)], reward_funcs=funcs)
 
