@@ -74,6 +74,8 @@ def _fits(layout: Layout, fields: dict[str, str], first: Row) -> bool:
         return is_conversation(first.get(fields["conversations"]))
     if layout.name == "hh":
         return "prompt" not in first and looks_like_transcript(first.get(fields["chosen"]))
+    if layout.name == "ifeval":  # a text prompt and nothing to train on: prompts for RL and comparisons
+        return isinstance(first.get(fields["prompt"]), str) and not set(first) & (TRL_COLUMNS - {"prompt"})
     if layout.name == "ultrafeedback":  # the TRL layout reads it too; this one also knows its scores
         return all(f in fields for f in ("score_chosen", "score_rejected"))
     return True

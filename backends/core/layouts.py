@@ -12,10 +12,13 @@ Named layouts yield conversational rows, rendered by the model's chat template.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from backends.core.ifeval import COLUMNS as IFEVAL_COLUMNS
+from backends.core.ifeval import read_instructions
 from backends.core.registry import FORMAT_COLUMNS
 from backends.core.turns import (
     RowError,
@@ -26,7 +29,7 @@ from backends.core.turns import (
     strip_prompt,
 )
 
-LayoutName = Literal["auto", "trl", "alpaca", "sharegpt", "dolly", "shp", "ultrafeedback", "hh"]
+LayoutName = Literal["auto", "trl", "alpaca", "sharegpt", "dolly", "shp", "ultrafeedback", "hh", "ifeval"]
 Row = dict[str, Any]
 TRL_COLUMNS = frozenset(c for cols in FORMAT_COLUMNS.values() for c in cols)
 
@@ -135,6 +138,16 @@ def hh(c: Cells) -> Row:
     rejected = parse_transcript(c.raw("rejected"), c.where("rejected"))
     prompt, chosen, rejected = split_prompt(chosen, rejected, f"row {c.row_no}")
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+
+
+def ifeval(c: Cells) -> Row:
+    """IFEval's rows: a text prompt and its verifiable instructions (`kwargs` kept as JSON
+    text, so rows with different instructions share one column type)."""
+    try:
+        ids, kwargs = read_instructions(c.raw("instruction_id_list"), c.raw("kwargs"), f"row {c.row_no}")
+    except ValueError as e:
+        raise RowError(str(e)) from None
+    return {"prompt": _user(c.text("prompt")), "instruction_id_list": ids, "kwargs": json.dumps(kwargs)}
 
 
 def _as_conversation(value: str | list[dict[str, str]], wrap: Callable[[str], list]) -> list:
@@ -266,6 +279,18 @@ LAYOUTS: dict[str, Layout] = {
                 "output": "`completion` (an assistant turn)",
                 "system": "a system turn first",
                 "history": "earlier [user, assistant] turns",
+            },
+        ),
+        Layout(
+            "ifeval",
+            "IFEval (verifiable instructions)",
+            ("prompt", *IFEVAL_COLUMNS),
+            (),
+            ifeval,
+            {
+                "prompt": "the user turn of `prompt`",
+                "instruction_id_list": "the instructions IFEval's verifiers check (`kind: ifeval`)",
+                "kwargs": "each instruction's arguments",
             },
         ),
         Layout(

@@ -40,10 +40,11 @@ def ui(
 class RewardSpec(Params):
     """One reward function of an RL run or a sample stage; several are summed with weights."""
 
-    kind: Literal["checkers", "reward_model", "function", "quality"] = Field(
+    kind: Literal["checkers", "ifeval", "reward_model", "function", "quality"] = Field(
         "checkers",
         description="checkers: the embedded tasks' constraint checkers (needs a `constraints` "
-        "column); reward_model: a reward-model run's model/ folder (or `@stage`); function: `module:callable`; "
+        "column); ifeval: IFEval's own instruction verifiers, the share of a row's instructions met "
+        "(needs `instruction_id_list` and `kwargs`; the embedded tasks have them); reward_model: a reward-model run's model/ folder (or `@stage`); function: `module:callable`; "
         "quality: relevance to the prompt x (1 - repeated 4-grams) x a length floor, in [0, 1] "
         "(backends/worker/quality_reward.py), so RL cannot win by degenerating.",
     )
@@ -66,10 +67,10 @@ class RewardSpec(Params):
 
 
 class JudgeSpec(Params):
-    """One judge of a comparison. Score judges (checkers, reward_model, function) score each
-    answer; `llm` asks an instruct model which of two answers is better, in both orders."""
+    """One judge of a comparison. Score judges (checkers, ifeval, reward_model, function) score
+    each answer; `llm` asks an instruct model which of two answers is better, in both orders."""
 
-    kind: Literal["checkers", "reward_model", "function", "llm"] = "checkers"
+    kind: Literal["checkers", "ifeval", "reward_model", "function", "llm"] = "checkers"
     path: str | None = Field(
         None,
         description="reward_model: folder or @stage; function: module:callable; "

@@ -21,6 +21,7 @@ from backends.core.config import EMBEDDED_DATA
 from backends.core.data import _FILE_BUILDERS, builtin_rows, check_format_for_method, detect_format
 from backends.core.datacheck import DataCheckError, RowChecker, parquet_columns, peek_csv, peek_json
 from backends.core.dataplan import DataFormatError, Plan, check_rows, refuse, resolve_plan
+from backends.core.ifeval import COLUMNS as IFEVAL_COLUMNS
 from backends.core.jsonl import JsonlError, check_jsonl
 from backends.core.params import JudgeSpec, Params, RewardSpec
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 ROWS = 100  # rows read through the plan before a run starts
 CHECKER_COLUMNS = ("constraints",)  # what the `checkers` reward and judge read from each row
+COLUMNS_OF = {"checkers": CHECKER_COLUMNS, "ifeval": IFEVAL_COLUMNS}  # what each such reward / judge reads
 
 
 def peek_rows(path: Path, n: int = ROWS) -> tuple[list[str], list[dict[str, Any]]]:
@@ -137,10 +139,10 @@ def reward_needs(cfg: RunConfig) -> dict[str, str]:
     needs: dict[str, str] = {}
 
     def walk(node: Any, where: str) -> None:
-        if isinstance(node, RewardSpec | JudgeSpec) and node.kind == "checkers":
-            for col in CHECKER_COLUMNS:
+        if isinstance(node, RewardSpec | JudgeSpec) and node.kind in COLUMNS_OF:
+            for col in COLUMNS_OF[node.kind]:
                 needs.setdefault(
-                    col, f"`{where}` is the checkers {'judge' if 'judge' in where else 'reward'}"
+                    col, f"`{where}` is the {node.kind} {'judge' if 'judge' in where else 'reward'}"
                 )
         elif isinstance(node, Params):
             for name in type(node).model_fields:

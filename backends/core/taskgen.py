@@ -12,6 +12,8 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+from backends.core import references
+from backends.core.ifeval import embedded_columns
 from backends.core.tasks import (
     AVOIDABLE,
     END_PHRASES,
@@ -160,43 +162,91 @@ def generate_tasks(split: Split, n: int, seed: int = 0) -> Iterator[Task]:
         yield make_task(split, i, seed)
 
 
+def ifeval_columns(task: Task) -> dict[str, Any]:
+    """The task's constraints as IFEval instructions (`backends.core.ifeval`), so a row can be
+    judged by the checkers and by IFEval's verifiers."""
+    return embedded_columns([(c.kind, c.params) for c in task.constraints])
+
+
+def _with_references(split: Split, n: int, seed: int) -> list[tuple[Task, dict[str, Any] | None]]:
+    """`n` tasks, each with its sampled reference row (`backends.core.references`) or None.
+
+    For the train split at the seed the shipped answers were sampled for, the tasks that have a
+    sampled answer come first; the filler templates are the marked last resort (tasks whose
+    sampled answers all failed a constraint, then tasks past the sampled range). Other splits
+    and seeds are generated in order, with templates."""
+    if split != "train" or seed != references.SEED:
+        return [(t, None) for t in generate_tasks(split, n, seed)]
+    first: list[tuple[Task, dict[str, Any] | None]] = []
+    rest: list[tuple[Task, dict[str, Any] | None]] = []
+    scanned = references.covered()
+    for i in range(scanned):
+        task = make_task(split, i, seed)
+        row = references.sampled(task)
+        (first if row else rest).append((task, row))
+        if len(first) == n:
+            break
+    out = (first + rest)[:n]
+    i = scanned
+    while len(out) < n:
+        out.append((make_task(split, i, seed), None))
+        i += 1
+    return out
+
+
 def task_rows(split: Split, n: int, seed: int = 0, with_completion: bool = True) -> list[dict[str, Any]]:
-    """Rows in TRL's conversational prompt-completion (or prompt-only) format."""
+    """Rows in TRL's conversational prompt-completion (or prompt-only) format. With a
+    completion, `reference_source` says where it came from: `sampled` (an answer of the
+    embedded model that meets every constraint) or `template` (the filler, a last resort)."""
     rows = []
-    for task in generate_tasks(split, n, seed):
+    for task, sampled in (
+        _with_references(split, n, seed)
+        if with_completion
+        else ((t, None) for t in generate_tasks(split, n, seed))
+    ):
         row: dict[str, Any] = {
             "prompt": [{"role": "user", "content": task.prompt}],
             "constraints": task.constraints_json(),
+            **ifeval_columns(task),
             "task_id": task.task_id,
         }
         if with_completion:
-            row["completion"] = [{"role": "assistant", "content": task.reference}]
+            answer = sampled["reference"] if sampled else task.reference
+            row["completion"] = [{"role": "assistant", "content": answer}]
+            row["reference_source"] = "sampled" if sampled else "template"
         rows.append(row)
     return rows
 
 
 def pair_rows(split: Split, n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """Synthetic preference pairs: chosen = the task's reference (meets every constraint),
-    rejected = the reference of another task on the same topic that meets fewer of them.
-
-    This is a stand-in for quick starts and tests; the `sample` stage makes real
-    on-policy pairs from a model's own responses."""
-    tasks = list(generate_tasks(split, n, seed))
+    """Preference pairs. Where a task has sampled answers (`backends.core.references`) and the
+    worse one misses a constraint: chosen = the sampled reference, rejected = that worse
+    answer of the same prompt (`reference_source: sampled`). Otherwise, as a last resort,
+    chosen = the task's filler reference and rejected = the filler reference of another task
+    on the same topic that meets fewer constraints (`template`); tasks with no contrast are
+    left out. The `sample` stage makes real on-policy pairs from a model's own responses."""
+    tasks = _with_references(split, n, seed)
     by_topic: dict[str, list[Task]] = {}
-    for t in tasks:
+    for t, _ in tasks:
         by_topic.setdefault(t.topic, []).append(t)
     rows = []
-    for t in tasks:
-        candidates = [o for o in by_topic[t.topic] if o is not t] or [o for o in tasks if o is not t]
-        worst = min(candidates[:20], key=lambda o: t.score(o.reference))
-        if t.score(worst.reference) >= 1.0:
-            continue  # no contrast available for this task
+    for t, sampled in tasks:
+        if sampled and sampled["rejected_score"] < 1.0:
+            chosen, rejected, source = sampled["reference"], sampled["rejected"], "sampled"
+        else:
+            candidates = [o for o in by_topic[t.topic] if o is not t] or [o for o, _ in tasks if o is not t]
+            worst = min(candidates[:20], key=lambda o: t.score(o.reference))
+            if t.score(worst.reference) >= 1.0:
+                continue  # no contrast available for this task
+            chosen, rejected, source = t.reference, worst.reference, "template"
         rows.append(
             {
                 "prompt": [{"role": "user", "content": t.prompt}],
-                "chosen": [{"role": "assistant", "content": t.reference}],
-                "rejected": [{"role": "assistant", "content": worst.reference}],
+                "chosen": [{"role": "assistant", "content": chosen}],
+                "rejected": [{"role": "assistant", "content": rejected}],
                 "constraints": t.constraints_json(),
+                **ifeval_columns(t),
+                "reference_source": source,
             }
         )
     return rows

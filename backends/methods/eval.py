@@ -38,7 +38,8 @@ class EvalParams(Params):
         default_factory=lambda: [JudgeSpec()],
         min_length=1,
         title="Judges",
-        description="A list: {kind: checkers} | {kind: reward_model, path: ...} | {kind: llm, path: ...}",
+        description="A list: {kind: checkers} | {kind: ifeval} | {kind: reward_model, path: ...} | "
+        "{kind: llm, path: ...}",
         json_schema_extra=ui(main=True),
     )
     max_new_tokens: int = Field(96, gt=0, title="Max new tokens", json_schema_extra=ui(main=True))
@@ -84,6 +85,7 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from backends.core.report import write_comparison_report
     from backends.core.rundir import RunState, atomic_write_text
     from backends.worker.generation import Generator
+    from backends.worker.ifeval import IFEvalTally
     from backends.worker.judges import build_judge
     from backends.worker.quality import QualityMeter
 
@@ -100,6 +102,8 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         for i, s in enumerate(e.judges)
     ]
     meter = QualityMeter(e.models)
+    ifeval = IFEvalTally() if any(s.kind == "ifeval" for s in e.judges) else None
+    checkers = next((n for (n, _), s in zip(judges, e.judges, strict=True) if s.kind == "checkers"), None)
     total = len(rows)
     n_batches = (total + e.batch_size - 1) // e.batch_size
     run.update_status(
@@ -127,9 +131,17 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
             flat_text = [text_of(p) for p in flat_prompts]
             measured = {m: meter.measure(flat_text, texts[m]) for m in e.models}
             scores: dict[str, dict[str, list[float]]] = {}
+            details: dict[str, list[dict[str, Any]]] = {}  # per model: IFEval's view of each answer
             for name, judge in judges:
                 if judge.kind == "score":
-                    scores[name] = {m: judge.score(flat_prompts, texts[m], extra) for m in e.models}
+                    scores[name] = {}
+                    for m in e.models:
+                        scores[name][m] = judge.score(flat_prompts, texts[m], extra)
+                        if (seen := judge.details()) is not None:
+                            details[m] = seen
+            if ifeval is not None:
+                for m in e.models:
+                    ifeval.add(m, details[m], scores[checkers][m] if checkers else None)
             for i, row in enumerate(chunk):
                 pid = start + i
                 for m in e.models:
@@ -143,6 +155,8 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
                         sample.update(response=text, length=len(text.split()))
                         sample["scores"] = {n: by_model[m][i * k + j] for n, by_model in scores.items()}
                         sample["quality"] = measured[m][i * k + j]
+                        if m in details:
+                            sample["ifeval"] = details[m][i * k + j]
                         samples.write(json.dumps(sample) + "\n")
                 for a, b in combinations(e.models, 2):
                     for name, judge in judges:
@@ -160,6 +174,8 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
             samples.flush()
             jfile.flush()
             summary = summarize(cfg, judgments, answers, min(total, start + len(chunk)), total, engine)
+            if ifeval is not None:
+                summary["ifeval"] = ifeval.summary()
             atomic_write_text(run.winrate_path, json.dumps(summary, indent=2))
             metrics: dict[str, Any] = {"step": step, "time": time.time(), "split": "train"}
             for p in summary["pairs"]:

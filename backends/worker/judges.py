@@ -37,6 +37,11 @@ class ScoreJudge:
         ]
         return [float(s) for s in self.fn(prompts, conv, **extra)]
 
+    def details(self) -> list[dict[str, Any]] | None:
+        """Per answer of the last `score` call, what the judge saw beyond the score (IFEval's
+        four scores and each instruction's result); None for judges that give only a score."""
+        return getattr(self.fn, "last", None)
+
 
 class LLMJudge:
     """Pairwise verdicts from an instruct model's next-token probabilities of A vs B."""

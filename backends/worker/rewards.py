@@ -94,6 +94,10 @@ def function_reward(path: str) -> RewardFn:
 def build_reward(spec: RewardSpec) -> RewardFn:
     if spec.kind == "checkers":
         return checker_reward
+    if spec.kind == "ifeval":
+        from backends.worker.ifeval import IFEvalReward
+
+        return IFEvalReward()
     if spec.kind == "quality":
         from backends.worker.quality_reward import QualityReward
 

@@ -109,6 +109,9 @@ def test_tiny_rlvr_ends_with_base_sft_and_grpo_compared(runs_dir: Path, tiny_mod
     assert [s["state"] for s in stages.values()] == ["succeeded"] * 3
     grpo = RunDir(runs_dir / stages["grpo"]["run_id"])
     keys = {k for line in grpo.metrics_path.read_text().splitlines() for k in json.loads(line)}
-    assert {"rewards/checkers/mean", "rewards/quality/mean"} <= keys
+    assert {"rewards/checkers/mean", "rewards/quality/mean", "rewards/ifeval/mean"} <= keys
     wr = json.loads(RunDir(runs_dir / stages["heldout"]["run_id"]).winrate_path.read_text())
-    assert len(wr["models"]) == 3 and len(wr["scores"]["checkers"]) == 3
+    assert len(wr["models"]) == 3 and len(wr["scores"]["checkers"]) == 3 == len(wr["scores"]["ifeval"])
+    # the embedded rows are judged both ways: IFEval's four scores per model, and agreement
+    assert set(wr["ifeval"]["models"]) == set(wr["models"])
+    assert 0.0 <= wr["ifeval"]["agreement_with_checkers"]["share"] <= 1.0

@@ -4,10 +4,12 @@ satisfiable by its own reference answer."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from backends.core.taskgen import generate_tasks, task_rows
+from backends.core import references
+from backends.core.taskgen import generate_tasks, make_task, pair_rows, task_rows
 from backends.core.tasks import (
     HELDOUT_TOPICS,
     KINDS,
@@ -95,3 +97,67 @@ def test_rows_are_trl_conversational_and_carry_their_checker() -> None:
     assert "completion" not in task_rows("heldout", 2, with_completion=False)[0]
     with pytest.raises(ValueError, match="unknown constraint kinds"):
         constraints_from_json('[{"kind": "rhymes", "params": {}}]')
+
+
+@pytest.fixture
+def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Ship `rows` as the sampled references over `scanned` task indices, for one test."""
+
+    def ship(rows: list[dict], scanned: int) -> None:
+        path = tmp_path / "references.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        path.with_suffix(".json").write_text(json.dumps({"tasks": scanned}), encoding="utf-8")
+        monkeypatch.setattr(references, "PATH", path)
+        references._rows.cache_clear()
+
+    yield ship
+    references._rows.cache_clear()
+
+
+def test_sampled_references_come_first_and_templates_are_marked(shipped) -> None:
+    tasks = [make_task("train", i, seed=0) for i in range(6)]
+    # sampled answers for tasks 1 and 4 (the filler text stands in for one: it meets every
+    # constraint); task 3's row was made for another prompt, so it must not be used
+    rows = [
+        {
+            "task_id": t.task_id,
+            "prompt": t.prompt,
+            "reference": t.reference,
+            "rejected": "no.",
+            "rejected_score": 0.0,
+        }
+        for t in (tasks[1], tasks[4])
+    ]
+    rows.append(
+        {
+            "task_id": tasks[3].task_id,
+            "prompt": "another request",
+            "reference": "x",
+            "rejected": "y",
+            "rejected_score": 0.0,
+        }
+    )
+    shipped(rows, scanned=6)
+    out = task_rows("train", 4, seed=0)
+    assert [r["task_id"] for r in out] == [tasks[i].task_id for i in (1, 4, 0, 2)]
+    assert [r["reference_source"] for r in out] == ["sampled", "sampled", "template", "template"]
+    # more rows than the sampled range holds: the tasks past it follow, as templates
+    assert task_rows("train", 8, seed=0)[-1]["task_id"] == make_task("train", 7, seed=0).task_id
+    pairs = pair_rows("train", 3, seed=0)
+    assert pairs[0]["rejected"][0]["content"] == "no." and pairs[0]["reference_source"] == "sampled"
+    assert pairs[-1]["reference_source"] == "template"
+    # another seed or split never uses the shipped answers
+    assert {r["reference_source"] for r in task_rows("train", 4, seed=1)} == {"template"}
+    assert {r["reference_source"] for r in task_rows("dev", 4, seed=0)} == {"template"}
+
+
+def test_shipped_references_meet_their_constraints_and_match_today_s_prompts() -> None:
+    references._rows.cache_clear()
+    rows = references._rows()
+    assert references.covered() >= len(rows) > 100, "the package ships the sampled answers"
+    for i in range(references.covered()):
+        task = make_task("train", i, seed=0)
+        if (row := rows.get(task.task_id)) is not None:
+            assert row["prompt"] == task.prompt, task.task_id
+            assert task.score(row["reference"]) == 1.0, (task.task_id, row["reference"])
+            assert task.score(row["rejected"]) == row["rejected_score"]
