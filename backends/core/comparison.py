@@ -242,6 +242,41 @@ def quality_table(winrate: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return ["model", *[s.title for s in names], "most common opening"], rows
 
 
+IFEVAL_HEADERS = [
+    "model",
+    "prompt strict",
+    "prompt loose",
+    "instruction strict",
+    "instruction loose",
+    "prompts",
+]
+
+
+def ifeval_table(winrate: dict[str, Any]) -> tuple[list[str], list[list[str]], str]:
+    """IFEval's four scores per model (as IFEval reports them), and a note: how often the
+    checkers and IFEval's verifiers agreed that an answer met everything, and the sentence model."""
+    block = winrate.get("ifeval") or {}
+    rows = [
+        [
+            short(m),
+            *(
+                f"{s[k]:.3f}"
+                for k in ("prompt_strict", "prompt_loose", "instruction_strict", "instruction_loose")
+            ),
+            str(s["n"]),
+        ]
+        for m, s in block.get("models", {}).items()
+    ]
+    notes = []
+    if agree := block.get("agreement_with_checkers"):
+        notes.append(
+            f"checkers and IFEval agree on {100 * agree['share']:.0f}% of {agree['n']} answers judged both ways"
+        )
+    if block.get("sentence_model") == "untrained":
+        notes.append("sentence counts by Punkt without NLTK's trained English model (not installed)")
+    return IFEVAL_HEADERS, rows, "; ".join(notes)
+
+
 def tally_table(winrate: dict[str, Any]) -> str:
     """The comparison as plain text (headless output): scores per model, paired differences
     with verdicts, then the win-rate tallies."""
@@ -252,6 +287,12 @@ def tally_table(winrate: dict[str, Any]) -> str:
         lines += [
             "quality signals per model (95% interval; in brackets after: the paired difference to "
             f"{short(winrate['models'][0])})",
+            text_table(headers, rows),
+        ]
+    if winrate.get("ifeval"):
+        headers, rows, note = ifeval_table(winrate)
+        lines += [
+            "IFEval's verifiers: share met per model" + (f" ({note})" if note else ""),
             text_table(headers, rows),
         ]
     for judge, by_model in winrate.get("scores", {}).items():

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.core import registry
-from backends.core.comparison import VS_BASE_HEADERS, short, verdict_line, vs_base_rows
+from backends.core.comparison import (
+    VS_BASE_HEADERS,
+    headline,
+    ifeval_table,
+    quality_table,
+    short,
+    verdict_line,
+    vs_base_rows,
+)
 from backends.core.jsonl import read_jsonl
 from backends.core.rundir import RunDir
 
@@ -49,6 +57,23 @@ def comparison_sections(wr: dict[str, Any], title: str = "Comparison") -> list[S
         + f". Intervals: {wr['ci_method']}."
     )
     out = [head]
+    if verdicts := headline(wr):
+        head.text += [f"**{line}**" for line in verdicts]
+    if wr.get("quality"):
+        qs = Section("Answer quality")
+        qs.text.append(
+            "Signals of the answers themselves, per model (95% interval); after the first model, the paired "
+            f"difference to `{short(wr['models'][0])}`, marked worse where it is worse at 95%."
+        )
+        qs.tables.append(quality_table(wr))
+        out.append(qs)
+    if wr.get("ifeval"):
+        headers, rows, note = ifeval_table(wr)
+        sec = Section("IFEval's verifiers")
+        sec.tables.append((headers, rows))
+        if note:
+            sec.text.append(note[0].upper() + note[1:] + ".")
+        out.append(sec)
     for judge, by_model in wr.get("scores", {}).items():
         sec = Section(f"Scores by {judge}")
         sec.tables.append(

@@ -166,3 +166,26 @@ def people_rows(store: Any, session_name: str, models: list[str]) -> list[list[A
         for (a, b), t in tallies.items()
         if t.n
     ]
+
+
+def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows])
+
+
+def verdict_markdown(wr: dict[str, Any]) -> str:
+    """What the Arena says first: the verdict sentences (a model is better only when its score
+    is higher at 95% and no quality signal fell), then the quality signals and IFEval's scores."""
+    from backends.core.comparison import headline, ifeval_table, quality_table
+
+    parts = ["\n".join(f"- **{line}**" for line in headline(wr))]
+    if wr.get("quality"):
+        parts += [
+            "**Answer quality** (95% interval; in brackets: the paired difference to the first model)",
+            _markdown_table(*quality_table(wr)),
+        ]
+    if wr.get("ifeval"):
+        headers, rows, note = ifeval_table(wr)
+        parts += [f"**IFEval's verifiers**{f' ({note})' if note else ''}", _markdown_table(headers, rows)]
+    return "\n\n".join(p for p in parts if p)

@@ -11,7 +11,6 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core.comparison import verdict_line
 from backends.core.config import EMBEDDED_MODEL, ConfigError
 from backends.core.jsonl import read_jsonl
 from backends.core.paths import PathRefused
@@ -28,6 +27,7 @@ from studio.logic.arena import (
     ranking_rows,
     score_rows,
     tally_rows,
+    verdict_markdown,
 )
 from studio.logic.forms import build_config
 from studio.logic.runs import resolve_run, run_method
@@ -201,9 +201,6 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         )
         if st.get("error"):
             head += f"\n\n**Reason:** {st['error']}"
-        lines = [
-            f"- **{verdict_line(p)}** ({p['judge']}: {p['diff']:+.3f})" for p in wr["pairs"] if "diff" in p
-        ]
         agree = "; ".join(f"{k}: {100 * v:.0f}% agree" for k, v in wr["judge_agreement"].items())
         table = per_prompt_rows(run)
         if dis:
@@ -223,7 +220,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         return (
             head,
             button,
-            "\n".join(lines),
+            verdict_markdown(wr),
             score_rows(wr),
             paired_rows(wr),
             tally_rows(wr) + people,

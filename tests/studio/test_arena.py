@@ -49,15 +49,18 @@ def test_compare_two_models_and_hand_off_to_labeling(studio, tiny_model: str) ->
         ["checkers", Path(tiny_model).name],
     ]
     (pair,) = paired["data"]
-    assert pair[4] in ("yes", "no", "cannot tell") and pair[4] in verdicts
+    # the Arena leads with the verdict sentence, which weighs the quality signals too
+    said = {"yes": "better than", "no": "is worse than", "cannot tell": "cannot tell at 95%"}[pair[4]]
+    assert verdicts.startswith("- **") and said in verdicts.split("\n")[0]
+    assert "**Answer quality**" in verdicts and "relevance" in verdicts
     assert report["visible"] and report["value"].endswith("report.html")  # the report can be downloaded
     assert len([r for r in ranking["data"] if r[0] == "checkers"]) == 2  # Bradley-Terry for two models too
     run = RunDir(studio.runs_dir / run_id)
     assert len(read_jsonl(run.samples_path)) == 6 * 2 * 2
-    assert (
-        "scores higher than" in run.report_md_path.read_text()
-        and "plotly" in run.report_html_path.read_text()
-    )
+    md = run.report_md_path.read_text()
+    assert "scores higher than" in md and "plotly" in run.report_html_path.read_text()
+    # the report puts the same sentence first, before the scores
+    assert md.index(said) < md.index("## Answer quality") < md.index("## Scores by checkers")
     table = frame(table)
     assert len(table["data"]) == 6 and table["headers"][:2] == ["#", "prompt"]
     *_, only = client.predict(run_id, True, api_name="/arena_show")
