@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError, create_model, field_validator, mode
 
 from backends.core import registry
 from backends.core.layouts import LAYOUT_FIELDS, LAYOUTS, LayoutName
-from backends.core.params import Params, ui
+from backends.core.params import CheckpointPath, ConfigFile, DataPath, ModelPath, Params, ui
 from backends.core.rawconfig import ConfigError, check_structure, load_yaml
 
 EMBEDDED_MODEL = "builtin:smollm2-135m-instruct"
@@ -33,12 +33,12 @@ PIPELINE_HELP = "A pipeline of stages (e.g. SFT -> reward model -> PPO), each st
 class ModelConfig(Params):
     """Model"""
 
-    name_or_path: str = Field(
+    name_or_path: ModelPath = Field(
         EMBEDDED_MODEL,
         min_length=1,
         title="Model",
         description="builtin:smollm2-135m-instruct (embedded), a local folder, a run's model/ folder, or a hub id.",
-        json_schema_extra=ui(main=True, path="model"),
+        json_schema_extra=ui(main=True),
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", title="Weight dtype", description="`auto` is float32 on CPU (bf16 autocast does the rest)."
@@ -80,13 +80,13 @@ class LoraConfig(Params):
 class DataConfig(Params):
     """Data"""
 
-    dataset: str = Field(
+    dataset: DataPath = Field(
         EMBEDDED_DATA,
         min_length=1,
         title="Dataset",
         description="builtin:tasks (generated checkable instructions), a jsonl/json/csv/parquet file, "
         "a folder saved by `datasets`, or a hub id.",
-        json_schema_extra=ui(main=True, path="data"),
+        json_schema_extra=ui(main=True),
     )
     split: str = Field("train", min_length=1, title="Split")
     max_samples: int | None = Field(
@@ -233,7 +233,7 @@ class LaunchConfig(Params):
         "processes on a 2-core CPU where that measured faster (SFT; the batch is split between "
         "them), one per GPU, else 1. A number: that many, each with the per-device batch.",
     )
-    accelerate_config: str | None = Field(
+    accelerate_config: ConfigFile | None = Field(
         None,
         title="accelerate config file",
         description="An accelerate config YAML (FSDP, DeepSpeed ZeRO, multi-GPU) passed to "
@@ -294,10 +294,10 @@ class RunConfig(Params):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     launch: LaunchConfig = Field(default_factory=LaunchConfig)
-    resume_from: str | None = Field(
+    resume_from: CheckpointPath | None = Field(
         None,
         description="Set by --resume: the checkpoint this run continues from.",
-        json_schema_extra=ui(form=False, path="checkpoint"),
+        json_schema_extra=ui(form=False),
     )
 
     @field_validator("method")
@@ -358,8 +358,8 @@ def _launch_problems(cfg: RunConfig) -> list[str]:
             f"`launch.processes` is {n} but `{cfg.method}` runs in one process only "
             f"(multi-process methods: {', '.join(sorted(MULTI_PROCESS))}); use 1 or auto"
         ]
-    if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
-        return [f"`launch.accelerate_config` {cfg.launch.accelerate_config!r} is not a file"]
+    # `launch.accelerate_config` is a ConfigFile: the path policy checks it (backends/core/policy.py),
+    # after the served-folders rule, so a refused path reads the same whether or not it exists
     if cfg.launch.gpus and cfg.train.device == "cpu":
         return [
             f"`launch.gpus` is {cfg.launch.gpus} but `train.device` is cpu: the run would hold "

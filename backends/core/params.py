@@ -9,11 +9,47 @@ where TRL has them; `title` is the form label and `description` its help text.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.fields import FieldInfo
 
-PathRole = Literal["model", "data", "checkpoint", "by_kind"]
+PathRole = Literal["model", "data", "checkpoint", "config", "by_kind"]
+
+
+@dataclass(frozen=True)
+class TypedPath:
+    """Marks a str field as a path a person typed. `role` says what it names: a model
+    folder, a dataset, a run checkpoint, a config file, or `by_kind` (the spec's `kind`
+    decides, through its `PATH_ROLES`). `backends/core/policy.py` checks every field so typed,
+    at every entry point (form, API, pipeline editor, command line, the worker's re-check);
+    a test fails on a str field that names a path and lacks the type."""
+
+    role: PathRole
+
+
+ModelPath = Annotated[str, TypedPath("model")]
+DataPath = Annotated[str, TypedPath("data")]
+CheckpointPath = Annotated[str, TypedPath("checkpoint")]
+ConfigFile = Annotated[str, TypedPath("config")]
+SpecPath = Annotated[str, TypedPath("by_kind")]
+
+
+def path_role(info: FieldInfo) -> PathRole | None:
+    """The role of a path-typed field (`ModelPath`, `list[ModelPath]`, `DataPath | None`, ...)."""
+    for m in info.metadata:
+        if isinstance(m, TypedPath):
+            return m.role
+    return _role_in(info.annotation)
+
+
+def _role_in(tp: Any) -> PathRole | None:
+    if get_origin(tp) is Annotated:
+        return next((m.role for m in get_args(tp)[1:] if isinstance(m, TypedPath)), None)
+    return next((r for a in get_args(tp) if (r := _role_in(a)) is not None), None)
+
+
 FUNCTION_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -24,17 +60,14 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
-def ui(
-    *, main: bool = False, only: tuple[str, ...] = (), form: bool = True, path: PathRole | None = None
-) -> dict[str, Any]:
+def ui(*, main: bool = False, only: tuple[str, ...] = (), form: bool = True) -> dict[str, Any]:
     """Form hints for a field, read by the Train form (`studio/logic/forms.py`).
 
     `main`: shown in the form itself (the rest sit under "More settings"); `only`: the
     methods of a shared section that use the field (empty: all of them); `form=False`: never
-    settable from the web form (the command line and presets still can); `path`: the field
-    holds a path a person typed (a model, a dataset, a checkpoint; `by_kind`: the spec's
-    `kind` decides), which `backends/core/policy.py` checks before any run exists."""
-    return {"ui_main": main, "ui_only": list(only), "ui_form": form, "ui_path": path}
+    settable from the web form (the command line and presets still can). A field that holds
+    a path is typed (`ModelPath`, `DataPath`, ... above), not hinted."""
+    return {"ui_main": main, "ui_only": list(only), "ui_form": form}
 
 
 class RewardSpec(Params):
@@ -48,10 +81,9 @@ class RewardSpec(Params):
         "quality: relevance to the prompt x (1 - repeated 4-grams) x a length floor, in [0, 1] "
         "(backends/worker/quality_reward.py), so RL cannot win by degenerating.",
     )
-    path: str | None = Field(
+    path: SpecPath | None = Field(
         None,
         description="reward_model: folder or @stage; function: module:callable.",
-        json_schema_extra=ui(path="by_kind"),
     )
     weight: float = 1.0
 
@@ -71,11 +103,10 @@ class JudgeSpec(Params):
     each answer; `llm` asks an instruct model which of two answers is better, in both orders."""
 
     kind: Literal["checkers", "ifeval", "reward_model", "function", "llm"] = "checkers"
-    path: str | None = Field(
+    path: SpecPath | None = Field(
         None,
         description="reward_model: folder or @stage; function: module:callable; "
         "llm: the judge model (default: the embedded model).",
-        json_schema_extra=ui(path="by_kind"),
     )
     tie_margin: float = Field(0.0, ge=0.0, description="Score differences up to this are ties.")
 

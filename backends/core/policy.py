@@ -1,9 +1,9 @@
 """What a run config may name, checked before any run directory exists.
 
-Every field that holds a path a person typed is marked in the config models
-(`ui(path=...)` in `backends/core/params.py`, plus `EXTRA_PATH_FIELDS` below), so one walker
-finds them all: the model, the dataset, reward-model and judge folders, function rewards,
-the models of a comparison, a resume checkpoint.
+Every field that holds a path a person typed has a path type (`ModelPath`, `DataPath`,
+`CheckpointPath`, `ConfigFile`, `SpecPath` in `backends/core/params.py`), so one walker finds
+them all: the model, the dataset, reward-model and judge folders, function rewards, the
+models of a comparison, a target or held-out set, an accelerate config, a resume checkpoint.
 
 Two levels:
 - everyone (the command line too): a local model or dataset path must exist; a relative one
@@ -31,11 +31,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from backends.core.config import EMBEDDED_DATA, ConfigError, RunConfig, validate_config
+from backends.core.params import path_role
 from backends.core.paths import BUILTIN_MODELS, PathMissing, PathPolicy, PathRefused, looks_like_hub_id
 from backends.core.rundir import RunDir
 
-# Path fields of method modules that do not mark them with `ui(path=...)` yet.
-EXTRA_PATH_FIELDS = {"eval.models": "model"}
+NEVER_HUB = ("checkpoint", "config")  # roles a hub id cannot fill: always a local path
 _DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 _BARE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # a hub id without an org (`gpt2`)
 
@@ -64,8 +64,7 @@ def _walk(obj: BaseModel, loc: Loc) -> Iterator[UserValue]:
     for name, info in type(obj).model_fields.items():
         value = getattr(obj, name)
         here = (*loc, name)
-        hints = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        role = hints.get("ui_path") or EXTRA_PATH_FIELDS.get(".".join(map(str, here)))
+        role = path_role(info)
         if role == "by_kind":
             role = getattr(obj, "PATH_ROLES", {}).get(getattr(obj, "kind", None))
         if role and isinstance(value, str):
@@ -173,18 +172,26 @@ def check_value(value: str, role: str, policy: StudioPolicy | None, refs_ok: boo
     if policy is None:
         path = Path(value).expanduser()
         if path.exists():
+            _a_file_if_config(path, value, role)
             return os.path.abspath(path)  # the worker runs in the repository root, not here
-        if role == "data" or (role != "checkpoint" and _hub_like(value, role)):
+        if role == "data" or (role not in NEVER_HUB and _hub_like(value, role)):
             return value  # a dataset's preflight names what is missing; a hub id loads when online
         raise PathMissing(f"{role} {value!r} does not exist")
     resolve = policy.paths.resolve_model if role == "model" else policy.paths.resolve
     try:
-        return str(resolve(value, role))
+        found = resolve(value, role)
+        _a_file_if_config(found, value, role)  # asked only inside the served folders
+        return str(found)
     except PathRefused:
         # `org/name` that exists nowhere on this machine is a hub id (loaded when online).
-        if role != "checkpoint" and _hub_like(value, role) and not policy.paths.exists_locally(value):
+        if role not in NEVER_HUB and _hub_like(value, role) and not policy.paths.exists_locally(value):
             return value
         raise
+
+
+def _a_file_if_config(path: Path, value: str, role: str) -> None:
+    if role == "config" and not path.is_file():
+        raise PathRefused(f"config {value!r} is a folder; expected a YAML file")
 
 
 def is_run_checkpoint(value: Any) -> bool:

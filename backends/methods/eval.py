@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from backends.core.params import JudgeSpec, Params, ui
+from backends.core.params import JudgeSpec, ModelPath, Params, ui
 from backends.core.registry import PROMPTS, MethodSpec
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 class EvalParams(Params):
     """Comparison"""
 
-    models: list[str] = Field(
+    models: list[ModelPath] = Field(
         default_factory=list,
         title="Models",
         description="Two or more: builtin:smollm2-135m-instruct, run model/ folders, local folders.",

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from backends.core.params import Params, ui
+from backends.core.params import DataPath, Params, ui
 from backends.core.registry import PREFERENCE, MethodSpec
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class RewardParams(Params):
         description="Pull the mean reward toward 0 (Eisenstein et al. 2023); empty: off.",
         json_schema_extra=ui(main=True),
     )
-    eval_dataset: str | None = Field(
+    eval_dataset: DataPath | None = Field(
         None,
         title="Held-out preference set",
         description="Scored after training: pair accuracy overall and by category (a `category` column, or the "

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from backends.core.params import Params, RewardSpec, ui
+from backends.core.params import ModelPath, Params, RewardSpec, ui
 from backends.core.registry import PREFERENCE, MethodSpec
 
 if TYPE_CHECKING:
@@ -53,13 +53,12 @@ class SDAParams(Params):
     shots: int = Field(
         3, ge=1, le=8, title="Examples per request", description="Seed prompts shown in each request."
     )
-    writer_model: str | None = Field(
+    writer_model: ModelPath | None = Field(
         None,
         title="Prompt writer",
         description="The model that writes the new prompts by continuing a numbered list of seeds (empty: "
         "the stage's model). A base or instruct model does this best; one fine-tuned only to answer "
         "tends to answer the seeds instead.",
-        json_schema_extra=ui(path="model"),
     )
     prompt_temperature: float = Field(1.0, gt=0.0, title="Writing temperature")
     prompt_max_new_tokens: int = Field(96, gt=0, title="Prompt length (tokens)")

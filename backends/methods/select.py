@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from backends.core.params import Params, ui
+from backends.core.params import DataPath, Params, ui
 from backends.core.registry import LANGUAGE, MethodSpec
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class SelectParams(Params):
     """Selection"""
 
-    target_dataset: str = Field(
+    target_dataset: DataPath = Field(
         "builtin:tasks",
         title="Target set",
         description="What the selected data should help with: builtin:tasks (its dev split) or a file.",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from backends.core.params import Params, ui
+from backends.core.params import DataPath, ModelPath, Params, ui
 from backends.core.registry import PREFERENCE, MethodSpec
 
 if TYPE_CHECKING:
@@ -35,11 +35,11 @@ DATA_ENV = "ALIGNMENT_STUDIO_DATA"  # launch.py's --data-dir default
 class UncertaintyParams(Params):
     """Uncertainty order"""
 
-    reward_model: str | None = Field(
+    reward_model: ModelPath | None = Field(
         None,
         title="Reward model",
         description="A reward run's model/ folder: its |margin| on each pair decides the order.",
-        json_schema_extra=ui(main=True, path="model"),
+        json_schema_extra=ui(main=True),
     )
     session: str | None = Field(
         None,
@@ -47,12 +47,11 @@ class UncertaintyParams(Params):
         description="The session's name, as the Label tab lists it.",
         json_schema_extra=ui(main=True),
     )
-    store: str | None = Field(
+    store: DataPath | None = Field(
         None,
         title="Label store",
         description="The studio's labels.sqlite. Empty: $ALIGNMENT_STUDIO_DATA/labels.sqlite, else "
         "studio_data/labels.sqlite beside the runs folder (launch.py's defaults).",
-        json_schema_extra=ui(path="data"),
     )
     batch_size: int = Field(16, gt=0, title="Scoring batch", description="Responses per forward pass.")
 

@@ -113,6 +113,10 @@ def train_preview(c: Client, p: str) -> str:
     return call(c, "/preview", "tiny/dpo.yaml", *form("tiny/dpo.yaml", data__dataset=p))
 
 
+def train_field(preset: str, key: str) -> Callable[[Client, str], str]:
+    return lambda c, p: call(c, "/launch", preset, "", *form(preset, **{key: p}))
+
+
 def train_model(c: Client, p: str) -> str:
     return call(c, "/launch", "tiny/sft.yaml", "", *form("tiny/sft.yaml", model__name_or_path=p))
 
@@ -127,6 +131,9 @@ def pipeline(c: Client, p: str, where: str) -> str:
     stage = {
         "data": f"  - {{stage: x, method: sft, data: {{dataset: '{p}'}}}}\n",
         "model": f"  - {{stage: x, method: sft, model: {{name_or_path: '{p}'}}}}\n",
+        "target": f"  - {{stage: x, method: select, select: {{target_dataset: '{p}'}}}}\n",
+        "heldout": f"  - {{stage: x, method: reward, reward: {{eval_dataset: '{p}'}}}}\n",
+        "accelerate": f"  - {{stage: x, method: sft, launch: {{accelerate_config: '{p}'}}}}\n",
     }[where]
     head = text.split("stages:")[0]
     return call(c, "/launch", "tiny/sft_dpo.yaml", head + "stages:\n" + stage, *form("tiny/sft.yaml"))
@@ -163,6 +170,15 @@ ENTRY_POINTS: list[tuple[str, str, Callable[[Client, str], str]]] = [
     ("train form: reward model path", "model", train_reward_model),
     ("pipeline editor: a stage's dataset", "sft", lambda c, p: pipeline(c, p, "data")),
     ("pipeline editor: a stage's model", "model", lambda c, p: pipeline(c, p, "model")),
+    (
+        "train form: launch.accelerate_config",
+        "sft",
+        train_field("tiny/sft.yaml", "launch__accelerate_config"),
+    ),
+    ("train form: reward.eval_dataset", "pairs", train_field("tiny/reward.yaml", "reward__eval_dataset")),
+    ("pipeline editor: select.target_dataset", "sft", lambda c, p: pipeline(c, p, "target")),
+    ("pipeline editor: reward.eval_dataset", "pairs", lambda c, p: pipeline(c, p, "heldout")),
+    ("pipeline editor: launch.accelerate_config", "sft", lambda c, p: pipeline(c, p, "accelerate")),
     ("arena: a model", "model", lambda c, p: arena(c, ["builtin:tiny-llama", p])),
     (
         "arena: prompt file",
@@ -220,6 +236,21 @@ def test_every_path_entry_point_refuses_paths_outside_the_roots(served, entry) -
     assert snapshot(server.runs_dir) == runs  # no run, no pipeline
     assert snapshot(data) == before  # no mixture, no prompt file, no export
     assert server.ctx.store.sessions() == sessions
+
+
+def test_a_refused_path_reads_the_same_whether_or_not_it_exists(served) -> None:
+    """The preview is no oracle for the host's files: an existing and a missing file outside
+    the served folders get the same answer, the path aside."""
+    server, outside = served
+    client = Client(server.url, verbose=False)
+    for key in ("launch__accelerate_config", "data__dataset"):
+        said = []
+        for p in (outside / "sft.jsonl", outside / "nothere.yaml"):
+            errors, *_ = client.predict(
+                "tiny/sft.yaml", *form("tiny/sft.yaml", **{key: str(p)}), api_name="/preview"
+            )
+            said.append(errors.replace(str(p), "PATH"))
+        assert REFUSED in said[0] and said[0] == said[1], (key, said)
 
 
 def test_a_missing_file_inside_the_roots_does_not_exist(served) -> None:
