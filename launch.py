@@ -98,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="MODULE[:FN]",
-        help="a reward function (module:callable), or every public callable of a module, that the "
-        "web may choose as a `function` reward or judge (repeatable; none by default)",
+        help="a reward function (module:callable), or every public function a module defines (it is "
+        "imported at start-up; names it imported are not registered), that the web may choose as a "
+        "`function` reward or judge (repeatable; none by default; the start-up log lists them)",
     )
     p.add_argument(
         "--executor",
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     except (AccountError, ConfigError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if functions.names:  # a module registers the functions it defines, never what it imported
+        print(f"reward functions the web may name: {functions.describe()}", flush=True)
     if accounts is not None and not len(accounts):
         print(f"error: {args.users} has no accounts; add one with --add-user", file=sys.stderr)
         return 2

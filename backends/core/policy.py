@@ -97,8 +97,9 @@ def cli_only_fields(cfg: BaseModel, loc: Loc = ()) -> Iterator[tuple[str, Any, A
 
 @dataclass(frozen=True)
 class RewardFunctions:
-    """`module:callable` names (one function) or `module` names (its public callables) that
-    the web may choose as a `function` reward or judge. Empty: none."""
+    """The `module:callable` names the web may choose as a `function` reward or judge. A
+    `module` given at start-up registers the public functions defined in that module (its
+    `__module__`), never names it imported (`from subprocess import run`). Empty: none."""
 
     names: tuple[str, ...] = ()
 
@@ -112,17 +113,38 @@ class RewardFunctions:
                     continue
                 if not re.fullmatch(rf"{mod}(:[A-Za-z_][A-Za-z0-9_]*)?", name):
                     problems.append(f"{source} {name!r}: expected `module` or `module:callable`")
-                out.append(name)
+                elif ":" in name:
+                    out.append(name)
+                else:
+                    try:
+                        found = _functions_defined_in(name)
+                    except ImportError as e:
+                        problems.append(f"{source} {name!r}: the module cannot be imported ({e})")
+                        continue
+                    if not found:
+                        problems.append(f"{source} {name!r}: the module defines no public function")
+                    out += found
         if problems:
             raise ConfigError(problems)
         return cls(tuple(dict.fromkeys(out)))
 
     def allows(self, ref: str) -> bool:
-        module, _, attr = ref.partition(":")
-        return ref in self.names or (module in self.names and not attr.startswith("_"))
+        return ref in self.names
 
     def describe(self) -> str:
         return ", ".join(self.names) if self.names else "none"
+
+
+def _functions_defined_in(module: str) -> list[str]:
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(module)
+    return [
+        f"{module}:{name}"
+        for name, obj in vars(mod).items()
+        if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == module
+    ]
 
 
 # --- checking a config ----------------------------------------------------------------------

@@ -106,13 +106,25 @@ def test_trust_remote_code_is_command_line_only_and_the_train_tab_says_so(studio
     assert check_config(cfg, None).model.trust_remote_code  # the command line may
 
 
-def test_registered_module_allows_its_public_callables_only() -> None:
-    fns = RewardFunctions.parse(["mypkg.rewards", "other:score"])
-    assert fns.allows("mypkg.rewards:anything") and fns.allows("other:score")
-    assert not fns.allows("mypkg.rewards:_private") and not fns.allows("other:evil")
-    assert not fns.allows("mypkg:rewards") and not fns.allows("mypkg.rewards.sub:x")
+def test_a_registered_module_allows_the_functions_it_defines_only() -> None:
+    mod = "tests.backends.rl_rewards"  # defines vowel_share, longer_is_better, ...; imports text_of, Any
+    fns = RewardFunctions.parse([mod, "other:score"])
+    assert (
+        fns.allows(f"{mod}:vowel_share")
+        and fns.allows(f"{mod}:longer_is_better")
+        and fns.allows("other:score")
+    )
+    assert not fns.allows(f"{mod}:text_of") and not fns.allows(f"{mod}:Any")  # imported, not defined there
+    assert (
+        not fns.allows(f"{mod}:_private")
+        and not fns.allows("other:evil")
+        and not fns.allows(f"{mod}:anything")
+    )
+    assert not fns.allows("tests.backends:rl_rewards")
     with pytest.raises(ConfigError, match="expected `module` or `module:callable`"):
         RewardFunctions.parse(["os; rm -rf /"])
+    with pytest.raises(ConfigError, match="'no_such_pkg.rewards': the module cannot be imported"):
+        RewardFunctions.parse(["no_such_pkg.rewards"])
 
 
 def test_a_worker_on_a_web_run_refuses_an_unregistered_function_before_importing_it(tmp_path: Path) -> None:
