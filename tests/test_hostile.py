@@ -451,3 +451,30 @@ def test_a_session_name_never_leaves_the_labels_folder(hostile_studio: Server) -
     )
     shutil.rmtree(data / "labels")
     (data / "pairs.jsonl").unlink()
+
+
+def test_sessions_whose_names_read_alike_never_share_an_export(hostile_studio: Server) -> None:
+    """`.olga-session` and `olga-session` make the same safe name; each export keeps its own file."""
+    from gradio_client import Client
+
+    server = hostile_studio
+    data = server.ctx.data_dir
+    (data / "pairs.jsonl").write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
+    written = {}
+    for name, vote in ((".olga-session", "/label_vote_left"), ("olga-session", "/label_vote_right")):
+        client = Client(server.url, verbose=False)
+        _, session = client.predict("pairs.jsonl", name, api_name="/label_create")
+        client.predict(
+            session["value"] if isinstance(session, dict) else session, "me", api_name="/label_session"
+        )
+        client.predict("me", "", api_name=vote)
+        msg = client.predict("majority", api_name="/label_export")
+        assert "Exported 1 pairs" in msg and "replacing" not in msg
+        written[name] = msg.split("`")[1]
+    assert written[".olga-session"] != written["olga-session"]
+    first, second = (json.loads(Path(written[n]).read_text()) for n in (".olga-session", "olga-session"))
+    assert first["chosen"] != second["chosen"]  # the second export did not overwrite the first
+    again = client.predict("majority", api_name="/label_export")
+    assert "replacing this session's earlier export" in again
+    shutil.rmtree(data / "labels")
+    (data / "pairs.jsonl").unlink()

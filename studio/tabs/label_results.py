@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -32,6 +33,10 @@ from studio.logic.label_view import LabelState
 def safe_name(name: str) -> str:
     """A session name as a file name: nothing that could leave the labels folder."""
     return re.sub(r"[^\w.-]", "_", name).lstrip(".") or "session"
+
+
+def _replaced(path: Path) -> str:
+    return " (replacing this session's earlier export)" if path.exists() else ""
 
 
 def build_label_results(ctx: StudioContext, state: gr.State) -> None:
@@ -149,7 +154,9 @@ def build_label_results(ctx: StudioContext, state: gr.State) -> None:
         if st.session_id is None:
             return "Pick a session first.", None
         sid, only = st.session_id, st.k >= 2
-        name = safe_name(ctx.store.session(sid).name)
+        # the session's id in the name: two sessions whose names read alike (`.olga`, `olga`)
+        # never share an export file; a session's own earlier export is replaced, and said so
+        name = f"{safe_name(ctx.store.session(sid).name)}-{sid}"
         folder = ctx.data_dir / "labels"
         folder.mkdir(parents=True, exist_ok=True)
         items = ctx.store.items(sid)
@@ -158,19 +165,22 @@ def build_label_results(ctx: StudioContext, state: gr.State) -> None:
             if not rankings:
                 return "No ranking to export yet" + (" on a complete item" if only else "") + ".", None
             ranked, pairs = folder / f"{name}-rankings.jsonl", folder / f"{name}-pairs.jsonl"
+            again = _replaced(ranked)
             _write(ranked, export_rankings(items, rankings))
             rows = ranking_pairs(items, rankings)
             _write(pairs, rows)
             return (
-                f"Exported {len(rankings)} rankings to `{ranked}` and their {len(rows)} pairs to `{pairs}`.",
+                f"Exported {len(rankings)} rankings to `{ranked}` and their {len(rows)} pairs to `{pairs}`"
+                f"{again}.",
                 str(pairs),
             )
         rows = export_pairs(items, ctx.store.votes(sid, complete_only=only), pol)  # type: ignore[arg-type]
         if not rows:
             return f"No pair has a `{pol}` winner yet; label more first.", None
         out = folder / f"{name}-{pol}.jsonl"
+        again = _replaced(out)
         _write(out, rows)
-        return f"Exported {len(rows)} pairs to `{out}`.", str(out)
+        return f"Exported {len(rows)} pairs to `{out}`{again}.", str(out)
 
     def on_export(st: LabelState, pol: str) -> str:
         return do_export(st, pol)[0]

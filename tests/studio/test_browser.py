@@ -126,7 +126,7 @@ def test_label_pairs_with_the_keyboard_and_export(studio, page, tmp_path: Path) 
     page.get_by_text("Export and train").click()
     page.locator("#label-export").click()
     page.locator("#label-export-msg").get_by_text("Exported 1 pairs").wait_for(timeout=30_000)
-    exported = (studio.ctx.data_dir / "labels" / "kbd-majority.jsonl").read_text().splitlines()
+    exported = (studio.ctx.data_dir / "labels" / f"kbd-{sid}-majority.jsonl").read_text().splitlines()
     assert len(exported) == 1 and json.loads(exported[0])["votes"] == 1
 
 

@@ -86,9 +86,8 @@ def test_two_annotators_agreement_export_and_train(studio) -> None:
     assert "Agreement with the embedded checkers: 100%" in report
     msg = alice.predict("majority", "tiny/dpo.yaml", api_name="/label_train")
     assert "Exported" in msg and "Started `dpo` run" in msg
-    exported = [
-        json.loads(line) for line in (data / "labels" / "team-majority.jsonl").read_text().splitlines()
-    ]
+    (export,) = (data / "labels").glob("team-*-majority.jsonl")  # named by the session and its id
+    exported = [json.loads(line) for line in export.read_text().splitlines()]
     assert len(exported) == 4 and {"prompt", "chosen", "rejected"} <= set(exported[0])
     run_id = msg.split("run `")[1].split("`")[0]
     deadline = time.time() + 180
@@ -258,7 +257,7 @@ def test_a_ranking_session_from_a_file_is_ranked_and_exported(studio) -> None:
     assert "1 of 2 labeled" in out[PROGRESS]
     msg = client.predict("majority", api_name="/label_export")
     assert "Exported 1 rankings" in msg and "their 6 pairs" in msg
-    pairs = [json.loads(x) for x in (data / "labels" / "rank4-pairs.jsonl").read_text().splitlines()]
+    pairs = [json.loads(x) for x in (data / "labels" / f"rank4-{sid}-pairs.jsonl").read_text().splitlines()]
     best_first = shown[::-1]
     assert {(p["chosen"], p["rejected"]) for p in pairs} == {
         (best_first[i], best_first[j]) for i in range(4) for j in range(i + 1, 4)
