@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
+from fastapi import HTTPException
+from starlette.middleware import Middleware
 
 from backends.core.accounts import Accounts
 from backends.core.config import ConfigError, read_preset
+from backends.core.logins import ClientAddress, LoginGuard, LoginThrottled, end_sessions
 from backends.core.pipeline import is_pipeline
 from backends.core.rundir import list_runs
 from studio.access import guard, role_controls
@@ -99,6 +103,19 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
     return app
 
 
+def login_check(accounts: Accounts) -> Callable[[str, str], bool]:
+    """Gradio's login check: the accounts' password check, throttled per name and address."""
+    guard = LoginGuard(accounts.verify)
+
+    def check(username: str, password: str) -> bool:
+        try:
+            return guard.verify(username, password)
+        except LoginThrottled as e:
+            raise HTTPException(status_code=429, detail=str(e)) from None
+
+    return check
+
+
 def launch_app(
     ctx: StudioContext,
     host: str,
@@ -123,7 +140,9 @@ def launch_app(
         server_name=host,
         server_port=port,
         share=share,
-        auth=ctx.accounts.verify if ctx.accounts is not None else None,
+        auth=login_check(ctx.accounts) if ctx.accounts is not None else None,
+        # the client's address, for the login throttle (Gradio's check gets name and password only)
+        app_kwargs={"middleware": [Middleware(ClientAddress)]},
         max_file_size=MAX_UPLOAD,
         show_error=True,
         prevent_thread_lock=not block,
@@ -133,4 +152,7 @@ def launch_app(
         # reports (report.html) from the runs folder; the Monitor's chart CSVs
         allowed_paths=[str(ctx.runs_dir), str(chart_exports_dir(ctx))],
     )
+    if ctx.accounts is not None:  # a changed password or role ends that user's sessions
+        tokens = app.server_app.tokens
+        ctx.accounts.listeners.append(lambda names: end_sessions(tokens, names))
     return app

@@ -141,6 +141,8 @@ class StudioContext:
             while not self._stop.wait(self.poll_seconds):
                 try:
                     self.tick()
+                    if self.accounts is not None:
+                        self.accounts.accounts()  # re-reads a changed users file: ends changed users' sessions
                 except (OSError, ValueError, ExecutorError) as e:
                     # a run dir removed or broken by hand, a cluster out of reach: say so, keep serving
                     print(f"scheduler: {e}", file=sys.stderr)

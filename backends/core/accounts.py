@@ -19,6 +19,7 @@ import re
 import secrets
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -132,6 +133,9 @@ class Accounts:
         self._file: dict[str, Account] = {}
         self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
+        # called with the names whose password or role changed (or who were removed), so
+        # their sessions end (studio/app.py forgets their login tokens)
+        self.listeners: list[Callable[[set[str]], None]] = []
         self._reload()
 
     def _reload(self) -> None:
@@ -140,7 +144,11 @@ class Accounts:
         st = self.path.stat()
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
-            self._file, self._stamp = read_users(self.path), stamp
+            old, (self._file, self._stamp) = self._file, (read_users(self.path), stamp)
+            changed = {n for n in old if old[n] != self._file.get(n)}
+            if changed:
+                for listener in self.listeners:
+                    listener(changed)
 
     def accounts(self) -> dict[str, Account]:
         with self._lock:

@@ -198,3 +198,60 @@ def test_add_user_command_and_share_needs_accounts(tmp_path: Path) -> None:
         [sys.executable, "launch.py", "--share"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2 and "--users FILE" in proc.stderr
+
+
+def test_logins_are_throttled_and_logged_and_a_password_change_ends_sessions(accounts_studio, capfd) -> None:
+    import time
+
+    import httpx
+
+    from backends.core.logins import FREE_FAILURES
+
+    users, url = accounts_studio.ctx.accounts.path, accounts_studio.url
+    add_user(users, "tom", "labeler", "tom-pass-1")
+
+    def login(password: str) -> httpx.Response:
+        return httpx.post(url + "login", data={"username": "tom", "password": password})
+
+    first = login("tom-pass-1")
+    assert first.status_code == 200
+    cookie = {k: v for k, v in first.cookies.items() if k.startswith("access-token-unsecure")}
+    check = lambda: httpx.get(url + "gradio_api/login_check", cookies=cookie).status_code  # noqa: E731
+    assert check() == 200
+    for _ in range(FREE_FAILURES):
+        assert login("wrong-password").status_code == 400
+    throttled = login("tom-pass-1")  # the right password, too soon after the failures
+    assert throttled.status_code == 429 and "too many failed logins; try again in" in throttled.text
+    log = capfd.readouterr().err
+    assert f"login: failed for 'tom' from 127.0.0.1 ({FREE_FAILURES} for this name" in log
+    assert "login: refused for 'tom' from 127.0.0.1: too many failures" in log
+    time.sleep(2.2)  # the first lock is 2 s; a success then clears the name's and the address's counts
+    assert login("tom-pass-1").status_code == 200
+    # a changed password ends the sessions made with the old one
+    add_user(users, "tom", "labeler", "tom-pass-2")
+    deadline = time.time() + 15
+    while check() == 200 and time.time() < deadline:
+        time.sleep(0.5)
+    assert check() == 401
+    assert "login: ended" in capfd.readouterr().err
+
+
+def test_an_address_trying_many_names_is_throttled_and_the_lock_grows() -> None:
+    from backends.core.logins import CLIENT, FREE_FAILURES, LoginGuard, LoginThrottled
+
+    now = [1000.0]
+    lines: list[str] = []
+    guard = LoginGuard(lambda name, pw: pw == "right", clock=lambda: now[0], log=lines.append)
+    CLIENT.set("10.0.0.9")
+    for i in range(FREE_FAILURES):
+        assert guard.verify(f"user{i}", "wrong") is False
+    with pytest.raises(LoginThrottled, match="try again in 2 s"):
+        guard.verify("someone-else", "right")  # a new name, the same address
+    CLIENT.set("10.0.0.10")
+    assert guard.verify("someone-else", "right")  # another address is not locked
+    CLIENT.set("10.0.0.9")
+    now[0] += 2.5
+    assert guard.verify("user0", "wrong") is False  # the sixth failure doubles the lock
+    with pytest.raises(LoginThrottled, match="try again in 4 s"):
+        guard.verify("user0", "right")
+    assert sum("login: failed" in line for line in lines) == FREE_FAILURES + 1
