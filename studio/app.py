@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 
 from backends.core.accounts import Accounts
 from backends.core.config import ConfigError, read_preset
-from backends.core.logins import ClientAddress, LoginGuard, LoginThrottled, end_sessions
+from backends.core.logins import ClientAddress, LoginGuard, LoginPageOnly, LoginThrottled, end_sessions
 from backends.core.pipeline import is_pipeline
 from backends.core.rundir import list_runs
 from studio.access import guard, role_controls
@@ -141,8 +141,9 @@ def launch_app(
         server_port=port,
         share=share,
         auth=login_check(ctx.accounts) if ctx.accounts is not None else None,
-        # the client's address, for the login throttle (Gradio's check gets name and password only)
-        app_kwargs={"middleware": [Middleware(ClientAddress)]},
+        # the client's address, for the login throttle (Gradio's check gets name and password
+        # only); the login page without the app's API description (backends/core/logins.py)
+        app_kwargs={"middleware": [Middleware(ClientAddress), Middleware(LoginPageOnly)]},
         max_file_size=MAX_UPLOAD,
         show_error=True,
         prevent_thread_lock=not block,

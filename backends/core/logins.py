@@ -12,6 +12,7 @@ failure has passed. A success clears the name's and the address's counts.
 from __future__ import annotations
 
 import contextvars
+import re
 import sys
 import threading
 import time
@@ -35,6 +36,51 @@ class ClientAddress:
         if scope.get("type") == "http" and scope.get("client"):
             CLIENT.set(str(scope["client"][0]))
         await self.app(scope, receive, send)
+
+
+_API_INFO = re.compile(rb"<script>window\.gradio_api_info = .*?;</script>", re.DOTALL)
+_NO_API_INFO = b'<script>window.gradio_api_info = {"named_endpoints": {}, "unnamed_endpoints": {}};</script>'
+
+
+class LoginPageOnly:
+    """ASGI middleware: an anonymous visitor gets the login form and nothing else.
+
+    Gradio's login page (what `/` serves without a session, its config saying
+    `auth_required`) also embeds the app's API description, which lists components' current
+    choices: data-folder paths, export names, run ids and names. This removes it from that
+    page; a logged-in page is passed through untouched."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") != "http" or scope.get("method") not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                if headers.get(b"content-type", b"").startswith(b"text/html"):
+                    start = message  # an HTML page: held until its body is complete
+                    return
+            elif message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = b"".join(chunks)
+                if b'"auth_required":true' in body:
+                    body = _API_INFO.sub(_NO_API_INFO, body, count=1)
+                headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+                await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 class LoginThrottled(Exception):

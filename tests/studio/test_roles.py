@@ -255,3 +255,17 @@ def test_an_address_trying_many_names_is_throttled_and_the_lock_grows() -> None:
     with pytest.raises(LoginThrottled, match="try again in 4 s"):
         guard.verify("user0", "right")
     assert sum("login: failed" in line for line in lines) == FREE_FAILURES + 1
+
+
+def test_an_anonymous_visitor_gets_the_login_form_and_nothing_else(accounts_studio) -> None:
+    import httpx
+
+    url = accounts_studio.url
+    anonymous = httpx.get(url)
+    assert anonymous.status_code == 200 and '"auth_required":true' in anonymous.text
+    assert "pairs.jsonl" not in anonymous.text  # a data-folder file the Data tab offers
+    assert 'gradio_api_info = {"named_endpoints": {}' in anonymous.text
+    login = httpx.post(url + "login", data={"username": LABELER[0], "password": LABELER[1]})
+    cookie = {k: v for k, v in login.cookies.items() if k.startswith("access-token-unsecure")}
+    page = httpx.get(url, cookies=cookie)
+    assert '"auth_required":true' not in page.text and "pairs.jsonl" in page.text  # the same page, logged in
