@@ -99,6 +99,12 @@ CASES = [
         ["model.name_or_path=/nonexistent/model"],
         "model '/nonexistent/model' does not exist",
     ),
+    Case(
+        "set-100k-character-dataset",
+        "set",
+        ["data.dataset=" + "d" * 100_000],
+        "has 100000 characters (a name of 100000); a path has at most 4096",
+    ),
     Case("set-not-yaml", "set", ["train.max_steps=[1,"], "`--set train.max_steps=[1,` is not valid YAML"),
     # --- malformed datasets: `--set data.dataset=FILE` ------------------------------------
     Case("data-empty", "dataset", ("empty.jsonl", b""), "has no rows"),
@@ -180,6 +186,18 @@ CASES = [
         "form",
         {"train.learning_rate": -1},
         "`train.learning_rate`: Input should be greater than 0, got -1",
+    ),
+    Case(
+        "form-100k-character-model",
+        "form",
+        {"model.name_or_path": "m" * 100_000},
+        "has 100000 characters (a name of 100000); a path has at most 4096",
+    ),
+    Case(
+        "form-100k-character-dataset",
+        "form",
+        {"data.dataset": "org/" + "d" * 100_000},
+        "has 100004 characters (a name of 100000)",
     ),
     Case(
         "form-string-for-number", "form", {"train.max_steps": "ten"}, "Could not preprocess input component"
@@ -478,3 +496,51 @@ def test_sessions_whose_names_read_alike_never_share_an_export(hostile_studio: S
     assert "replacing this session's earlier export" in again
     shutil.rmtree(data / "labels")
     (data / "pairs.jsonl").unlink()
+
+
+def test_a_label_session_bounds_its_votes_and_name(hostile_studio: Server) -> None:
+    from gradio_client import Client
+
+    data = hostile_studio.ctx.data_dir
+    (data / "pairs.jsonl").write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
+    client = Client(hostile_studio.url, verbose=False)
+    before = hostile_studio.ctx.store.sessions()
+    for k, name, said in (
+        (1e18, "s", "Value 1e+18 is greater than maximum value 50"),  # the form field's own bound
+        (0, "s", "Value 0 is less than minimum value 1"),
+        (2, "n" * 5000, "the session name must have 1 to 200 characters, got 5000"),
+    ):
+        try:
+            msg, _ = client.predict("pairs.jsonl", name, "pair", k, "", "", api_name="/label_create")
+        except Exception as e:  # noqa: BLE001 - gradio_client raises AppError carrying the message
+            msg = str(e)
+        assert said in msg, msg
+    # the store itself refuses the same, whoever calls it
+    with pytest.raises(
+        ValueError, match="`votes_per_item` must be a whole number from 1 to 50, got 1000000000000000000"
+    ):
+        hostile_studio.ctx.store.create_session(
+            "s", [{"prompt": "p", "responses": ["a", "b"]}], votes_per_item=10**18
+        )
+    assert hostile_studio.ctx.store.sessions() == before
+    (data / "pairs.jsonl").unlink()
+
+
+def test_a_hub_id_offline_fails_at_once_naming_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backends.core import online
+    from backends.core.config import DataConfig
+    from backends.core.data import load_rows_dataset
+    from backends.core.dataplan import DataFormatError
+
+    online.hub_offline.cache_clear()
+    with pytest.raises(DataFormatError, match=r"this machine is offline \(HF_HUB_OFFLINE is set\)"):
+        load_rows_dataset(DataConfig(dataset="someorg/some-dataset"))
+    # no offline flag: one probe of the hub's host (here a closed local port), then at once
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    online.hub_offline.cache_clear()
+    try:
+        assert online.hub_offline().startswith("127.0.0.1 cannot be reached")
+    finally:
+        online.hub_offline.cache_clear()

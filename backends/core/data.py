@@ -131,6 +131,13 @@ def _load_source(name: str, split: str) -> Any:
                 f"`data.dataset` {path}: unsupported file type {path.suffix!r}; use one of {sorted(_FILE_BUILDERS)}"
             )
         return datasets.load_dataset(builder, data_files=str(path), split="train")
+    from backends.core.online import hub_offline
+
+    if why := hub_offline():  # at once, not after the hub client's retries
+        raise DataFormatError(
+            f"`data.dataset` {name!r} is not a local file or folder, and this machine is offline ({why}); "
+            "use a local jsonl/json/csv/parquet file or a folder saved by `datasets`"
+        )
     try:
         return datasets.load_dataset(name, split=split)
     except (OSError, ValueError) as e:  # not found, offline (ConnectionError is an OSError)

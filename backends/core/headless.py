@@ -89,7 +89,8 @@ def run_headless(
     except ConfigError as e:
         problems += e.problems
     try:
-        preflight(cfg)
+        if not problems:  # a refused path is never opened, not even to peek at its rows
+            preflight(cfg)
     except DataFormatError as e:
         problems.append(str(e))
     if problems:

@@ -51,6 +51,21 @@ def looks_like_hub_id(text: str) -> bool:
     return bool(_HUB_ID.match(text)) and ".." not in text
 
 
+MAX_PATH = 4096  # Linux's PATH_MAX
+MAX_NAME = 255  # one file or folder name (NAME_MAX)
+
+
+def check_length(text: str, what: str = "path") -> None:
+    """PathRefused for a path too long for any file system here (the OS would raise
+    `[Errno 36] File name too long` wherever it is opened)."""
+    longest = max((len(part) for part in text.split("/")), default=0)
+    if len(text) > MAX_PATH or longest > MAX_NAME:
+        raise PathRefused(
+            f"{what} {text[:60]!r}... has {len(text)} characters (a name of {longest}); a path has at most "
+            f"{MAX_PATH}, each name in it at most {MAX_NAME}"
+        )
+
+
 def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
@@ -67,6 +82,7 @@ def resolve_user_path(
     raw = (text or "").strip()
     if not raw:
         raise PathRefused(f"give a {what}")
+    check_length(raw, what)
     if "\x00" in raw:
         raise PathRefused(f"{what} {raw!r} contains a NUL byte")
     resolved_roots = [Path(r).resolve() for r in roots]

@@ -32,7 +32,14 @@ from pydantic import BaseModel
 
 from backends.core.config import EMBEDDED_DATA, ConfigError, RunConfig, validate_config
 from backends.core.params import path_role
-from backends.core.paths import BUILTIN_MODELS, PathMissing, PathPolicy, PathRefused, looks_like_hub_id
+from backends.core.paths import (
+    BUILTIN_MODELS,
+    PathMissing,
+    PathPolicy,
+    PathRefused,
+    check_length,
+    looks_like_hub_id,
+)
 from backends.core.rundir import RunDir
 
 NEVER_HUB = ("checkpoint", "config")  # roles a hub id cannot fill: always a local path
@@ -174,6 +181,7 @@ def _hub_like(value: str, role: str) -> bool:
 def check_value(value: str, role: str, policy: StudioPolicy | None, refs_ok: bool = False) -> str:
     """The value to store for one typed path (a local path comes back absolute), or
     PathRefused saying why not. `policy` None: the command line (existence only)."""
+    check_length(value, role)
     if value.startswith("@"):
         if refs_ok:
             return value  # an earlier stage's output; the pipeline checks the name

@@ -35,7 +35,10 @@ from backends.core.store_reads import ReadsMixin
 from backends.core.store_rows import (
     CHOICES,
     KINDS,
+    MAX_GUIDELINES,
     MAX_RANKED,
+    MAX_SESSION_NAME,
+    MAX_VOTES_PER_ITEM,
     AnnotatorProgress,
     Choice,
     Item,
@@ -61,6 +64,7 @@ __all__ = [
     "Kind",
     "LabelStore",
     "MAX_RANKED",
+    "MAX_VOTES_PER_ITEM",
     "Ordering",
     "Progress",
     "Ranking",
@@ -146,8 +150,20 @@ class LabelStore(QueueMixin, ReadsMixin, OrderMixin):
         problems = []
         if kind not in KINDS:
             problems.append(f"`kind` must be one of {KINDS}, got {kind!r}")
-        if not isinstance(votes_per_item, int) or isinstance(votes_per_item, bool) or votes_per_item < 1:
-            problems.append(f"`votes_per_item` must be a whole number >= 1, got {votes_per_item!r}")
+        if (
+            not isinstance(votes_per_item, int)
+            or isinstance(votes_per_item, bool)
+            or not 1 <= votes_per_item <= MAX_VOTES_PER_ITEM
+        ):
+            problems.append(
+                f"`votes_per_item` must be a whole number from 1 to {MAX_VOTES_PER_ITEM}, got {votes_per_item!r:.40}"
+            )
+        if not isinstance(name, str) or not 0 < len(name.strip()) <= MAX_SESSION_NAME:
+            problems.append(
+                f"the session name must have 1 to {MAX_SESSION_NAME} characters, got {len(str(name))}"
+            )
+        if len(guidelines) > MAX_GUIDELINES:
+            problems.append(f"guidelines have {len(guidelines)} characters; at most {MAX_GUIDELINES}")
         if not isinstance(lease_seconds, int | float) or not lease_seconds > 0:
             problems.append(f"`lease_seconds` must be > 0, got {lease_seconds!r}")
         most = MAX_RANKED if kind == "ranking" else None

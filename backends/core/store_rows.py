@@ -12,6 +12,9 @@ CHOICES: tuple[str, ...] = ("left", "right", "tie", "both_bad")
 Kind = Literal["pair", "ranking"]
 KINDS: tuple[str, ...] = ("pair", "ranking")
 MAX_RANKED = 9  # answers a ranking session shows at once (InstructGPT's labelers ranked 4 to 9)
+MAX_VOTES_PER_ITEM = 50  # labels asked of each item: a team, not a crowd
+MAX_SESSION_NAME = 200  # characters
+MAX_GUIDELINES = 20_000  # characters of labeling guidelines
 
 
 class StoreError(ValueError):

@@ -141,6 +141,13 @@ def resolve_model_path(name_or_path: str) -> str:
         if (path / "adapter_config.json").exists() or (path / "config.json").exists():
             return str(path.resolve())
         raise ModelLoadError(f"`{name_or_path}` is a folder without config.json or adapter_config.json")
+    from backends.core.online import hub_offline
+
+    if why := hub_offline():  # say so at once, not after the hub client's retries
+        raise ModelLoadError(
+            f"could not load model `{name_or_path}`: it is not a local folder, and this machine is offline "
+            f"({why}). Point `model.name_or_path` at a local folder (save_pretrained format) or use {EMBEDDED_MODEL}"
+        )
     return name_or_path
 
 

@@ -12,7 +12,7 @@ import gradio as gr
 from backends.core.config import ConfigError, read_preset
 from backends.core.jsonl import read_jsonl
 from backends.core.paths import PathRefused
-from backends.core.store import MAX_RANKED, StoreError
+from backends.core.store import MAX_RANKED, MAX_VOTES_PER_ITEM, StoreError
 from studio.context import StudioContext
 from studio.logic.forms import build_config
 from studio.logic.label_view import LabelState
@@ -60,7 +60,8 @@ def build_label_setup(ctx: StudioContext) -> LabelSetup:
             label="People per item (K)",
             precision=0,
             minimum=1,
-            info="Each item goes to K different people, then retires.",
+            maximum=MAX_VOTES_PER_ITEM,
+            info=f"Each item goes to K different people (1 to {MAX_VOTES_PER_ITEM}), then retires.",
             elem_id="label-k",
         )
         new_guidelines = gr.Textbox(
@@ -143,7 +144,7 @@ def wire_label_setup(
                 guidelines=text or "",
                 owner=annotator_of(request, typed),
             )
-        except (PathRefused, ValueError, OSError) as e:
+        except (PathRefused, ValueError, OSError, OverflowError) as e:  # OverflowError: K = inf
             return f"**Not created:** {e}", gr.skip()
         return f"Session created with {len(items)} items.", gr.Dropdown(choices=session_choices(), value=sid)
 
