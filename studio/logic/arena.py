@@ -189,3 +189,30 @@ def verdict_markdown(wr: dict[str, Any]) -> str:
         headers, rows, note = ifeval_table(wr)
         parts += [f"**IFEval's verifiers**{f' ({note})' if note else ''}", _markdown_table(headers, rows)]
     return "\n\n".join(p for p in parts if p)
+
+
+def typed_rows(lines: list[str], checkers: bool) -> tuple[list[dict[str, Any]], str]:
+    """Prompt rows for typed prompts, and what stops the chosen judges (empty: nothing). With
+    the checkers ticked, each prompt's constraints are read from its text (the embedded tasks'
+    sentences, e.g. "Use exactly 3 sentences."), so the checkers judge what they can read; a
+    prompt with none they can read is named, and the run does not start."""
+    from backends.core.taskparse import constraints_json, parse_constraints
+
+    rows: list[dict[str, Any]] = [{"prompt": [{"role": "user", "content": x}]} for x in lines]
+    if not checkers:
+        return rows, ""
+    unread = []
+    for i, (row, line) in enumerate(zip(rows, lines, strict=True), 1):
+        found = parse_constraints(line)
+        if not found:
+            unread.append(f"{i} ({line[:40]!r})")
+        row["constraints"] = constraints_json(found)
+    if unread:
+        return rows, (
+            "the checkers judge constraints written as the embedded tasks write them (for example "
+            '"Use exactly 3 sentences." or "Do not use any commas."); typed prompt '
+            + ", ".join(unread[:5])
+            + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+            + " has none. Add one, or untick the checkers and pick a reward model or the LLM judge"
+        )
+    return rows, ""

@@ -27,6 +27,7 @@ from studio.logic.arena import (
     ranking_rows,
     score_rows,
     tally_rows,
+    typed_rows,
     verdict_markdown,
 )
 from studio.logic.forms import build_config
@@ -135,13 +136,13 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         dataset, split = (src or "builtin:tasks").strip(), "heldout"
         if typed_text and typed_text.strip():
             lines = [x.strip() for x in typed_text.splitlines() if x.strip()]
+            rows, problem = typed_rows(lines, "checkers" in js)
+            if problem:  # said before the run, never a judge swapped behind the person's back
+                return f"**Not started:** {problem}", gr.skip()
             out = ctx.data_dir / "arena" / f"prompts-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(
-                "".join(json.dumps({"prompt": [{"role": "user", "content": x}]}) + "\n" for x in lines)
-            )
+            out.write_text("".join(json.dumps(r) + "\n" for r in rows))
             dataset, split = str(out), "train"
-            js = [j for j in js if j != "checkers"] or ["llm"]  # typed prompts carry no constraints
         elif dataset != "builtin:tasks":
             try:
                 dataset, split = str(ctx.paths.resolve(dataset, "prompt file")), "train"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -106,3 +107,35 @@ def test_form_errors_start_nothing(studio) -> None:
     )
     assert "`eval.samples_per_prompt` is 3 but `eval.temperature` is 0" in msg
     assert not any(studio.runs_dir.iterdir())
+
+
+def test_typed_prompts_are_judged_by_what_can_judge_them(studio) -> None:
+    from studio.logic.arena import typed_rows
+
+    client = Client(studio.url, verbose=False)
+    typed = "Describe tea. Use exactly 2 sentences.\nTell me about owls."
+    runs = set(studio.runs_dir.iterdir())
+    msg, _ = client.predict(
+        ["builtin:tiny-llama", "builtin:smollm2-135m-instruct"],
+        "builtin:tasks",
+        typed,
+        2,
+        8,
+        0.0,
+        ["checkers"],
+        "",
+        "",
+        1,
+        api_name="/arena_start",
+    )
+    # said before the run, naming the prompt; no judge is swapped in silently
+    assert msg.startswith("**Not started:**") and "typed prompt 2 ('Tell me about owls.')" in msg
+    assert set(studio.runs_dir.iterdir()) == runs
+    rows, problem = typed_rows(typed.splitlines()[:1], checkers=True)
+    assert problem == "" and json.loads(rows[0]["constraints"]) == [
+        {"kind": "sentence_count", "params": {"n": 2}}
+    ]
+    assert typed_rows(["Tell me about owls."], checkers=False) == (
+        [{"prompt": [{"role": "user", "content": "Tell me about owls."}]}],
+        "",
+    )
