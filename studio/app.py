@@ -41,9 +41,9 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
                 train = build_train_tab(ctx, initial_preset)
             with gr.Tab("Monitor", id="monitor") as monitor_tab:
                 monitor = build_monitor_tab(ctx)
-            with gr.Tab("Label", id="label"):
+            with gr.Tab("Label", id="label") as label_tab:
                 label = build_label_tab(ctx)
-            with gr.Tab("Arena", id="arena"):
+            with gr.Tab("Arena", id="arena") as arena_tab:
                 arena = build_arena_tab(ctx)
         build_title(ctx)  # the browser tab's title follows the newest run
 
@@ -60,6 +60,9 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
         app.load(label.on_page_load, None, label.sessions, api_visibility="private")
         app.load(data.on_page_load, None, data.source, api_visibility="private")
         app.load(arena.on_page_load, None, [arena.models, arena.comparison], api_visibility="private")
+        # shown again: runs finished and sessions made since the page loaded are in the lists
+        arena_tab.select(arena.on_page_load, None, [arena.models, arena.comparison], api_visibility="private")
+        label_tab.select(label.on_show, None, label.sessions, api_visibility="private")
 
         form_fields = [train.fields[k] for k in forms.keys()]
 

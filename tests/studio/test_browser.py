@@ -153,3 +153,13 @@ def test_run_a_comparison_in_the_arena_and_see_the_tally(
     )
     assert "tiny-llama" in tallies.inner_text() and "[0." in tallies.inner_text()  # a 95% interval is shown
     shot(page, tmp_path, "arena-tab.png")
+
+
+def test_a_session_made_after_the_page_loaded_shows_when_the_label_tab_is_opened(studio, page) -> None:
+    page.goto(studio.url)
+    page.get_by_role("tab", name="Arena").click()  # the page is up, on another tab
+    page.locator("#arena-models").wait_for(timeout=30_000)
+    # what the Arena's "Judge by people" does: a session appears in the store, not in this page
+    studio.ctx.store.create_session("made-later", [{"prompt": "p", "responses": ["a", "b"]}])
+    page.get_by_role("tab", name="Label").click()
+    choose(page, "Labeling session", "made-later (1 items)")  # in the list without a reload
