@@ -134,8 +134,8 @@ def make_figure(
         vertical_spacing=GAP_PX / height if rows > 1 else 0.0,
     )
     palette = qualitative.Plotly
-    for i, (run_id, tail) in enumerate(state.tails.items()):
-        color = palette[i % len(palette)]
+    for run_id, tail in state.tails.items():
+        color = palette[state.color_of(run_id, len(palette))]
         label = run_id if len(run_id) < 40 else run_id[:37] + "..."
         xs = XValues(tail.rows, x)
         if not xs.available:

@@ -55,12 +55,22 @@ class MonitorState:
     samples_key: Any = None  # (run id, size, mtime) of the samples shown
     samples: list[dict[str, Any]] = field(default_factory=list)
     csv_written_at: float = 0.0
+    colors: dict[str, int] = field(default_factory=dict)  # run id -> palette slot, kept while shown
+
+    def color_of(self, run_id: str, n: int) -> int:
+        """A run's palette slot: given when it is first shown and kept while it stays, so adding
+        or removing another run never recolours it (the lowest slot no shown run holds)."""
+        if run_id not in self.colors:
+            used = {self.colors[r] for r in self.tails if r in self.colors}
+            self.colors[run_id] = next((i for i in range(n) if i not in used), len(self.colors) % n)
+        return self.colors[run_id]
 
     def select(self, runs_dir: Path, run_ids: list[str]) -> None:
         """Keep tails of runs still selected; start new ones at offset 0. A run id is a name
         under `runs_dir`, never a path: a typed `../x` is left out."""
         runs = {r: resolve_run(runs_dir, r) for r in run_ids}
         self.tails = {r: self.tails.get(r) or run.tail_metrics() for r, run in runs.items() if run}
+        self.colors = {r: c for r, c in self.colors.items() if r in self.tails}
         self.states = {r: s for r, s in self.states.items() if r in self.tails}
         self.early = {r: s for r, s in self.early.items() if r in self.tails}
 

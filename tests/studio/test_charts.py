@@ -126,3 +126,22 @@ def test_the_newest_run_shown_is_a_training_run(runs_dir: Path) -> None:
     sft2 = sft_run(launcher, name="tiny-sft")
     sft2.update_status(state="running", step=12, total_steps=50)
     assert title_text(runs_dir) == "▶ tiny-sft 12/50"
+
+
+def test_a_run_keeps_its_colour_when_another_run_is_added_or_removed(runs_dir: Path) -> None:
+    launcher = Launcher(runs_dir)
+    a, b, c = (sft_run(launcher, name=n) for n in ("a", "b", "c"))
+
+    def colours(st: MonitorState) -> dict[str, str]:
+        fig = make_figure(st, ["loss"], 0.0, ["train"])
+        return {t.name.split(" · ")[0]: t.line.color for t in fig.data if t.name}
+
+    st = shown(runs_dir, a)
+    first = colours(st)[a.run_id]
+    st.select(runs_dir, [c.run_id, b.run_id, a.run_id])  # the Monitor puts a new run first
+    st.poll(runs_dir)
+    after = colours(st)
+    assert after[a.run_id] == first and len(set(after.values())) == 3
+    st.select(runs_dir, [c.run_id, a.run_id])
+    st.poll(runs_dir)
+    assert colours(st)[a.run_id] == first and colours(st)[c.run_id] == after[c.run_id]
