@@ -15,6 +15,7 @@ from backends.core.config import ConfigError, read_preset
 from backends.core.logins import ClientAddress, LoginGuard, LoginPageOnly, LoginThrottled, end_sessions
 from backends.core.pipeline import is_pipeline
 from backends.core.rundir import list_runs
+from backends.core.store import StoreError
 from studio.access import guard, role_controls
 from studio.context import StudioContext
 from studio.logic import forms
@@ -62,7 +63,17 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
         app.load(arena.on_page_load, None, [arena.models, arena.comparison], api_visibility="private")
         # shown again: runs finished and sessions made since the page loaded are in the lists
         arena_tab.select(arena.on_page_load, None, [arena.models, arena.comparison], api_visibility="private")
-        label_tab.select(label.on_show, None, label.sessions, api_visibility="private")
+        label_tab.select(lambda: label.on_show(), None, label.sessions, api_visibility="private")
+
+        def open_session(run_id: str | None) -> list[Any]:
+            """After "Judge by people": the Label tab, on the session the Arena just made."""
+            try:
+                sid = ctx.store.session_id(f"arena-{run_id}")
+            except StoreError:  # not made (the message above says why)
+                return [gr.skip(), gr.skip()]
+            return [gr.Tabs(selected="label"), label.on_show(sid)]
+
+        arena.handoff.then(open_session, arena.comparison, [tabs, label.sessions], api_visibility="private")
 
         form_fields = [train.fields[k] for k in forms.keys()]
 

@@ -39,6 +39,7 @@ class ArenaTab:
     models: gr.Dropdown
     comparison: gr.Dropdown
     on_page_load: Any
+    handoff: Any  # the "Judge by people" event: the app opens the Label tab on its session after it
 
 
 def model_choices(ctx: StudioContext) -> list[str]:
@@ -109,7 +110,12 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
                 headers=PAIRED_HEADERS, interactive=False, wrap=True, elem_id="arena-paired"
             )
             tallies = gr.Dataframe(
-                headers=TALLY_HEADERS, interactive=False, wrap=True, elem_id="arena-tallies"
+                headers=TALLY_HEADERS,
+                interactive=False,
+                wrap=True,
+                # every column inside the box: the model names wrap, the numbers do not
+                column_widths=["12%", "26%", "13%", "21%", "14%", "14%"],
+                elem_id="arena-tallies",
             )
             ranking = gr.Dataframe(
                 headers=["judge", "model", "Bradley-Terry score", "95% CI"], interactive=False, wrap=True
@@ -281,5 +287,5 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
     timer.tick(
         on_tick, [comparison, only_dis, seen], [*outs, seen], api_visibility="private", show_progress="hidden"
     )
-    to_label.click(on_label, comparison, start_msg, api_name="arena_to_label")
-    return ArenaTab(models, comparison, on_page_load)
+    handoff = to_label.click(on_label, comparison, start_msg, api_name="arena_to_label")
+    return ArenaTab(models, comparison, on_page_load, handoff)

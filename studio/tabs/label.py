@@ -39,7 +39,7 @@ NO_SESSION = "Pick or create a labeling session."
 class LabelTab:
     sessions: gr.Dropdown
     on_page_load: Any  # refreshes the session list and opens this login's session
-    on_show: Any  # refreshes the session list only (the tab shown again: a session made elsewhere appears)
+    on_show: Any  # refreshes the session list (a session made elsewhere appears); with a value, opens it
 
 
 def annotator_of(request: gr.Request | None, typed: str) -> str:
@@ -290,4 +290,8 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
     b_undo.click(on_undo, [state, name_box], full_out, api_name="label_undo")
     timer.tick(on_tick, [state, name_box], progress, api_visibility="private", show_progress="hidden")
     wire_label_setup(ctx, setup, session, name_box, guidelines, state, annotator_of, session_choices)
-    return LabelTab(session, on_page_load, lambda: gr.Dropdown(choices=session_choices()))
+
+    def on_show(value: int | None = None) -> Any:
+        return gr.Dropdown(choices=session_choices(), **({} if value is None else {"value": value}))
+
+    return LabelTab(session, on_page_load, on_show)

@@ -153,6 +153,17 @@ def test_run_a_comparison_in_the_arena_and_see_the_tally(
     )
     assert "tiny-llama" in tallies.inner_text() and "[0." in tallies.inner_text()  # a 95% interval is shown
     shot(page, tmp_path, "arena-tab.png")
+    overflow = page.evaluate(
+        "() => { const box = document.querySelector('#arena-tallies');"
+        " const t = box.querySelector('table'); return t.getBoundingClientRect().right"
+        " - box.getBoundingClientRect().right; }"
+    )
+    assert overflow <= 1, f"the tallies table runs {overflow:.0f} px past its box"
+    # "Judge by people" opens the Label tab on the session it made
+    page.get_by_role("button", name="Judge by people (Label tab)").click()
+    page.locator("#label-progress").get_by_text("0 of 4 labeled").wait_for(timeout=30_000)
+    assert page.get_by_role("tab", name="Label", selected=True).is_visible()
+    shot(page, tmp_path, "arena-to-label.png")
 
 
 def test_a_session_made_after_the_page_loaded_shows_when_the_label_tab_is_opened(studio, page) -> None:
