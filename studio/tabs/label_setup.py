@@ -9,7 +9,8 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core.config import ConfigError, read_preset
+from backends.core.config import EMBEDDED_DATA, ConfigError, read_preset
+from backends.core.data import builtin_rows
 from backends.core.jsonl import read_jsonl
 from backends.core.paths import PathRefused
 from backends.core.store import MAX_RANKED, MAX_VOTES_PER_ITEM, StoreError
@@ -43,7 +44,7 @@ def build_label_setup(ctx: StudioContext) -> LabelSetup:
             elem_id="label-source",
             info="A preference .jsonl (chosen / rejected), rows with a `responses` list, or runs' "
             "samples.jsonl (several, comma-separated: responses to the same prompt are grouped); "
-            "under the runs or data folder.",
+            "under the runs or data folder. builtin:tasks: 200 of the embedded tasks' pairs.",
         )
         new_name = gr.Textbox(label="Session name", elem_id="label-new-name")
         kind = gr.Radio(
@@ -130,15 +131,21 @@ def wire_label_setup(
         path: str, name: str, kind: str, k: float | None, text: str, typed: str, request: gr.Request
     ) -> tuple[str, Any]:
         try:
-            files = [ctx.paths.resolve(p, "label source") for p in (path or "").split(",") if p.strip()] or [
-                ctx.paths.resolve("", "label source")
-            ]
-            rows = [row for f in files for row in read_jsonl(f, limit=5000)]
-            items = items_from_rows(rows, ", ".join(map(str, files)))
+            parts = [p.strip() for p in (path or "").split(",") if p.strip()]
+            if parts and all(p.startswith(EMBEDDED_DATA) for p in parts):
+                # what the Data tab opens as builtin:tasks[:method]; labeling takes its pairs
+                rows, source, stem = builtin_rows("dpo", "train", 200, 0), EMBEDDED_DATA, "builtin-tasks"
+            else:
+                files = [ctx.paths.resolve(p, "label source") for p in parts] or [
+                    ctx.paths.resolve("", "label source")
+                ]
+                rows = [row for f in files for row in read_jsonl(f, limit=5000)]
+                source, stem = ", ".join(map(str, files)), files[0].stem
+            items = items_from_rows(rows, source)
             sid = ctx.store.create_session(
-                (name or "").strip() or files[0].stem,
+                (name or "").strip() or stem,
                 items,
-                source=", ".join(map(str, files)),
+                source=source,
                 kind=kind or "pair",
                 votes_per_item=int(k) if k is not None else 0,
                 guidelines=text or "",

@@ -290,3 +290,16 @@ def test_with_auth_votes_carry_the_login_name_and_only_the_owner_edits_guideline
     assert vote.annotator == "bob" and vote.choice == "tie"
     assert ctx.store.session(sid).owner == "alice"
     assert ctx.store.session(sid).guidelines == "Prefer correct answers."
+
+
+def test_the_label_tab_takes_the_builtin_sources_the_data_tab_opens(studio) -> None:
+    client = Client(studio.url, verbose=False)
+    for source in ("builtin:tasks", "builtin:tasks:dpo"):
+        msg, sessions = client.predict(
+            source, f"from {source}", "pair", 1, "", "me", api_name="/label_create"
+        )
+        assert "Session created with" in msg, msg
+        sid = sessions["value"] if isinstance(sessions, dict) else sessions
+        items = studio.ctx.store.items(sid)
+        assert len(items) > 100 and all(len(it.responses) == 2 for it in items)
+        assert "constraints" in items[0].meta  # the checkers can be compared with people later
