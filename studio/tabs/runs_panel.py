@@ -23,12 +23,18 @@ def title_js(base: str) -> str:
     return f"""
 () => {{
   const base = {base!r};
+  let want = base;
   const apply = () => {{
     const el = document.getElementById("studio-title");
     const text = el ? el.textContent.trim() : "";
-    const want = text ? text + " · " + base : base;
+    want = text ? text + " · " + base : base;
     if (document.title !== want) document.title = want;
   }};
+  // Gradio writes its own text into the title while events run (a timer's every second):
+  // put ours back the moment it changes, so the tab's title never flickers
+  new MutationObserver(() => {{ if (document.title !== want) document.title = want; }}).observe(
+    document.head, {{ childList: true, subtree: true, characterData: true }}
+  );
   setInterval(apply, 1000);
   apply();
 }}

@@ -174,3 +174,23 @@ def test_a_session_made_after_the_page_loaded_shows_when_the_label_tab_is_opened
     studio.ctx.store.create_session("made-later", [{"prompt": "p", "responses": ["a", "b"]}])
     page.get_by_role("tab", name="Label").click()
     choose(page, "Labeling session", "made-later (1 items)")  # in the list without a reload
+
+
+def test_the_tab_title_is_the_studio_s_and_never_flickers(studio, page) -> None:
+    from backends.core.rundir import RunDir
+
+    run = RunDir(studio.runs_dir / "20990101-000000-title-test-abcd")  # the newest run: the title shows it
+    run.path.mkdir(parents=True)
+    (run.path / "config.yaml").write_text("method: sft\n")
+    (run.path / "status.json").write_text('{"state": "succeeded", "step": 5, "total_steps": 5}')
+    page.goto(studio.url)
+    page.wait_for_function("() => document.title.includes('title-test 5/5')", timeout=30_000)
+    # every change of the title over a few timer ticks (the Arena's runs every 2 s, the title's 3 s)
+    page.evaluate(
+        "() => { window.__titles = []; new MutationObserver(() => window.__titles.push(document.title))"
+        ".observe(document.head, {childList: true, subtree: true, characterData: true}); }"
+    )
+    page.get_by_role("tab", name="Arena").click()
+    page.wait_for_timeout(7000)
+    seen = page.evaluate("() => window.__titles")
+    assert all("title-test 5/5 · Alignment Studio" in t for t in seen), seen
