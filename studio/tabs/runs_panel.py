@@ -99,13 +99,14 @@ def build_runs_panel(ctx: StudioContext) -> RunsPanel:
     timer = gr.Timer(2.0)
 
     # --- handlers ----------------------------------------------------------------------
-    def on_tick(selected: str | None) -> tuple[Any, Any, str, str]:
+    def on_tick(selected: str | None) -> tuple[Any, Any, str, str, str]:
         rows = runs_table(ctx.runs_dir)
         ids = gr.Dropdown(choices=[r[0] for r in rows])
         run = resolve_run(ctx.runs_dir, selected)
         if run is None:
-            return rows, ids, "", ""
-        return rows, ids, run_summary(run), run.log_tail()
+            return rows, ids, "", "", ""
+        # the Resume hint follows the run's state too (not "is running" once it ended)
+        return rows, ids, run_summary(run), run.log_tail(), resume_hint(ctx.runs_dir, selected)
 
     def on_select(selected: str | None) -> tuple[str, str, str, str]:
         run = resolve_run(ctx.runs_dir, selected)
@@ -147,7 +148,7 @@ def build_runs_panel(ctx: StudioContext) -> RunsPanel:
 
     # --- wiring ------------------------------------------------------------------------
     timer.tick(
-        on_tick, run_select, [table, run_select, summary, log], api_name="runs", show_progress="hidden"
+        on_tick, run_select, [table, run_select, summary, log, hint], api_name="runs", show_progress="hidden"
     )
     run_select.change(on_select, run_select, [summary, log, run_config, hint], api_name="run_details")
     table.select(on_table_select, None, run_select, api_visibility="private")

@@ -28,13 +28,14 @@ def test_launch_from_the_app_shows_in_table_and_monitor(studio) -> None:
     deadline = time.time() + 180
     row = None
     while time.time() < deadline:
-        table, _, summary, _ = client.predict(run_id, api_name="/runs")
+        table, _, summary, _, hint = client.predict(run_id, api_name="/runs")
         row = next(r for r in table["data"] if r[0] == run_id)
         if row[2] in ("succeeded", "failed"):
             break
         time.sleep(1)
     assert row is not None and row[2] == "succeeded", (row, summary)
     assert row[3] == "20 / 20" and row[1] == "sft"
+    assert "running" not in hint and hint.startswith("Resume")  # the hint follows the state, too
 
     plot, status, metrics, *_ = client.predict(
         [run_id], ["loss"], 0.0, ["train", "eval"], api_name="/monitor_select"
@@ -65,7 +66,7 @@ def test_pipeline_preset_launches_from_the_app_and_shows_its_stages(studio) -> N
     assert pipe_id and "Pipeline" in msg
     deadline = time.time() + 240
     while time.time() < deadline:
-        table, _, summary, _ = client.predict(pipe_id, api_name="/runs")
+        table, _, summary, _, _ = client.predict(pipe_id, api_name="/runs")
         row = next(r for r in table["data"] if r[0] == pipe_id)
         if row[2].split()[0] in ("succeeded", "failed"):
             break
