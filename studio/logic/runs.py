@@ -208,4 +208,8 @@ def title_text(runs_dir: Path) -> str:
     except (OSError, ValueError):
         return ""
     step = f"{st.get('step') or 0}/{st.get('total_steps') or '?'}"
-    return f"{STATE_MARKS.get(st.get('state', ''), '?')} {run_name(ids[0])[:28]} {step}"
+    # a running run past its steps is saving or evaluating: say so, not a frozen 5/5
+    phase = st.get("phase") if st.get("state") == "running" and st.get("phase") != "training" else None
+    return f"{STATE_MARKS.get(st.get('state', ''), '?')} {run_name(ids[0])[:28]} {step}" + (
+        f" {phase}" if phase else ""
+    )

@@ -126,6 +126,8 @@ def test_the_newest_run_shown_is_a_training_run(runs_dir: Path) -> None:
     sft2 = sft_run(launcher, name="tiny-sft")
     sft2.update_status(state="running", step=12, total_steps=50)
     assert title_text(runs_dir) == "▶ tiny-sft 12/50"
+    sft2.update_status(step=50, phase="saving")  # past its last step, writing the model
+    assert title_text(runs_dir) == "▶ tiny-sft 50/50 saving"
 
 
 def test_a_run_keeps_its_colour_when_another_run_is_added_or_removed(runs_dir: Path) -> None:
