@@ -164,8 +164,8 @@ def launch_app(
         theme=gr.themes.Soft(),
         footer_links=[],
         js=f"() => {{ ({KEYBOARD_JS})(); ({title_js(TITLE)})(); ({preload_plotly_js()})(); }}",
-        # reports (report.html) from the runs folder; the Monitor's chart CSVs
-        allowed_paths=[str(ctx.runs_dir), str(chart_exports_dir(ctx))],
+        # reports (report.html) from the runs folder; the Monitor's chart CSVs; label exports
+        allowed_paths=[str(ctx.runs_dir), str(chart_exports_dir(ctx)), str(ctx.data_dir / "labels")],
     )
     if ctx.accounts is not None:  # a changed password or role ends that user's sessions
         tokens = app.server_app.tokens

@@ -69,6 +69,7 @@ def build_label_results(ctx: StudioContext, state: gr.State) -> None:
             export = gr.Button("Export", elem_id="label-export")
             train = gr.Button("Train on these labels", variant="primary", elem_id="label-train")
         export_msg = gr.Markdown(elem_id="label-export-msg")
+        download = gr.DownloadButton("Download the export", visible=False, elem_id="label-download")
 
     def on_team(st: LabelState) -> list[list[Any]]:
         if st.session_id is None:
@@ -210,7 +211,23 @@ def build_label_results(ctx: StudioContext, state: gr.State) -> None:
     agree_btn.click(on_agreement, state, agreement, api_name="label_agreement")
     past_box.expand(on_past, state, past, api_visibility="private")
     agree_btn.click(on_past, state, past, api_visibility="private")
-    export.click(on_export, [state, policy], export_msg, api_name="label_export")
+
+    def on_download(st: LabelState, pol: str) -> Any:
+        """The file the export just wrote, offered for download (none: the button hides)."""
+        if st.session_id is None:
+            return gr.DownloadButton(visible=False)
+        folder = ctx.data_dir / "labels"
+        name = f"{safe_name(ctx.store.session(st.session_id).name)}-{st.session_id}"
+        path = folder / (f"{name}-pairs.jsonl" if st.kind == "ranking" else f"{name}-{pol}.jsonl")
+        return (
+            gr.DownloadButton(value=str(path), visible=True)
+            if path.exists()
+            else gr.DownloadButton(visible=False)
+        )
+
+    export.click(on_export, [state, policy], export_msg, api_name="label_export").then(
+        on_download, [state, policy], download, api_visibility="private"
+    )
     train.click(on_train, [state, policy, base_preset], export_msg, api_name="label_train")
 
 

@@ -128,6 +128,10 @@ def test_label_pairs_with_the_keyboard_and_export(studio, page, tmp_path: Path) 
     page.locator("#label-export-msg").get_by_text("Exported 1 pairs").wait_for(timeout=30_000)
     exported = (studio.ctx.data_dir / "labels" / f"kbd-{sid}-majority.jsonl").read_text().splitlines()
     assert len(exported) == 1 and json.loads(exported[0])["votes"] == 1
+    # the export is offered for download too
+    with page.expect_download(timeout=30_000) as got:
+        page.locator("#label-download").click()
+    assert Path(got.value.path()).read_text().splitlines() == exported
 
 
 def test_run_a_comparison_in_the_arena_and_see_the_tally(
