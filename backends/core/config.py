@@ -100,11 +100,18 @@ class DataConfig(Params):
         0.05, ge=0.0, lt=1.0, title="Eval fraction", description="Rows held out for eval loss."
     )
     seed: int = Field(0, title="Data seed", description="Seed of the generator / shuffle.")
+    references: Literal["sampled", "template"] = Field(
+        "sampled",
+        title="Embedded answers",
+        description="builtin:tasks only: sampled (the embedded model's own answers that meet every "
+        "constraint, templates as the last resort) or template (the filler templates, which a tiny "
+        "random model learns in a few steps: the tests' tiny presets).",
+    )
     layout: LayoutName = Field(
         "auto",
         title="Layout",
         description="How rows are read: auto (found from the columns), trl (TRL's formats), alpaca, "
-        "sharegpt, dolly, shp, ultrafeedback, hh.",
+        "sharegpt, dolly, shp, ultrafeedback, hh, ifeval.",
         json_schema_extra=ui(main=True),
     )
     columns: dict[str, str] = Field(

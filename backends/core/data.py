@@ -78,7 +78,9 @@ def check_format_for_method(
     )
 
 
-def builtin_rows(method: str, split: str, n: int, seed: int) -> list[dict[str, Any]]:
+def builtin_rows(
+    method: str, split: str, n: int, seed: int, references: str = "sampled"
+) -> list[dict[str, Any]]:
     """`builtin:tasks` shaped for `method`: prompt-completion for SFT, pairs for preference
     methods, unpaired rows for KTO, prompt-only (with the checkers) for RL and sampling."""
     from backends.core import taskgen
@@ -89,10 +91,10 @@ def builtin_rows(method: str, split: str, n: int, seed: int) -> list[dict[str, A
         )
     shape = registry.get(method).formats[0]  # the first format a method lists is the one it prefers
     if shape in ("preference", "implicit_preference"):
-        return taskgen.pair_rows(split, n, seed)  # type: ignore[arg-type]
+        return taskgen.pair_rows(split, n, seed, references)  # type: ignore[arg-type]
     if shape == "unpaired_preference":
-        return taskgen.unpaired_rows(split, n, seed)  # type: ignore[arg-type]
-    return taskgen.task_rows(split, n, seed, with_completion=shape == "prompt_completion")  # type: ignore[arg-type]
+        return taskgen.unpaired_rows(split, n, seed, references)  # type: ignore[arg-type]
+    return taskgen.task_rows(split, n, seed, shape == "prompt_completion", references)  # type: ignore[arg-type]
 
 
 def load_rows_dataset(cfg: DataConfig, method: str = "sft", number_rows: bool = False) -> Any:
@@ -103,7 +105,9 @@ def load_rows_dataset(cfg: DataConfig, method: str = "sft", number_rows: bool = 
 
     name = cfg.dataset
     if name == EMBEDDED_DATA:
-        ds = datasets.Dataset.from_list(builtin_rows(method, cfg.split, cfg.max_samples or 1000, cfg.seed))
+        ds = datasets.Dataset.from_list(
+            builtin_rows(method, cfg.split, cfg.max_samples or 1000, cfg.seed, cfg.references)
+        )
     else:
         ds = _load_source(name, cfg.split)
     if number_rows:

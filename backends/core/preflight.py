@@ -164,7 +164,7 @@ def preflight(cfg: RunConfig) -> Plan | None:
     if name.startswith("@"):
         return None  # checked when its stage starts, once the earlier stage has written it
     if name == EMBEDDED_DATA:  # cheap to make (~20 ms): a layout or mapping set for it is checked too
-        rows = builtin_rows(cfg.method, data.split, ROWS, data.seed)
+        rows = builtin_rows(cfg.method, data.split, ROWS, data.seed, data.references)
         columns = list(rows[0]) if rows else []
     else:
         path = Path(name).expanduser()

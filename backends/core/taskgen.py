@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from backends.core import references
+from backends.core import references as refs
 from backends.core.ifeval import embedded_columns
 from backends.core.tasks import (
     AVOIDABLE,
@@ -168,21 +168,23 @@ def ifeval_columns(task: Task) -> dict[str, Any]:
     return embedded_columns([(c.kind, c.params) for c in task.constraints])
 
 
-def _with_references(split: Split, n: int, seed: int) -> list[tuple[Task, dict[str, Any] | None]]:
+def _with_references(
+    split: Split, n: int, seed: int, references: str = "sampled"
+) -> list[tuple[Task, dict[str, Any] | None]]:
     """`n` tasks, each with its sampled reference row (`backends.core.references`) or None.
 
     For the train split at the seed the shipped answers were sampled for, the tasks that have a
     sampled answer come first; the filler templates are the marked last resort (tasks whose
     sampled answers all failed a constraint, then tasks past the sampled range). Other splits
-    and seeds are generated in order, with templates."""
-    if split != "train" or seed != references.SEED:
+    and seeds, and `references="template"`, are generated in order, with templates."""
+    if split != "train" or seed != refs.SEED or references == "template":
         return [(t, None) for t in generate_tasks(split, n, seed)]
     first: list[tuple[Task, dict[str, Any] | None]] = []
     rest: list[tuple[Task, dict[str, Any] | None]] = []
-    scanned = references.covered()
+    scanned = refs.covered()
     for i in range(scanned):
         task = make_task(split, i, seed)
-        row = references.sampled(task)
+        row = refs.sampled(task)
         (first if row else rest).append((task, row))
         if len(first) == n:
             break
@@ -194,13 +196,15 @@ def _with_references(split: Split, n: int, seed: int) -> list[tuple[Task, dict[s
     return out
 
 
-def task_rows(split: Split, n: int, seed: int = 0, with_completion: bool = True) -> list[dict[str, Any]]:
+def task_rows(
+    split: Split, n: int, seed: int = 0, with_completion: bool = True, references: str = "sampled"
+) -> list[dict[str, Any]]:
     """Rows in TRL's conversational prompt-completion (or prompt-only) format. With a
     completion, `reference_source` says where it came from: `sampled` (an answer of the
     embedded model that meets every constraint) or `template` (the filler, a last resort)."""
     rows = []
     for task, sampled in (
-        _with_references(split, n, seed)
+        _with_references(split, n, seed, references)
         if with_completion
         else ((t, None) for t in generate_tasks(split, n, seed))
     ):
@@ -218,14 +222,14 @@ def task_rows(split: Split, n: int, seed: int = 0, with_completion: bool = True)
     return rows
 
 
-def pair_rows(split: Split, n: int, seed: int = 0) -> list[dict[str, Any]]:
+def pair_rows(split: Split, n: int, seed: int = 0, references: str = "sampled") -> list[dict[str, Any]]:
     """Preference pairs. Where a task has sampled answers (`backends.core.references`) and the
     worse one misses a constraint: chosen = the sampled reference, rejected = that worse
     answer of the same prompt (`reference_source: sampled`). Otherwise, as a last resort,
     chosen = the task's filler reference and rejected = the filler reference of another task
     on the same topic that meets fewer constraints (`template`); tasks with no contrast are
     left out. The `sample` stage makes real on-policy pairs from a model's own responses."""
-    tasks = _with_references(split, n, seed)
+    tasks = _with_references(split, n, seed, references)
     by_topic: dict[str, list[Task]] = {}
     for t, _ in tasks:
         by_topic.setdefault(t.topic, []).append(t)
@@ -252,10 +256,10 @@ def pair_rows(split: Split, n: int, seed: int = 0) -> list[dict[str, Any]]:
     return rows
 
 
-def unpaired_rows(split: Split, n: int, seed: int = 0) -> list[dict[str, Any]]:
+def unpaired_rows(split: Split, n: int, seed: int = 0, references: str = "sampled") -> list[dict[str, Any]]:
     """KTO's format: each pair becomes one desirable and one undesirable row."""
     rows = []
-    for p in pair_rows(split, n, seed):
+    for p in pair_rows(split, n, seed, references):
         rows.append({"prompt": p["prompt"], "completion": p["chosen"], "label": True})
         rows.append({"prompt": p["prompt"], "completion": p["rejected"], "label": False})
     return rows

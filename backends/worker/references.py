@@ -162,7 +162,9 @@ def build(
             kept_by_kind[c.kind] = kept_by_kind.get(c.kind, 0) + bool(ok)
         if not ok:
             continue
-        best = max(ok, key=lambda c: c["relevance"])
+        # the most relevant kept answer; one that titles itself with the prompt's example
+        # ("<<my title>>") only when no other was kept
+        best = max(ok, key=lambda c: ("<<my title>>" not in c["text"].lower(), c["relevance"]))
         worst = min(cs, key=lambda c: (c["raw_score"], c["relevance"]))
         rows.append(
             {

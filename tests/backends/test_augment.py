@@ -72,7 +72,7 @@ def test_sda_stage_counts_add_up_and_merge_keeps_the_original(
         """
 method: sda
 model: {name_or_path: builtin:tiny-llama}
-data: {dataset: builtin:tasks, max_samples: 40}
+data: {dataset: builtin:tasks, references: template, max_samples: 40}
 train: {bf16: false}
 sda:
   new_prompts: 12

@@ -17,7 +17,7 @@ name: arena-test
 defaults:
   model: {name_or_path: builtin:tiny-llama}
   train: {bf16: false, activation_checkpointing: false, max_length: 128, save_steps: 100}
-  data: {dataset: builtin:tasks, max_samples: 64, eval_fraction: 0.0}
+  data: {dataset: builtin:tasks, references: template, max_samples: 64, eval_fraction: 0.0}
 stages:
   - {stage: sft, method: sft, lora: {enabled: false}, train: {learning_rate: 5.0e-3, max_steps: 10}}
   - {stage: rm, method: reward, lora: {enabled: false}, train: {learning_rate: 1.0e-3, max_steps: 4, per_device_train_batch_size: 4, max_length: 192}}

@@ -149,6 +149,10 @@ def test_sampled_references_come_first_and_templates_are_marked(shipped) -> None
     # another seed or split never uses the shipped answers
     assert {r["reference_source"] for r in task_rows("train", 4, seed=1)} == {"template"}
     assert {r["reference_source"] for r in task_rows("dev", 4, seed=0)} == {"template"}
+    # asked for, the filler templates in generator order (the tiny presets: fast to learn)
+    asked = task_rows("train", 4, seed=0, references="template")
+    assert [r["task_id"] for r in asked] == [t.task_id for t in tasks[:4]]
+    assert {r["reference_source"] for r in asked} == {"template"}
 
 
 def test_shipped_references_meet_their_constraints_and_match_today_s_prompts() -> None:
