@@ -185,7 +185,7 @@ CASES = [
         "form-negative",
         "form",
         {"train.learning_rate": -1},
-        "`train.learning_rate`: Input should be greater than 0, got -1",
+        "**Learning rate** (`train.learning_rate`): Input should be greater than 0, got -1",
     ),
     Case(
         "form-100k-character-model",
@@ -206,7 +206,7 @@ CASES = [
         "form-zero-batch",
         "form",
         {"train.per_device_train_batch_size": 0},
-        "`train.per_device_train_batch_size`: Input should be greater than 0",
+        "(`train.per_device_train_batch_size`): Input should be greater than 0",
     ),
     Case(
         "form-nan", "raw", {"train.learning_rate": float("nan")}, "Input should be a finite number, got nan"

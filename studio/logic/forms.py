@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import shlex
 import types
 import typing
@@ -270,3 +271,20 @@ def headless_command(
     for s in sets:
         parts += ["--set", s]
     return shlex.join(parts)
+
+
+def readable_problems(problems: list[str], source: str = "") -> list[str]:
+    """Config problems for the form: the ` (source)` tail each line carries dropped (the
+    heading says it once), repeats dropped, and a leading `key` named by its form label,
+    e.g. "**Learning rate** (`train.learning_rate`): Input should be greater than 0"."""
+    labels = {f.key: f.label for f in form_fields()}
+    out: list[str] = []
+    for p in problems:
+        if source:
+            p = p.replace(f" ({source})", "")
+        m = re.match(r"^`([A-Za-z_][\w.\[\]]*)`(.*)$", p, re.DOTALL)
+        if m and m.group(1) in labels:
+            p = f"**{labels[m.group(1)]}** (`{m.group(1)}`){m.group(2)}"
+        if p not in out:
+            out.append(p)
+    return out

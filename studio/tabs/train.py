@@ -42,8 +42,15 @@ def _read_text(ctx: StudioContext, name: str | None) -> str:
     return ctx.preset_path(name).read_text(encoding="utf-8") if name else ""
 
 
-def _errors_md(problems: list[str]) -> str:
-    return "**Fix before launching:**\n" + "\n".join(f"- {p}" for p in problems)
+def _errors_md(problems: list[str], source: str = "") -> str:
+    """The problems as people read them: each once, a key named by its form label, and where
+    they came from said once in the heading instead of after every line."""
+    return (
+        "**Fix before launching"
+        + (f" ({source})" if source else "")
+        + ":**\n"
+        + "\n".join(f"- {p}" for p in forms.readable_problems(problems, source))
+    )
 
 
 def _method_help(method: str) -> str:
@@ -121,7 +128,7 @@ def _preview(
     try:
         cfg = checked_config(ctx, raw, values, source)
     except ConfigError as e:
-        return _errors_md(e.problems), "", cmd, help_line
+        return _errors_md(e.problems, source), "", cmd, help_line
     needs, too_big = resources(cfg, ctx.launcher.gpus, _elsewhere(ctx))
     errors = _errors_md([needs.split("**Memory:** ", 1)[-1]]) if too_big else ""
     return errors, config_to_yaml(cfg), cmd, f"{help_line}\n\n{needs}"

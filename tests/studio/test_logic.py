@@ -124,3 +124,20 @@ def test_form_fields_come_from_the_config_models() -> None:
     assert values[forms.keys().index("train.bf16")] == "false"
     cfg, _ = forms.form_to_config(read_preset(ROOT / "presets/tiny/sft.yaml"), values, "form")
     assert cfg.lora.target_modules == "all-linear" and cfg.train.bf16 is False
+
+
+def test_form_problems_name_the_form_label_once_and_say_the_source_once() -> None:
+    from studio.logic.forms import readable_problems
+
+    src = "Train form (preset tiny/sft.yaml)"
+    problems = [
+        f"`train.learning_rate`: Input should be greater than 0, got -0.001 ({src})",
+        "`data.dataset`: data '/x.jsonl' does not exist",
+        "`data.dataset`: data '/x.jsonl' does not exist",  # the same path refused twice
+        "`no.such_key` is not a known key",
+    ]
+    assert readable_problems(problems, src) == [
+        "**Learning rate** (`train.learning_rate`): Input should be greater than 0, got -0.001",
+        "**Dataset** (`data.dataset`): data '/x.jsonl' does not exist",
+        "`no.such_key` is not a known key",
+    ]
