@@ -164,4 +164,4 @@ def test_shipped_references_meet_their_constraints_and_match_today_s_prompts() -
         if (row := rows.get(task.task_id)) is not None:
             assert row["prompt"] == task.prompt, task.task_id
             assert task.score(row["reference"]) == 1.0, (task.task_id, row["reference"])
-            assert task.score(row["rejected"]) == row["rejected_score"]
+            assert round(task.score(row["rejected"]), 4) == row["rejected_score"]
