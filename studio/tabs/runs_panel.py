@@ -30,11 +30,6 @@ def title_js(base: str) -> str:
     want = text ? text + " · " + base : base;
     if (document.title !== want) document.title = want;
   }};
-  // Gradio writes its own text into the title while events run (a timer's every second):
-  // put ours back the moment it changes, so the tab's title never flickers
-  new MutationObserver(() => {{ if (document.title !== want) document.title = want; }}).observe(
-    document.head, {{ childList: true, subtree: true, characterData: true }}
-  );
   setInterval(apply, 1000);
   apply();
 }}

@@ -213,7 +213,7 @@ def test_next_item_undo_and_validation(tmp_path: Path) -> None:
         store.create_session("s", [{"prompt": "p", "responses": ["a", "b"]}])
     with pytest.raises(StoreError, match="at least two responses"):
         store.create_session("t", [{"prompt": "p", "responses": ["only one"]}])
-    with pytest.raises(StoreError, match=r"`votes_per_item` must be a whole number >= 1, got 0"):
+    with pytest.raises(StoreError, match=r"`votes_per_item` must be a whole number from 1 to 50, got 0"):
         store.create_session("t", [{"prompt": "p", "responses": ["a", "b"]}], votes_per_item=0)
     with pytest.raises(StoreError, match="a ranking shows 2 to 9 responses, got 10"):
         store.create_session("t", [{"prompt": "p", "responses": list("abcdefghij")}], kind="ranking")
