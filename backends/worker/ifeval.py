@@ -36,6 +36,15 @@ PUNKT_TABLES = ("collocations.tab", "sent_starters.txt", "abbrev_types.txt", "or
 METRICS = ("prompt_strict", "prompt_loose", "instruction_strict", "instruction_loose")
 
 
+def _installed(nltk: Any, resource: str) -> bool:
+    """Whether NLTK finds `resource` (its `find` raises LookupError for a missing one)."""
+    try:
+        nltk.data.find(resource)
+    except LookupError:
+        return False
+    return True
+
+
 @lru_cache(maxsize=1)
 def ensure_ready() -> str:
     """Seeds langdetect; returns 'trained' when NLTK's English Punkt model is installed, else
@@ -45,11 +54,8 @@ def ensure_ready() -> str:
 
     langdetect.DetectorFactory.seed = 0
 
-    try:
-        nltk.data.find("tokenizers/punkt_tab/english")
+    if _installed(nltk, "tokenizers/punkt_tab/english"):
         return "trained"
-    except LookupError:
-        pass
     root = cache_dir() / "nltk_data"
     folder = root / "tokenizers" / "punkt_tab" / "english"
     folder.mkdir(parents=True, exist_ok=True)

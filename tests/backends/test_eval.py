@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from backends.core.rundir import RunDir, list_runs
+from tests.backends.headless import run_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,14 +41,7 @@ def test_comparison_judged_three_ways(tmp_path: Path, tiny_model: str) -> None:
     preset = tmp_path / "arena.yaml"
     preset.write_text(PIPELINE)
     runs = tmp_path / "runs"
-    proc = subprocess.run(
-        [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs), "--preset", str(preset)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = run_preset(preset, runs)
     arena = next(
         r for r in list_runs(runs) if r.run_id.startswith(tuple("0123456789")) and "-arena-" in r.run_id
     )

@@ -5,8 +5,6 @@ found from the columns, and the embedded tasks spelled as IFEval instructions.""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from backends.core.taskgen import task_rows
 from backends.core.tasks import KINDS, score_response
 from backends.core.turns import RowError
 from backends.worker.ifeval import IFEvalReward, verify
+from tests.backends.headless import run_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -164,14 +163,7 @@ def test_grpo_rewarded_and_a_comparison_judged_by_ifeval_on_its_own_format(
     preset = tmp_path / "p.yaml"
     preset.write_text(GRPO_THEN_EVAL.format(data=data))
     runs = tmp_path / "runs"
-    proc = subprocess.run(
-        [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs), "--preset", str(preset)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_preset(preset, runs)
     stages = {
         s["stage"]: s
         for r in list_runs(runs)
