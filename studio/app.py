@@ -81,7 +81,7 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
             """ "Train on this" in the Data tab: a preset of the fitting method, and the form
             filled with the dataset, its layout and mapping, and a run name after both."""
             if not request:
-                return [gr.skip()] * (6 + len(form_fields))
+                return [gr.skip()] * (7 + len(form_fields))
             req = TrainRequest.from_text(request)
             presets = ctx.list_presets()
             name = preset_for(req.method, presets, current, lambda p: preset_method(ctx.preset_path(p)))
@@ -90,14 +90,23 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
                 values = request_values(req, {} if is_pipeline(raw) else raw, f"preset {name}")
             except ConfigError as e:
                 gr.Warning(f"Cannot fill the Train form: {e}")
-                return [gr.skip()] * (6 + len(form_fields))
+                return [gr.skip()] * (7 + len(form_fields))
             shown = [gr.Column(visible=True), gr.Column(visible=False)]
-            return [gr.Tabs(selected="train"), name or gr.skip(), "", "", *shown, *values]
+            # the request is kept after the rerun base is cleared (that clears a carried one)
+            return [gr.Tabs(selected="train"), name or gr.skip(), "", "", *shown, request, *values]
 
         data.train_request.change(
             on_train_request,
             [data.train_request, train.preset],
-            [tabs, train.preset, *train.rerun_outputs[:2], train.form_box, train.pipeline_box, *form_fields],
+            [
+                tabs,
+                train.preset,
+                *train.rerun_outputs[:2],
+                train.form_box,
+                train.pipeline_box,
+                train.carried,
+                *form_fields,
+            ],
             api_visibility="private",
         )
         # "Edit and rerun" in the Monitor fills the Train form, as the Train tab's own button does.

@@ -28,15 +28,22 @@ class TrainRequest:
     dataset: str
     layout: str = "auto"
     columns: dict[str, str] = field(default_factory=dict)
+    fits: tuple[str, ...] = ()  # every method this data fits (a preset of one keeps it)
 
     def to_text(self) -> str:
         """JSON with a time stamp, so asking twice for the same thing is still a change."""
-        return json.dumps({**self.__dict__, "at": time.time()})
+        return json.dumps({**self.__dict__, "fits": list(self.fits), "at": time.time()})
 
     @classmethod
     def from_text(cls, text: str) -> TrainRequest:
         raw = json.loads(text)
-        return cls(raw["method"], raw["dataset"], raw.get("layout", "auto"), raw.get("columns") or {})
+        return cls(
+            raw["method"],
+            raw["dataset"],
+            raw.get("layout", "auto"),
+            raw.get("columns") or {},
+            tuple(raw.get("fits") or (raw["method"],)),
+        )
 
 
 def parse_mapping(text: str | None) -> dict[str, str]:
@@ -118,17 +125,35 @@ def request_values(req: TrainRequest, preset_raw: dict[str, Any], source: str) -
     return forms.form_values(raw, source)
 
 
-def fitting_method(view: DataView) -> str | None:
-    return next(iter(methods_for(view.fmt)), None)
+def kept_values(request: str, preset_raw: dict[str, Any], name: str) -> tuple[list[Any] | None, str]:
+    """A preset chosen by hand after "Train on this": the preset's form with the data carried
+    from the Data tab when the preset's method fits that data, and a note saying which happened
+    (the form never drops the carried dataset without a word). (None, "") when nothing is carried."""
+    if not request:
+        return None, ""
+    req = TrainRequest.from_text(request)
+    method = preset_raw.get("method", "sft")
+    if method not in req.fits:
+        return None, (
+            f"The dataset `{req.dataset}` from the Data tab fits {', '.join(req.fits)}, not "
+            f"`{method}`: the form holds preset {name}'s own data. Choose a preset of "
+            f"{' or '.join(req.fits)} to train on it."
+        )
+    kept = TrainRequest(method, req.dataset, req.layout, req.columns, req.fits)
+    how = f" (read as {req.layout})" if req.layout != "auto" else ""
+    return request_values(kept, preset_raw, f"preset {name}"), (
+        f"Kept the dataset `{req.dataset}`{how} from the Data tab in preset {name}'s form; "
+        "edit the dataset field to train on another."
+    )
 
 
 def request_for(view: DataView, dataset: str) -> TrainRequest | None:
     """What "Train on this" asks for: the method that fits, and how to read the data (the
     layout found, and the fields whose column differs from their name)."""
-    method = fitting_method(view)
-    if method is None:
+    fits = tuple(methods_for(view.fmt))
+    if not fits:
         return None
     if view.plan is None or dataset == EMBEDDED_DATA:
-        return TrainRequest(method, dataset)
+        return TrainRequest(fits[0], dataset, fits=fits)
     columns = {f: c for f, c in view.plan.fields.items() if f != c}
-    return TrainRequest(method, dataset, view.plan.layout.name, columns)
+    return TrainRequest(fits[0], dataset, view.plan.layout.name, columns, fits)

@@ -17,6 +17,7 @@ from backends.core.pipeline import create_pipeline, is_pipeline, start_pipeline
 from backends.core.policy import check_pipeline
 from studio.context import StudioContext
 from studio.logic import forms
+from studio.logic.handoff import kept_values
 from studio.logic.rerun import find_run, pipeline_text, rerun_base, rerun_form
 from studio.logic.resources import placement, resources
 from studio.logic.runs import runs_table
@@ -34,6 +35,7 @@ class TrainTab:
     form_box: gr.Column  # the form (visible for a single-run preset)
     pipeline_box: gr.Column  # the pipeline editor (visible for a pipeline preset)
     rerun_of: gr.State  # id of the run whose config is the form's base ("": the preset)
+    carried: gr.State  # the Data tab's TrainRequest as JSON, kept across presets ("": none)
     fill_rerun: Any  # run id -> updates of `rerun_outputs` (the Monitor's "Edit and rerun" too)
     rerun_outputs: list[gr.components.Component]
 
@@ -191,21 +193,24 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     table, run_select = panel.table, panel.run_select
     launched = gr.Textbox(visible=False)
     rerun_of = gr.State("")
+    carried = gr.State("")
 
     # --- handlers ----------------------------------------------------------------------
-    def on_preset(name: str) -> list[Any]:
-        """A preset chosen by hand: the form starts from it (a rerun's base is dropped)."""
+    def on_preset(name: str, request: str) -> list[Any]:
+        """A preset chosen by hand: the form starts from it (a rerun's base is dropped), with
+        the dataset carried from the Data tab where the preset's method fits it."""
         raw = read_preset(ctx.preset_path(name))
         if is_pipeline(raw):
             return ["", "", gr.Column(visible=False), gr.Column(visible=True), _read_text(ctx, name)] + [
                 gr.skip()
             ] * len(fields)
         try:
-            values = forms.form_values(raw, name)
+            kept, note = kept_values(request, raw, name)
+            values = kept or forms.form_values(raw, name)
         except (ConfigError, ValueError) as e:
             gr.Warning(f"Preset {name} is invalid: {e}")
             return [gr.skip()] * (5 + len(fields))
-        return ["", "", gr.Column(visible=True), gr.Column(visible=False), ""] + values
+        return ["", note, gr.Column(visible=True), gr.Column(visible=False), ""] + values
 
     def fill_rerun(run_id: str | None) -> list[Any]:
         """ "Edit and rerun": the run's resolved config fills the form (or, for a pipeline, the
@@ -276,7 +281,10 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     # `.input`, not `.change`: "Train on this" sets the preset and the form together, and the
     # form must keep the dataset and mapping it brought rather than reload the preset's.
     rerun_outputs = [rerun_of, rerun_note, form_box, pipeline_box, pipeline_yaml, *fields]
-    preset.input(on_preset, preset, rerun_outputs, api_visibility="private")
+    preset.input(on_preset, [preset, carried], rerun_outputs, api_visibility="private")
+    # the carried dataset is dropped once the user types another one, or edits a rerun
+    form.by_key["data.dataset"].input(lambda: "", None, carried, api_visibility="private")
+    rerun_of.change(lambda r: "" if r else gr.skip(), rerun_of, carried, api_visibility="private")
     panel.rerun.click(fill_rerun, run_select, rerun_outputs, api_name="rerun")
     fields[0].change(on_method, fields[0], [*fields, *form.containers], api_visibility="private")
     gr.on(
@@ -310,6 +318,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         form_box,
         pipeline_box,
         rerun_of,
+        carried,
         fill_rerun,
         rerun_outputs,
     )

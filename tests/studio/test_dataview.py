@@ -271,7 +271,7 @@ def test_browser_opens_a_sharegpt_file_and_trains_on_it(studio, tmp_path: Path) 
     name; from a preference file it switches to the reward preset (it stayed on sft.yaml)."""
     from playwright.sync_api import sync_playwright
 
-    from tests.studio.test_browser import ARGS, CHROMIUM, shot
+    from tests.studio.test_browser import ARGS, CHROMIUM, choose, shot
 
     chat = write(studio.ctx.data_dir / "chat.jsonl", [SHAREGPT] * 6)
     prefs = write(studio.ctx.data_dir / "prefs.jsonl", [FORMATS["preference"]] * 6)
@@ -327,6 +327,17 @@ def test_browser_opens_a_sharegpt_file_and_trains_on_it(studio, tmp_path: Path) 
         page.get_by_text("--set name=reward-prefs").first.wait_for(timeout=30_000)
         assert "Fix before launching" not in page.locator("#train-errors").inner_text()
         shot(page, tmp_path, "train-from-data.png")
+        # another preset of a method this data fits keeps it, and says so
+        choose(page, "Preset", "dpo.yaml")
+        note = page.locator("#rerun-note")
+        note.get_by_text("Kept the dataset").wait_for(timeout=30_000)
+        assert field("method") == "dpo" and field("data.dataset") == str(prefs)
+        assert field("name") == "dpo-prefs"
+        # one it does not fit loads the preset's own data, with a word about why
+        choose(page, "Preset", "sft.yaml")
+        note.get_by_text("fits reward, dpo").wait_for(timeout=30_000)
+        assert field("method") == "sft" and field("data.dataset") != str(prefs)
+        shot(page, tmp_path, "train-preset-after-data.png")
         browser.close()
 
 
