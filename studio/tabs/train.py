@@ -55,6 +55,27 @@ def _errors_md(problems: list[str], source: str = "") -> str:
     )
 
 
+# `errors` holds "**Learning rate** (`train.learning_rate`): ..."; each form field's element id
+# is `field-` and its key with dashes for dots (studio/tabs/form.py)
+MARK_FIELDS_JS = """
+(md) => {
+  if (!document.getElementById("field-problem-style")) {
+    const style = document.createElement("style");
+    style.id = "field-problem-style";
+    style.textContent = ".field-problem { box-shadow: inset 0 0 0 2px #dc2626 !important; }"
+      + " .field-problem input, .field-problem textarea { border: 1px solid #dc2626 !important;"
+      + " background: #fef2f2 !important; }";
+    document.head.appendChild(style);
+  }
+  document.querySelectorAll(".field-problem").forEach((e) => e.classList.remove("field-problem"));
+  for (const m of (md || "").matchAll(/`([A-Za-z_][\\w.]*)`/g)) {
+    const el = document.getElementById("field-" + m[1].replaceAll(".", "-"));
+    if (el) el.classList.add("field-problem");
+  }
+}
+"""
+
+
 def _method_help(method: str) -> str:
     try:
         return registry.get(method).help
@@ -303,6 +324,8 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         api_visibility="private",
         trigger_mode="always_last",
     )
+    # the fields the problems name get a red frame (the problems name each by its key)
+    errors.change(None, errors, None, js=MARK_FIELDS_JS, api_visibility="private")
     launch.click(
         on_launch,
         [preset, pipeline_yaml, rerun_of, *fields],

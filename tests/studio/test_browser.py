@@ -198,3 +198,35 @@ def test_the_tab_title_is_the_studio_s_and_never_flickers(studio, page) -> None:
     page.wait_for_timeout(7000)
     seen = page.evaluate("() => window.__titles")
     assert all("title-test 5/5 · Alignment Studio" in t for t in seen), seen
+
+
+def test_a_bad_value_marks_its_field_and_is_named_by_its_label_once(studio, page, tmp_path: Path) -> None:
+    page.goto(studio.url)
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_role("button", name="Launch").wait_for()
+    choose(page, "Preset", "tiny/sft.yaml")
+    # the preset's values have arrived (else they land on top of the value typed below)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#field-model-name_or_path textarea, "
+        "#field-model-name_or_path input')].some(e => e.value === 'builtin:tiny-llama')",
+        timeout=30_000,
+    )
+    lr = page.locator("#field-train-learning_rate input").first
+    lr.fill("-0.001")
+    lr.press("Tab")
+    errors = page.locator("#train-errors")
+    errors.get_by_text("Learning rate").wait_for(timeout=30_000)
+    text = errors.inner_text()
+    assert text.count("Learning rate") == 1 and "Train form (preset tiny/sft.yaml)" in text, text
+    assert text.count("(Train form") == 1, text  # the source is said once, in the heading
+    marked = "() => [...document.querySelectorAll('.field-problem')].map(e => e.id)"
+    page.wait_for_function(f"() => ({marked})().includes('field-train-learning_rate')", timeout=10_000)
+    assert page.evaluate(marked) == ["field-train-learning_rate"]
+    # seen, not only classed: the input is drawn with a red border
+    border = lr.evaluate("e => getComputedStyle(e).borderTopColor")
+    assert border == "rgb(220, 38, 38)", border
+    shot(page, tmp_path, "train-field-marked.png")
+    lr.fill("0.001")
+    lr.press("Tab")
+    page.wait_for_function(f"() => ({marked})().length === 0", timeout=30_000)
+    assert "Fix before launching" not in errors.inner_text()

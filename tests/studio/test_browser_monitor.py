@@ -138,11 +138,31 @@ def test_monitor_opens_on_the_newest_training_run_and_its_options_work(studio, p
     # the browser tab's title: the newest run's state and step
     page.wait_for_function("() => document.title === '✓ tiny-sft 40/40 · Alignment Studio'", timeout=30_000)
 
-    # an RL run with samples: the panel shows them
+    # a run keeps its colour when another run is added beside it, and when that one is removed
+    def colours(run: RunDir) -> list[str]:
+        return page.evaluate(
+            f"() => [...new Set({PLOT}.data.filter(t => (t.legendgroup || '').startsWith('{run.run_id}'))"
+            ".map(t => t.line.color))]"
+        )
+
     runs_box = page.locator("#monitor-runs")
+    rl = runs["rl"]
+    sft_colour = colours(sft)
+    assert len(sft_colour) == 1, sft_colour
+    runs_box.locator("input").fill(rl.run_id)
+    page.get_by_role("option", name=rl.run_id, exact=True).click()
+    page.keyboard.press("Escape")
+    page.wait_for_function(f"() => {PLOT}.data.some(t => (t.legendgroup || '').startsWith('{rl.run_id}'))")
+    rl_colour = colours(rl)
+    assert colours(sft) == sft_colour and len(rl_colour) == 1 and rl_colour != sft_colour
+    runs_box.locator(".token", has_text=sft.run_id).locator(".token-remove").click()
+    page.wait_for_function(f"() => !{PLOT}.data.some(t => (t.legendgroup || '').startsWith('{sft.run_id}'))")
+    assert colours(rl) == rl_colour
+
+    # an RL run with samples: the panel shows them
     runs_box.locator(".remove-all").click()
-    runs_box.locator("input").fill(runs["rl"].run_id)
-    page.get_by_role("option", name=runs["rl"].run_id, exact=True).click()
+    runs_box.locator("input").fill(rl.run_id)
+    page.get_by_role("option", name=rl.run_id, exact=True).click()
     page.keyboard.press("Escape")
     page.locator("#monitor-samples-box").wait_for(state="visible", timeout=30_000)
     assert "hi hi" in page.locator("#monitor-samples").inner_text()
