@@ -357,13 +357,12 @@ def _early_stopping_problems(cfg: RunConfig, spec: registry.MethodSpec) -> list[
 
 
 def _launch_problems(cfg: RunConfig) -> list[str]:
-    from backends.core.processes import MULTI_PROCESS
-
     n = cfg.launch.processes
-    if n != "auto" and n > 1 and cfg.method not in MULTI_PROCESS:
+    if n != "auto" and n > 1 and not registry.get(cfg.method).multi_process:
+        many = [s.name for s in registry.specs() if s.multi_process]
         return [
             f"`launch.processes` is {n} but `{cfg.method}` runs in one process only "
-            f"(multi-process methods: {', '.join(sorted(MULTI_PROCESS))}); use 1 or auto"
+            f"(multi-process methods: {', '.join(sorted(many))}); use 1 or auto"
         ]
     # `launch.accelerate_config` is a ConfigFile: the path policy checks it (backends/core/policy.py),
     # after the served-folders rule, so a refused path reads the same whether or not it exists

@@ -38,8 +38,6 @@ GIB = 2**30
 RUNTIME_BYTES = int(0.9 * GIB)  # an idle worker after importing torch + transformers + trl
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 LINEARS_PER_LAYER = 7  # q, k, v, o, gate, up, down
-PREFERENCE_FAMILY = {"dpo", "simpo", "orpo", "kto", "ipo"}
-CHUNKED_LOGITS = {"sft"}  # TRL 1.16 SFT's fused LM head: no full logits tensor
 
 # Shapes of the builtin models, for before they are built (the cache has no config.json yet).
 KNOWN_SHAPES: dict[str, dict[str, int]] = {
@@ -173,12 +171,10 @@ def estimate(
     trainable = (lora_trainable(shape, cfg.lora.r) if lora else shape.params) if trains else 0
 
     weights = shape.params * wbytes
-    separate_ref = not lora and (
-        method in {"dpo", "kto", "ipo"} or (generating and trains and cfg_beta(cfg) > 0)
-    )
-    if separate_ref:
-        weights *= 2
-    seqs = batch * (2 if method in PREFERENCE_FAMILY | {"reward"} else 1)
+    # what the method holds besides the policy, and how it reads a batch: its spec says
+    if not lora and spec.reference_model is not None and spec.reference_model(cfg):
+        weights *= 2  # a frozen reference copy (LoRA's reference is the adapter switched off)
+    seqs = batch * spec.sequences_per_row
     tokens = seqs * _seq_tokens(cfg)
     per_token_layer = (10 * shape.hidden + 4 * shape.intermediate) * abytes
     if not trains:
@@ -187,8 +183,8 @@ def estimate(
         activations = tokens * shape.hidden * abytes * shape.layers + tokens * per_token_layer
     else:
         activations = tokens * per_token_layer * shape.layers
-    logit_tokens = tokens if method not in CHUNKED_LOGITS else min(tokens, 4096)
-    logits = logit_tokens * shape.vocab * 4 * (2 if trains else 1) if method != "reward" else 0
+    logit_tokens = tokens if spec.logits != "chunked" else min(tokens, 4096)
+    logits = logit_tokens * shape.vocab * 4 * (2 if trains else 1) if spec.logits != "none" else 0
     generation = 0
     if generating:
         new = int(getattr(getattr(cfg, "rl", None), "max_completion_length", 0) or 256)

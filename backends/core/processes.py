@@ -3,7 +3,7 @@
 `launch.processes: N` runs the worker as N data-parallel processes (DDP through `accelerate
 launch`, torchrun underneath; gloo on the CPU, NCCL on GPUs). `auto` picks, per method and
 device, what measured faster (docs/BENCHMARKS.md): on a CPU with 2+ cores, 2 processes of
-cores/2 threads each for the methods in `CPU_AUTO_MULTI` (from `CPU_AUTO_MIN_STEPS` steps);
+cores/2 threads each for the methods whose spec says `cpu_auto_multi` (from `CPU_AUTO_MIN_STEPS` steps);
 otherwise 1 process.
 
 With `auto` the preset's `per_device_train_batch_size` stays the global batch and is split
@@ -21,17 +21,16 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from backends.core import registry
 from backends.core.rawconfig import ConfigError
 
-# Methods whose worker runs under several processes: the TRL trainers (DDP through accelerate).
-# PPO (written here), sample and eval run in one process.
-MULTI_PROCESS = frozenset({"sft", "dpo", "simpo", "orpo", "kto", "reward", "grpo", "rloo"})
-# Where `auto` starts 2 processes on a multi-core CPU because it measured faster there
+# Which methods run under several processes (the TRL trainers, DDP through accelerate) and
+# where `auto` starts 2 on a multi-core CPU, each method's spec says (`multi_process`,
+# `cpu_auto_multi`, backends/core/registry.py). `auto` picks 2 where it measured faster
 # (docs/BENCHMARKS.md, bench/processes.py on an idle 2-core machine): SFT 1.21x per step (27 %
 # on a quiet Xeon, shared/FIELD_NOTES.md). DPO (1.05x) and the reward model (1.06x) gain less
 # than a second process costs to start on any run of the presets' length; GRPO/RLOO generate
 # token by token: they stay at 1 until a bench says otherwise.
-CPU_AUTO_MULTI = frozenset({"sft"})
 
 # Below this many parameters a step takes milliseconds and a second process only adds its
 # ~5 s start-up (the tiny test model); the embedded 135M model gains.
@@ -97,14 +96,15 @@ def plan_processes(
             )
         threads = max(1, cores // n)
         return ProcessPlan(n, threads, batch, f"launch.processes: {n}")
-    if method not in MULTI_PROCESS:
+    spec = registry.get(method)
+    if not spec.multi_process:
         return ProcessPlan(1, cores, batch, f"auto: `{method}` runs in one process")
     if gpu:
         n = len(gpus)
         if n > 1 and batch % n == 0:
             return ProcessPlan(n, max(1, cores // n), batch // n, f"auto: one process per GPU ({n})")
         return ProcessPlan(1, cores, batch, "auto: one GPU for this run")
-    if method not in CPU_AUTO_MULTI:
+    if not spec.cpu_auto_multi:
         return ProcessPlan(
             1, cores, batch, f"auto: 1 process (2 did not measure faster for `{method}` on a CPU)"
         )

@@ -20,7 +20,7 @@ import pkgutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from backends.core.params import Params
 
@@ -71,6 +71,25 @@ class MethodSpec:
     # it updates weights: gradients, optimizer states and activations count in its memory
     # estimate (backends/core/memory.py); sampling, judging and scoring stages do not
     trains: bool = True
+    # --- what the control plane asks of it (no code outside backends/methods/ reads its name)
+    # its worker runs under several data-parallel processes (accelerate launch); and whether
+    # `launch.processes: auto` starts two on a multi-core CPU, where that measured faster
+    # (backends/core/processes.py)
+    multi_process: bool = False
+    cpu_auto_multi: bool = False
+    # for the memory estimate (backends/core/memory.py): sequences a batch row becomes (2: a
+    # chosen and a rejected answer); whether a separate frozen reference copy is loaded when the
+    # run is not LoRA (LoRA's reference is the adapter switched off); how its logits are held
+    # ("full": batch x tokens x vocab, "chunked": a fused LM head, "none": a scalar head)
+    sequences_per_row: int = 1
+    reference_model: Callable[[RunConfig], bool] | None = None
+    logits: Literal["full", "chunked", "none"] = "full"
+    # what a finished run adds to a report (backends/core/report.py): sections after its curves,
+    # and whether the curves of its metrics are shown at all
+    report: Callable[[Any, str], list[Any]] | None = None  # (RunDir, label) -> [Section]
+    report_curves: bool = True
+    # a finished run's model/ scores answers (a reward model): it can order a labeling queue
+    scores_answers: bool = False
     order: int = 100  # position in the method picker
 
     def __post_init__(self) -> None:
@@ -161,6 +180,12 @@ def get(name: str) -> MethodSpec:
     return _REG.specs[name]
 
 
+def find(name: str) -> MethodSpec | None:
+    """The method's spec, or None for a name that is not a method (a pipeline, an unreadable run)."""
+    _ensure_loaded()
+    return _REG.specs.get(name)
+
+
 def sections() -> dict[str, type[Params]]:
     """Preset section name -> its params model, over all methods (first declaration wins)."""
     out: dict[str, type[Params]] = {}
@@ -168,6 +193,23 @@ def sections() -> dict[str, type[Params]]:
         if s.section and s.params and s.section not in out:
             out[s.section] = s.params
     return out
+
+
+def embedded_shapes() -> list[str]:
+    """One method per shape the embedded tasks take (`builtin:tasks:<method>`): the first
+    method, in picker order, of each distinct first format."""
+    seen: dict[str, str] = {}
+    for s in specs():
+        if s.uses("data.dataset"):
+            seen.setdefault(s.formats[0], s.name)
+    return list(seen.values())
+
+
+def setting(method: str, key: str) -> bool:
+    """Whether `method` reads the dotted setting `key` of its own section, e.g. `reward.weighting`."""
+    spec = get(method)
+    section, _, name = key.partition(".")
+    return spec.section == section and spec.params is not None and name in spec.params.model_fields
 
 
 def version() -> int:

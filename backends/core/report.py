@@ -281,17 +281,18 @@ def run_sections(run: RunDir, label: str) -> list[Section]:
     )
     if st.get("error"):
         sec.text.append(f"Reason: {st['error']}")
-    out = [sec]
-    if method == "eval" and run.winrate_path.exists():
-        return out + comparison_sections(json.loads(run.winrate_path.read_text()), f"{label}: the comparison")
-    table, fig = _curves(run, method) if method in registry.names() else ([], None)
-    if table:
-        sec.tables.append((["metric", "first", "last (mean of 5)", "points"], table))
-    if fig is not None:
-        sec.figures.append(fig)
-    ev = evaluation_section(run, f"{label}: held-out evaluation")
-    aug = augmentation_section(run, f"{label}: what the augmentation wrote") if method == "sda" else None
-    return out + [x for x in (ev, aug) if x]
+    spec = registry.find(method)
+    if spec is None:
+        return [sec]
+    if spec.report_curves:
+        table, fig = _curves(run, method)
+        if table:
+            sec.tables.append((["metric", "first", "last (mean of 5)", "points"], table))
+        if fig is not None:
+            sec.figures.append(fig)
+    ev = evaluation_section(run, f"{label}: held-out evaluation") if spec.report_curves else None
+    # what the method itself adds (a comparison's verdict and tables, what an augmentation wrote)
+    return [sec] + ([ev] if ev else []) + (spec.report(run, label) if spec.report else [])
 
 
 def _method_of(run: RunDir) -> str:

@@ -106,5 +106,8 @@ METHOD = MethodSpec(
     section="dpo",
     params=DPOParams,
     charts=PREFERENCE_CHARTS,
+    multi_process=True,
+    sequences_per_row=2,
+    reference_model=lambda cfg: True,
     order=30,
 )

@@ -190,6 +190,15 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     return RunState.SUCCEEDED
 
 
+def comparison_report(run: RunDir, label: str) -> list[Any]:
+    """The report's sections for a finished comparison: verdict, scores, quality, tallies."""
+    from backends.core.report import comparison_sections
+
+    if not run.winrate_path.exists():
+        return []
+    return comparison_sections(json.loads(run.winrate_path.read_text()), f"{label}: the comparison")
+
+
 METHOD = MethodSpec(
     name="eval",
     help="Compare two or more models on a prompt set: generate, judge (checkers, reward model, LLM, "
@@ -206,5 +215,7 @@ METHOD = MethodSpec(
     check=check_models,
     generates=True,
     trains=False,
+    report=comparison_report,
+    report_curves=False,
     order=110,
 )

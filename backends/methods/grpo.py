@@ -211,6 +211,13 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
 
 RL_CHARTS = ("reward", "kl", "completions/mean_length", "reward_std")
 
+
+def kl_reference(cfg: RunConfig) -> bool:
+    """A KL penalty (`rl.beta` > 0) needs the reference model's log-probs: a frozen copy
+    unless LoRA (the adapter switched off). GRPO, RLOO and PPO share this."""
+    return float(cfg.rl.beta or 0.0) > 0
+
+
 METHOD = MethodSpec(
     name="grpo",
     help="GRPO: sample a group per prompt, reward each, and push toward the above-average ones; no value model.",
@@ -224,5 +231,7 @@ METHOD = MethodSpec(
     ignores=("train.max_length", "train.early_stopping_*", "train.metric_for_best_model"),
     check=check_group,
     generates=True,
+    multi_process=True,
+    reference_model=kl_reference,
     order=70,
 )

@@ -48,5 +48,8 @@ METHOD = MethodSpec(
     section="kto",
     params=KTOParams,
     charts=("loss", "rewards/chosen", "rewards/rejected", "kl"),
+    multi_process=True,
+    sequences_per_row=2,  # its KL term scores mismatched pairs: a second pass
+    reference_model=lambda cfg: True,
     order=60,
 )

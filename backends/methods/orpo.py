@@ -28,5 +28,7 @@ METHOD = MethodSpec(
     section="dpo",
     params=DPOParams,
     charts=("loss", "nll_loss", "log_odds_ratio", "rewards/accuracies"),
+    multi_process=True,
+    sequences_per_row=2,
     order=50,
 )

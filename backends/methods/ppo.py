@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backends.core.registry import PROMPTS, MethodSpec
-from backends.methods.grpo import RLParams
+from backends.methods.grpo import RLParams, kl_reference
 
 if TYPE_CHECKING:
     from backends.core.config import RunConfig
@@ -45,5 +45,6 @@ METHOD = MethodSpec(
         "train.metric_for_best_model",
     ),
     generates=True,
+    reference_model=kl_reference,
     order=90,
 )

@@ -112,5 +112,9 @@ METHOD = MethodSpec(
     section="reward",
     params=RewardParams,
     charts=("loss", "accuracy", "margin", "heldout_pair_accuracy"),
+    multi_process=True,
+    sequences_per_row=2,
+    logits="none",
+    scores_answers=True,
     order=20,
 )

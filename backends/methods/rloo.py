@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backends.core.registry import PROMPTS, MethodSpec
-from backends.methods.grpo import RL_CHARTS, RLParams, check_group, fit_group
+from backends.methods.grpo import RL_CHARTS, RLParams, check_group, fit_group, kl_reference
 
 if TYPE_CHECKING:
     from backends.core.config import RunConfig
@@ -32,5 +32,7 @@ METHOD = MethodSpec(
     ignores=("train.max_length", "train.early_stopping_*", "train.metric_for_best_model"),
     check=check_group,
     generates=True,
+    multi_process=True,
+    reference_model=kl_reference,
     order=80,
 )

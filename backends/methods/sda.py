@@ -117,6 +117,14 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     return augment(cfg, run, rt)
 
 
+def augmentation_report(run: RunDir, label: str) -> list[Any]:
+    """The report's section on what the augmentation wrote (kept, dropped, judged pairs)."""
+    from backends.core.report import augmentation_section
+
+    sec = augmentation_section(run, f"{label}: what the augmentation wrote")
+    return [sec] if sec else []
+
+
 METHOD = MethodSpec(
     name="sda",
     help="Synthetic data augmentation: the model writes new prompts like a preference set's, near-duplicates "
@@ -137,5 +145,6 @@ METHOD = MethodSpec(
     keeps=("train.seed", "train.device"),
     generates=True,
     trains=False,
+    report=augmentation_report,
     order=105,
 )

@@ -68,5 +68,8 @@ METHOD = MethodSpec(
     section="sft",
     params=SFTParams,
     charts=("loss", "mean_token_accuracy", "learning_rate", "grad_norm"),
+    multi_process=True,
+    cpu_auto_multi=True,
+    logits="chunked",  # TRL 1.16 SFT's fused LM head: no full logits tensor
     order=10,
 )

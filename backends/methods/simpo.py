@@ -30,5 +30,7 @@ METHOD = MethodSpec(
     section="dpo",
     params=DPOParams,
     charts=PREFERENCE_CHARTS,
+    multi_process=True,
+    sequences_per_row=2,
     order=40,
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from backends.core import registry
 from backends.core.agreement import judge_agreement, ranking_report
 from backends.core.config import ConfigError, RunConfig
 from backends.core.policy import StudioPolicy
@@ -22,7 +23,7 @@ def reward_runs(runs_dir: Path) -> list[str]:
     out = []
     for run in reversed(list_runs(runs_dir)):
         if (
-            run_method(run) == "reward"
+            getattr(registry.find(run_method(run)), "scores_answers", False)
             and run.model_dir.is_dir()
             and run.read_status()["state"] == "succeeded"
         ):
@@ -41,7 +42,11 @@ def order_config(
     if run is None:
         raise ConfigError([f"reward model run {rm_run!r} is not a run in {runs_dir}; pick one of the list"])
     method, state = run_method(run), run.read_status()["state"]
-    if method != "reward" or state != "succeeded" or not run.model_dir.is_dir():
+    if (
+        not getattr(registry.find(method), "scores_answers", False)
+        or state != "succeeded"
+        or not run.model_dir.is_dir()
+    ):
         raise ConfigError(
             [
                 f"run `{run.run_id}` is a {state} `{method}` run"

@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from backends.core import registry
 from backends.core.config import EMBEDDED_DATA
 from backends.core.layouts import LAYOUTS, LayoutName
 from backends.core.paths import PathRefused, builtin_model_dir
@@ -47,7 +48,7 @@ class DataTab:
 def known_sources(ctx: StudioContext) -> list[str]:
     """Datasets the studio knows about: the embedded generator, files in the data folder,
     and what runs produced (sampled pairs, best-of-N sets, RL samples)."""
-    out = [EMBEDDED_DATA + ":" + m for m in ("sft", "dpo", "kto", "grpo")]
+    out = [EMBEDDED_DATA + ":" + m for m in registry.embedded_shapes()]
     for p in sorted(ctx.data_dir.rglob("*")):
         if p.suffix.lower() in (".jsonl", ".json", ".csv", ".parquet"):
             out.append(str(p))

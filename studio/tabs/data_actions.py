@@ -9,6 +9,7 @@ from typing import Any
 
 import gradio as gr
 
+from backends.core import registry
 from backends.core.config import EMBEDDED_DATA, EMBEDDED_MODEL, ConfigError, read_preset
 from studio.context import StudioContext
 from studio.logic.forms import build_config
@@ -101,11 +102,7 @@ def build_data_actions(
             return "**Not started:**\n" + "\n".join(f"- {p}" for p in problems)
         run = ctx.launcher.create_run(cfg)
         ctx.tick()
-        out = (
-            ", ".join(f"`{run.data_path(n)}`" for n in ("pairs", "synthetic"))
-            if cfg.method == "sda"
-            else f"`{run.data_path('selected')}`"
-        )
+        out = ", ".join(f"`{run.data_path(n)}`" for n in registry.get(cfg.method).outputs)
         return f"Started `{cfg.method}` run `{run.run_id}`; when it has finished, open {out} here."
 
     action.change(on_action, action, amount, api_visibility="private")

@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from backends.core import registry
 from backends.core.agreement import (
     agreement_report,
     export_pairs,
@@ -197,14 +198,15 @@ def build_label_results(ctx: StudioContext, state: gr.State) -> None:
                 "data.eval_fraction": 0.0,
                 "train.eval_steps": None,
             }
-            if st.kind == "ranking" and base.get("method") == "reward":
+            ranked = st.kind == "ranking" and registry.setting(base.get("method", "sft"), "reward.weighting")
+            if ranked:
                 values["reward.weighting"] = "per_prompt"  # each ranking's pairs count as one prompt
             cfg, _ = build_config(base, values, f"Label tab: train with {preset}", ctx.policy)
         except ConfigError as e:
             return f"{msg}\n\n**Not started:** {e}"
         run = ctx.launcher.create_run(cfg)
         ctx.tick()
-        weighted = " (pairs weighted per prompt)" if st.kind == "ranking" and cfg.method == "reward" else ""
+        weighted = " (pairs weighted per prompt)" if ranked else ""
         return f"{msg}\n\nStarted `{cfg.method}` run `{run.run_id}` on them{weighted}; watch it in the Monitor tab."
 
     timer.tick(on_team, state, team, api_visibility="private", show_progress="hidden")
