@@ -248,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         accounts=accounts,
         executor=executor_config(args),
     )
-    launch_app(ctx, host=args.host, port=args.port, share=args.share, initial_preset=initial)
+    from backends.core.forkserver import warm_server
+
+    # runs the studio starts fork from a warm server instead of importing torch each
+    with warm_server(ctx.runs_dir, ctx.launcher.python):
+        launch_app(ctx, host=args.host, port=args.port, share=args.share, initial_preset=initial)
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,21 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (cache / "models" / "smollm2-135m-instruct").symlink_to(user)
     os.environ["ALIGNMENT_STUDIO_CACHE"] = str(cache)
     return cache
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_workers(model_cache: Path) -> Iterator[None]:
+    """One fork server for the whole suite: the workers its tests start (in-process launchers,
+    headless subprocesses, studios) fork from it instead of importing torch each
+    (backends/core/forkserver.py); a test that needs a cold start points
+    $ALIGNMENT_STUDIO_FORKSERVER elsewhere. Up after ~6 s; workers started before that are cold."""
+    from backends.core import forkserver
+
+    sock = Path(tempfile.gettempdir()) / f"alignment-studio-suite-{os.getpid()}.sock"
+    os.environ[forkserver.SOCKET_ENV] = str(sock)
+    proc = forkserver.start_server(ROOT, sys.executable, model_cache / "forkserver.log")
+    yield
+    forkserver.stop_server(proc)
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,15 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
 
 from tqdm import tqdm
 
 from backends.core.config import ConfigError, RunConfig
 from backends.core.dataplan import DataFormatError
 from backends.core.executors import Executor, ExecutorConfig, ExecutorError, make_executor
+from backends.core.forkserver import warm_server
 from backends.core.launcher import REPO_ROOT, Launcher, RunDir, pipeline_command, start_detached
 from backends.core.pipeline import create_pipeline
 from backends.core.preflight import preflight
@@ -232,7 +235,15 @@ def run_pipeline_headless(raw: dict, runs_dir: str, executor: ExecutorConfig | N
     launcher = Launcher(runs_dir)
     cmd = pipeline_command(launcher.python, pdir)
     print(f"pipeline {pdir.run_id}\n  cd {REPO_ROOT} && {shlex.join(cmd)}")
-    proc = start_detached(cmd, pdir.log_path)
+    # its stages fork from a warm server instead of importing torch again each (on a cluster
+    # they start there)
+    local = (executor or ExecutorConfig()).kind == "local"
+    with warm_server(runs_dir, launcher.python) if local else nullcontext():
+        proc = start_detached(cmd, pdir.log_path)
+        return _follow_pipeline(pdir, proc)
+
+
+def _follow_pipeline(pdir: RunDir, proc: Any) -> int:
     interrupts = 0
 
     def on_sigint(signum: int, frame: object) -> None:

@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backends.core import forkserver
 from backends.core.config import RunConfig, config_from_yaml, config_to_yaml
+from backends.core.forkserver import ForkedProcess
 from backends.core.gpus import SmiError, query
 from backends.core.rundir import RunDir, RunState, list_runs
 
@@ -68,12 +70,17 @@ def on_cluster(status: dict[str, Any]) -> bool:
 
 
 def start_detached(
-    cmd: list[str], log_path: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
+    cmd: list[str], log_path: Path, env: dict[str, str] | None = None, runs_dir: Path | None = None
+) -> subprocess.Popen[bytes] | ForkedProcess:
     """Start `cmd` in the repository root in its own session (closing the studio or the
     terminal does not stop it), stdout and stderr appended to `log_path`. Every worker and
-    pipeline process is started here."""
+    pipeline process is started here. A worker is forked from the warm fork server of
+    `runs_dir` when one is up (backends/core/forkserver.py), else started cold."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    if runs_dir is not None:
+        forked = forkserver.spawn(runs_dir, cmd, REPO_ROOT, full_env, log_path)
+        if forked is not None:
+            return forked
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             cmd,
@@ -108,7 +115,7 @@ class Launcher:
         self.python = python
         self.gpus = detect_gpus() if gpus is None else gpus
         self.max_cpu_runs = max_cpu_runs
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._procs: dict[str, subprocess.Popen[bytes] | ForkedProcess] = {}
         self._exit_codes: dict[str, int] = {}  # workers this launcher started that have ended
         self._lock = threading.Lock()
 
@@ -132,9 +139,11 @@ class Launcher:
         """The exact command, to show in the UI and repeat by hand."""
         return f"cd {shlex.quote(str(REPO_ROOT))} && " + shlex.join(self.worker_command(run))
 
-    def start(self, run: RunDir, device: str = "cpu") -> subprocess.Popen[bytes]:
+    def start(self, run: RunDir, device: str = "cpu") -> subprocess.Popen[bytes] | ForkedProcess:
         visible = "" if device == "cpu" else device
-        proc = start_detached(self.worker_command(run), run.log_path, {"CUDA_VISIBLE_DEVICES": visible})
+        proc = start_detached(
+            self.worker_command(run), run.log_path, {"CUDA_VISIBLE_DEVICES": visible}, self.runs_dir
+        )
         # Recorded now so the slot counts as taken before the worker writes its own status.
         run.update_status(pid=proc.pid, device=device, command=self.command_line(run))
         self._procs[run.run_id] = proc
@@ -197,7 +206,8 @@ class Launcher:
         for run_id, proc in list(self._procs.items()):
             code = proc.poll()
             if code is not None:
-                self._exit_codes[run_id] = code
+                if getattr(proc, "exit_known", True):
+                    self._exit_codes[run_id] = code
                 del self._procs[run_id]
 
     def _gone_reason(self, run: RunDir, pid: int | None) -> str:
@@ -207,7 +217,9 @@ class Launcher:
         if proc is not None:
             # Seen dead (a zombie) a moment before this launcher collected it: collect it now.
             try:
-                self._exit_codes[run.run_id] = proc.wait(timeout=5)
+                code = proc.wait(timeout=5)
+                if getattr(proc, "exit_known", True):
+                    self._exit_codes[run.run_id] = code
             except subprocess.TimeoutExpired:
                 return f"worker process {pid} stopped answering but has not exited; see stdout.log"
             del self._procs[run.run_id]

@@ -133,6 +133,15 @@ def register(spec: MethodSpec) -> MethodSpec:
     return spec
 
 
+def reset() -> None:
+    """Forget every method; the next lookup loads them again (a forked worker with another
+    $ALIGNMENT_STUDIO_METHODS than the fork server's)."""
+    with _REG.lock:
+        _REG.specs.clear()
+        _REG.loaded = False
+        _REG.version += 1
+
+
 def unregister(name: str) -> None:
     with _REG.lock:
         _REG.specs.pop(name, None)
