@@ -72,6 +72,10 @@ def spawn(
     request = {"run_dir": argv[3], "cwd": str(cwd), "env": env, "log": str(log_path), "python": argv[0]}
     reply = _ask(socket_path(runs_dir), request, timeout=10.0)
     if not reply or "pid" not in reply:
+        why = (reply or {}).get("refused") or (reply or {}).get("stale")
+        if why:
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(f"worker: started cold, the fork server refused: {why}\n")
         return None
     return ForkedProcess(int(reply["pid"]), Path(argv[3]))
 

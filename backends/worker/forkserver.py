@@ -33,9 +33,14 @@ SOURCES = Path(__file__).resolve().parents[1]  # backends/
 IMPORT_TIME_ENV = ("HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "KMP_", "ACCELERATE_")
 
 
+# the environment as the server was started, before its imports set some of their own (torch
+# sets $TORCHINDUCTOR_CACHE_DIR): what a caller's is compared with
+STARTED_ENV = dict(os.environ)
+
+
 def env_differs(env: dict[str, str]) -> str | None:
-    keys = {k for k in (*os.environ, *env) if k.startswith(IMPORT_TIME_ENV)}
-    return next((k for k in sorted(keys) if os.environ.get(k) != env.get(k)), None)
+    keys = {k for k in (*STARTED_ENV, *env) if k.startswith(IMPORT_TIME_ENV)}
+    return next((k for k in sorted(keys) if STARTED_ENV.get(k) != env.get(k)), None)
 
 
 def preload() -> None:
@@ -130,11 +135,14 @@ class Server:
             return True
         if Path(req.get("cwd", "")).resolve() != SOURCES.parent or req.get("python") != sys.executable:
             # another checkout or another Python: its code is not what this server imported
+            print(f"forkserver: refused {req.get('run_dir')}: another code folder or Python", flush=True)
             conn.sendall(b'{"refused": "another code folder or Python"}\n')
             return True
         key = env_differs(req.get("env") or {})
         if key:
-            conn.sendall(json.dumps({"refused": f"${key} differs from the server's"}).encode() + b"\n")
+            why = f"${key} differs from the server's"
+            print(f"forkserver: refused {req.get('run_dir')}: {why} (it starts cold)", flush=True)
+            conn.sendall(json.dumps({"refused": why}).encode() + b"\n")
             return True
         changed = [p for p, t in fingerprint().items() if self.code.get(p) != t]
         changed += [p for p in self.code if not Path(p).exists()]
