@@ -15,11 +15,7 @@ from typing import Any
 from backends.core import registry
 from backends.core.comparison import (
     VS_BASE_HEADERS,
-    headline,
-    ifeval_table,
-    quality_table,
     short,
-    verdict_line,
     vs_base_rows,
 )
 from backends.core.jsonl import read_jsonl
@@ -34,138 +30,14 @@ class Section:
     figures: list[Any] = field(default_factory=list)  # plotly figures (HTML only)
 
 
-def _f(x: Any, digits: int = 3, sign: bool = False) -> str:
+def num(x: Any, digits: int = 3, sign: bool = False) -> str:
     if x is None or isinstance(x, str):
         return "-" if x is None else x
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
-def _ci(ci: list[float], sign: bool = False) -> str:
-    return f"[{_f(ci[0], sign=sign)}, {_f(ci[1], sign=sign)}]"
-
-
-def comparison_sections(wr: dict[str, Any], title: str = "Comparison") -> list[Section]:
-    import plotly.graph_objects as go
-
-    ps, sampling = wr["prompt_set"], wr["sampling"]
-    head = Section(title)
-    head.text.append(
-        f"{wr['prompts_done']} prompts of `{ps['dataset']}` ({ps['split']}), {sampling.get('samples_per_prompt', 1)} "
-        f"answer(s) per prompt and model, temperature {sampling['temperature']}, {sampling['max_new_tokens']} new "
-        f"tokens at most, generated with {sampling['engine']}. Models: "
-        + ", ".join(f"`{short(m)}`" for m in wr["models"])
-        + f". Intervals: {wr['ci_method']}."
-    )
-    out = [head]
-    if verdicts := headline(wr):
-        head.text += [f"**{line}**" for line in verdicts]
-    if wr.get("quality"):
-        qs = Section("Answer quality")
-        qs.text.append(
-            "Signals of the answers themselves, per model (95% interval); after the first model, the paired "
-            f"difference to `{short(wr['models'][0])}`, marked worse where it is worse at 95%."
-        )
-        qs.tables.append(quality_table(wr))
-        out.append(qs)
-    if wr.get("ifeval"):
-        headers, rows, note = ifeval_table(wr)
-        sec = Section("IFEval's verifiers")
-        sec.tables.append((headers, rows))
-        if note:
-            sec.text.append(note[0].upper() + note[1:] + ".")
-        out.append(sec)
-    for judge, by_model in wr.get("scores", {}).items():
-        sec = Section(f"Scores by {judge}")
-        sec.tables.append(
-            (
-                ["model", "mean score", "95% interval", "prompts"],
-                [[short(m), _f(s["mean"]), _ci(s["ci95"]), s["n"]] for m, s in by_model.items()],
-            )
-        )
-        pairs = [p for p in wr["pairs"] if p["judge"] == judge and "diff" in p]
-        sec.tables.append(
-            (
-                ["A", "B", "mean A", "mean B", "B - A", "95% interval (paired)", "verdict"],
-                [
-                    [
-                        short(p["a"]),
-                        short(p["b"]),
-                        _f(p["mean_a"]),
-                        _f(p["mean_b"]),
-                        _f(p["diff"], sign=True),
-                        _ci(p["diff_ci95"], True),
-                        verdict_line(p),
-                    ]
-                    for p in pairs
-                ],
-            )
-        )
-        names = [short(m) for m in by_model]
-        means = [s["mean"] or 0.0 for s in by_model.values()]
-        fig = go.Figure(
-            go.Bar(
-                x=names,
-                y=means,
-                error_y=dict(
-                    type="data",
-                    symmetric=False,
-                    array=[s["ci95"][1] - (s["mean"] or 0) for s in by_model.values()],
-                    arrayminus=[(s["mean"] or 0) - s["ci95"][0] for s in by_model.values()],
-                ),
-            )
-        )
-        fig.update_layout(
-            title=f"mean {judge} score per model (95% interval)", template="plotly_white", height=360
-        )
-        sec.figures.append(fig)
-        out.append(sec)
-    tallies = Section("Win rates")
-    tallies.tables.append(
-        (
-            [
-                "judge",
-                "A",
-                "B",
-                "W",
-                "T",
-                "L",
-                "win rate A",
-                "95% CI",
-                "mean words A",
-                "mean words B",
-                "length-controlled",
-            ],
-            [
-                [
-                    p["judge"],
-                    short(p["a"]),
-                    short(p["b"]),
-                    p["wins"],
-                    p["ties"],
-                    p["losses"],
-                    _f(p["win_rate"]),
-                    _ci(p["ci95"]),
-                    _f(p["mean_len_a"], 1),
-                    _f(p["mean_len_b"], 1),
-                    _f(p.get("lc_win_rate")),
-                ]
-                for p in wr["pairs"]
-            ],
-        )
-    )
-    for judge, rows in wr.get("bradley_terry", {}).items():
-        tallies.tables.append(
-            (
-                [f"Bradley-Terry ({judge})", "score", "95% CI"],
-                [[short(r["model"]), _f(r["score"], 2, True), _ci(r["ci95"], True)] for r in rows],
-            )
-        )
-    if wr.get("judge_agreement"):
-        tallies.text.append(
-            "Judge agreement: " + "; ".join(f"{k}: {100 * v:.0f}%" for k, v in wr["judge_agreement"].items())
-        )
-    out.append(tallies)
-    return out
+def interval(ci: list[float], sign: bool = False) -> str:
+    return f"[{num(ci[0], sign=sign)}, {num(ci[1], sign=sign)}]"
 
 
 def _curves(run: RunDir, method: str) -> tuple[list[list[Any]], Any]:
@@ -185,7 +57,7 @@ def _curves(run: RunDir, method: str) -> tuple[list[list[Any]], Any]:
         if pts:
             present.append((c, pts))
             tail = [v for _, v in pts[-5:]]
-            table.append([c, _f(pts[0][1], 4), _f(sum(tail) / len(tail), 4), len(pts)])
+            table.append([c, num(pts[0][1], 4), num(sum(tail) / len(tail), 4), len(pts)])
     if not present:
         return table, None
     fig = make_subplots(rows=1, cols=len(present), subplot_titles=[c for c, _ in present])
@@ -205,7 +77,7 @@ def evaluation_section(run: RunDir, title: str) -> Section | None:
     ev = json.loads(run.evaluation_path.read_text())
     sec = Section(title)
     sec.text.append(
-        f"Held-out pair accuracy {_f(ev['accuracy'])} {_ci(ev['ci95'])} on {ev['n']} pairs of `{ev['dataset']}` "
+        f"Held-out pair accuracy {num(ev['accuracy'])} {interval(ev['ci95'])} on {ev['n']} pairs of `{ev['dataset']}` "
         f"({ev['split']}): the share of pairs where the chosen answer scores higher."
     )
     cats = ev.get("by_category", {})
@@ -213,7 +85,7 @@ def evaluation_section(run: RunDir, title: str) -> Section | None:
         sec.tables.append(
             (
                 ["category", "accuracy", "95% CI", "pairs"],
-                [[c, _f(v["accuracy"]), _ci(v["ci95"]), v["n"]] for c, v in cats.items()],
+                [[c, num(v["accuracy"]), interval(v["ci95"]), v["n"]] for c, v in cats.items()],
             )
         )
     return sec
@@ -351,11 +223,6 @@ def write_report(run: RunDir, title: str, sections: list[Section]) -> None:
 
     atomic_write_text(run.report_md_path, render_markdown(title, sections))
     atomic_write_text(run.report_html_path, render_html(title, sections))
-
-
-def write_comparison_report(run: RunDir) -> None:
-    wr = json.loads(run.winrate_path.read_text())
-    write_report(run, f"Comparison {run.run_id}", comparison_sections(wr))
 
 
 def write_pipeline_report(pdir: RunDir) -> None:

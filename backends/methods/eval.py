@@ -82,7 +82,7 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from backends.core.comparison import Answers, judge_name, outcome_from_scores, summarize
     from backends.core.config import ModelConfig
     from backends.core.data import load_for_method, text_of
-    from backends.core.report import write_comparison_report
+    from backends.core.report_comparison import write_comparison_report
     from backends.core.rundir import RunState, atomic_write_text
     from backends.worker.generation import Generator
     from backends.worker.ifeval import IFEvalTally
@@ -192,7 +192,7 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
 
 def comparison_report(run: RunDir, label: str) -> list[Any]:
     """The report's sections for a finished comparison: verdict, scores, quality, tallies."""
-    from backends.core.report import comparison_sections
+    from backends.core.report_comparison import comparison_sections
 
     if not run.winrate_path.exists():
         return []
