@@ -68,7 +68,7 @@ def _print_result(run: RunDir) -> int:
     if run.winrate_path.exists():
         import json
 
-        from backends.core.comparison import tally_table
+        from backends.core.verdicts import tally_table
 
         print(tally_table(json.loads(run.winrate_path.read_text())))
     print(_reports(run) + _evaluation(run) + early_stop_line(st), end="")
@@ -290,8 +290,8 @@ def _follow_pipeline(pdir: RunDir, proc: Any) -> int:
         if winrate.exists():
             import json
 
-            from backends.core.comparison import VS_BASE_HEADERS, tally_table, text_table, vs_base_rows
             from backends.core.report import pipeline_reference, stage_labels
+            from backends.core.verdicts import VS_BASE_HEADERS, tally_table, text_table, vs_base_rows
 
             wr = json.loads(winrate.read_text())
             print(f"\n{s_['stage']}:\n" + tally_table(wr))

@@ -13,13 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.core import registry
-from backends.core.comparison import (
-    VS_BASE_HEADERS,
-    short,
-    vs_base_rows,
-)
+from backends.core.comparison import short
 from backends.core.jsonl import read_jsonl
 from backends.core.rundir import RunDir
+from backends.core.verdicts import VS_BASE_HEADERS, vs_base_rows
 
 
 @dataclass

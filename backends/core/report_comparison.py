@@ -8,15 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from backends.core.comparison import (
-    headline,
-    ifeval_table,
-    quality_table,
-    short,
-    verdict_line,
-)
+from backends.core.comparison import short
 from backends.core.report import Section, interval, num, write_report
 from backends.core.rundir import RunDir
+from backends.core.verdicts import headline, ifeval_table, quality_table, verdict_line
 
 
 def comparison_sections(wr: dict[str, Any], title: str = "Comparison") -> list[Section]:

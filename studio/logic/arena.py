@@ -177,7 +177,7 @@ def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 def verdict_markdown(wr: dict[str, Any]) -> str:
     """What the Arena says first: the verdict sentences (a model is better only when its score
     is higher at 95% and no quality signal fell), then the quality signals and IFEval's scores."""
-    from backends.core.comparison import headline, ifeval_table, quality_table
+    from backends.core.verdicts import headline, ifeval_table, quality_table
 
     parts = ["\n".join(f"- **{line}**" for line in headline(wr))]
     if wr.get("quality"):

@@ -3,8 +3,9 @@ refuses to call a model better when its answers became templates."""
 
 from __future__ import annotations
 
-from backends.core.comparison import Answers, headline, quality_table
+from backends.core.comparison import Answers
 from backends.core.quality import distinct_n, opening, repeated_ngram_share, summarize_quality, text_signals
+from backends.core.verdicts import headline, quality_table
 
 VARIED = [
     "Rivers carve valleys over thousands of years and carry silt to the sea.",

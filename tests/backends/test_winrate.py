@@ -93,8 +93,9 @@ def test_bootstrap_intervals_by_hand() -> None:
 
 
 def test_comparison_summary_scores_pairs_and_verdicts() -> None:
-    from backends.core.comparison import Answers, summarize, tally_table
+    from backends.core.comparison import Answers, summarize
     from backends.core.config import validate_config
+    from backends.core.verdicts import tally_table
 
     models = ["builtin:smollm2-135m-instruct", "/runs/20260101-000000-sft-abcd/model"]
     cfg = validate_config({"method": "eval", "eval": {"models": models}}, "test")
