@@ -9,20 +9,28 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core import registry
-from backends.core.config import PIPELINE_HELP, ConfigError, config_from_text, config_to_yaml, read_preset
+from backends.core.config import ConfigError, config_from_text, read_preset
 from backends.core.executors import ExecutorError
-from backends.core.launcher import REPO_ROOT
 from backends.core.pipeline import create_pipeline, is_pipeline, start_pipeline
 from backends.core.policy import check_pipeline
 from studio.context import StudioContext
 from studio.logic import forms
 from studio.logic.handoff import kept_values
-from studio.logic.rerun import find_run, pipeline_text, rerun_base, rerun_form
-from studio.logic.resources import placement, resources
+from studio.logic.rerun import find_run, pipeline_text, rerun_form
+from studio.logic.resources import resources
 from studio.logic.runs import runs_table
 from studio.tabs.form import build_form
 from studio.tabs.runs_panel import build_runs_panel
+from studio.tabs.train_preview import (
+    MARK_FIELDS_JS,
+    base_config,
+    checked_config,
+    elsewhere,
+    errors_md,
+    placement_line,
+    preview,
+    read_text,
+)
 
 
 @dataclass
@@ -40,123 +48,6 @@ class TrainTab:
     rerun_outputs: list[gr.components.Component]
 
 
-def _read_text(ctx: StudioContext, name: str | None) -> str:
-    return ctx.preset_path(name).read_text(encoding="utf-8") if name else ""
-
-
-def _errors_md(problems: list[str], source: str = "") -> str:
-    """The problems as people read them: each once, a key named by its form label, and where
-    they came from said once in the heading instead of after every line."""
-    return (
-        "**Fix before launching"
-        + (f" ({source})" if source else "")
-        + ":**\n"
-        + "\n".join(f"- {p}" for p in forms.readable_problems(problems, source))
-    )
-
-
-# `errors` holds "**Learning rate** (`train.learning_rate`): ..."; each form field's element id
-# is `field-` and its key with dashes for dots (studio/tabs/form.py)
-MARK_FIELDS_JS = """
-(md) => {
-  if (!document.getElementById("field-problem-style")) {
-    const style = document.createElement("style");
-    style.id = "field-problem-style";
-    style.textContent = ".field-problem { box-shadow: inset 0 0 0 2px #dc2626 !important; }"
-      + " .field-problem input, .field-problem textarea { border: 1px solid #dc2626 !important;"
-      + " background: #fef2f2 !important; }";
-    document.head.appendChild(style);
-  }
-  document.querySelectorAll(".field-problem").forEach((e) => e.classList.remove("field-problem"));
-  for (const m of (md || "").matchAll(/`([A-Za-z_][\\w.]*)`/g)) {
-    const el = document.getElementById("field-" + m[1].replaceAll(".", "-"));
-    if (el) el.classList.add("field-problem");
-  }
-}
-"""
-
-
-def _method_help(method: str) -> str:
-    try:
-        return registry.get(method).help
-    except KeyError:
-        return ""
-
-
-def _preset_arg(ctx: StudioContext, name: str) -> str:
-    """The preset as the headless command names it: relative to the repository when inside it."""
-    path = ctx.preset_path(name)
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
-
-
-def checked_config(ctx: StudioContext, raw: dict[str, Any], values: list[Any], source: str) -> Any:
-    """The form's run config through the one route (studio policy, then the data preflight);
-    ConfigError otherwise."""
-    return forms.form_to_config(raw, values, source, ctx.policy)[0]
-
-
-def _base(ctx: StudioContext, name: str | None, rerun_id: str | None) -> dict[str, Any]:
-    """What the form's values go onto: the rerun run's config, else the preset."""
-    if rerun_id:
-        return rerun_base(find_run(ctx.runs_dir, rerun_id))
-    return read_preset(ctx.preset_path(name)) if name else {}
-
-
-def _command(
-    ctx: StudioContext, name: str | None, raw: dict[str, Any], values: list[Any], rerun_id: str | None = None
-) -> str:
-    """The headless command for the form as it is; shown even when the studio refuses the
-    run (a preset with trust_remote_code runs only from the command line). A rerun names the
-    old run's config.yaml as its preset."""
-    if rerun_id:
-        run = find_run(ctx.runs_dir, rerun_id)
-        preset = str(run.config_path)
-        raw = read_preset(run.config_path)
-    elif name:
-        preset = _preset_arg(ctx, name)
-    else:
-        return ""
-    try:
-        sets = [] if is_pipeline(raw) else forms.overrides(raw, values)
-    except ConfigError:
-        sets = []
-    if rerun_id and raw.get("resume_from"):
-        sets.append("resume_from=null")  # a rerun starts from scratch
-    where = ctx.runner.config.cli_args()
-    return forms.headless_command(preset, sets, str(ctx.runs_dir), where)
-
-
-def _elsewhere(ctx: StudioContext) -> str | None:
-    """Where runs go when not on this machine (a cluster), for the resources line."""
-    return None if ctx.runner.config.kind == "local" else ctx.runner.where()
-
-
-def _placement(ctx: StudioContext, values: list[Any]) -> str:
-    return placement(ctx.runner, dict(zip(forms.keys(), values, strict=False)))
-
-
-def _preview(
-    ctx: StudioContext, name: str | None, values: list[Any], rerun_id: str | None = None
-) -> tuple[str, str, str, str]:
-    """(errors, config YAML, headless command, method help) for the form's current values."""
-    try:
-        raw = _base(ctx, name, rerun_id)
-    except ConfigError as e:
-        return _errors_md(e.problems), "", "", ""
-    cmd = _command(ctx, name, raw, values, rerun_id)
-    if is_pipeline(raw):
-        return "", "", cmd, PIPELINE_HELP
-    help_line = _method_help(values[0])
-    source = f"Train form (rerun of {rerun_id})" if rerun_id else f"Train form (preset {name})"
-    try:
-        cfg = checked_config(ctx, raw, values, source)
-    except ConfigError as e:
-        return _errors_md(e.problems, source), "", cmd, help_line
-    needs, too_big = resources(cfg, ctx.launcher.gpus, _elsewhere(ctx))
-    errors = _errors_md([needs.split("**Memory:** ", 1)[-1]]) if too_big else ""
-    return errors, config_to_yaml(cfg), cmd, f"{help_line}\n\n{needs}"
-
-
 def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> TrainTab:
     presets = ctx.list_presets()
     preset0 = (
@@ -166,7 +57,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     )
     raw0 = read_preset(ctx.preset_path(preset0)) if preset0 else {}
     values0 = forms.form_values({} if is_pipeline(raw0) else raw0, preset0 or "defaults")
-    errors0, yaml0, cmd0, help0 = _preview(ctx, preset0, values0)
+    errors0, yaml0, cmd0, help0 = preview(ctx, preset0, values0)
 
     with gr.Row():
         with gr.Column(scale=2):
@@ -185,7 +76,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
                     "earlier stage's model, `@stage.pairs` to a dataset it wrote (a sample stage's pairs)."
                 )
                 pipeline_yaml = gr.Code(
-                    _read_text(ctx, preset0) if pipeline0 else "",
+                    read_text(ctx, preset0) if pipeline0 else "",
                     language="yaml",
                     label="Pipeline",
                     interactive=True,
@@ -194,7 +85,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             fields = form.fields
             errors = gr.Markdown(errors0, elem_id="train-errors")
             launch = gr.Button("Launch", variant="primary", elem_id="launch-button")
-            where = gr.Markdown(_placement(ctx, values0), elem_id="run-placement")
+            where = gr.Markdown(placement_line(ctx, values0), elem_id="run-placement")
             launch_msg = gr.Markdown(elem_id="launch-message")
             with gr.Accordion("Resolved config and commands", open=False):
                 # The command first: the config below it runs to ~90 lines.
@@ -222,7 +113,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         the dataset carried from the Data tab where the preset's method fits it."""
         raw = read_preset(ctx.preset_path(name))
         if is_pipeline(raw):
-            return ["", "", gr.Column(visible=False), gr.Column(visible=True), _read_text(ctx, name)] + [
+            return ["", "", gr.Column(visible=False), gr.Column(visible=True), read_text(ctx, name)] + [
                 gr.skip()
             ] * len(fields)
         try:
@@ -251,7 +142,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         return form.on_method(method)
 
     def on_form(name: str, rerun_id: str, *values: Any) -> tuple[str, str, str, str]:
-        return _preview(ctx, name, list(values), rerun_id)
+        return preview(ctx, name, list(values), rerun_id)
 
     def launched_message(run_id: str, what: str = "Run") -> tuple[str, Any, Any]:
         rows = runs_table(ctx.runs_dir)
@@ -259,18 +150,18 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         return msg, rows, gr.Dropdown(choices=[r[0] for r in rows], value=run_id)
 
     def on_launch(name: str, pipeline_text: str, rerun_id: str, *values: Any) -> tuple[str, str, Any, Any]:
-        raw = _base(ctx, name, rerun_id)
+        raw = base_config(ctx, name, rerun_id)
         if is_pipeline(raw):
             return launch_pipeline(name, pipeline_text)
         source = f"Train form (rerun of {rerun_id})" if rerun_id else f"Train form (preset {name})"
         try:
             cfg = checked_config(ctx, raw, list(values), source)
-            needs, too_big = resources(cfg, ctx.launcher.gpus, _elsewhere(ctx))
+            needs, too_big = resources(cfg, ctx.launcher.gpus, elsewhere(ctx))
             if too_big:
                 raise ConfigError([needs.split("**Memory:** ", 1)[-1]])
         except ConfigError as e:
             gr.Warning("The run was not started: fix the problems listed under the form.")
-            return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
+            return errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
         run = ctx.launcher.create_run(cfg)
         try:
             ctx.tick()  # start it now if a slot is free, instead of at the next scheduler tick
@@ -290,7 +181,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             raw = check_pipeline(config_from_text(text, source), ctx.policy, source)
         except ConfigError as e:
             gr.Warning("The pipeline was not started: fix the problems listed under the form.")
-            return _errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
+            return errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
         pdir = create_pipeline(raw, ctx.runs_dir)
         # Its stages are created by the pipeline process; their workers check them against this.
         pdir.update_status(policy=ctx.policy.as_dict(), stage_executor=ctx.runner.config.as_dict())
@@ -318,7 +209,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     )
     gr.on(
         [c.change for c in fields],
-        lambda *values: _placement(ctx, list(values)),
+        lambda *values: placement_line(ctx, list(values)),
         fields,
         where,
         api_visibility="private",
