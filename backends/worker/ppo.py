@@ -7,13 +7,12 @@ per-token rewards with a KL penalty to the reference (the policy with its LoRA a
 disabled, or a frozen copy for full fine-tuning), estimate advantages with GAE from a
 value head on the policy's last hidden state, whiten them, then run `rl.ppo_epochs`
 epochs of clipped policy and value updates over `rl.num_mini_batches` minibatches.
-The arithmetic is in ppo_math.py and unit-tested there.
+The arithmetic (and the value head) is in ppo_math.py and unit-tested there.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import random
 import time
 from pathlib import Path
@@ -22,48 +21,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from backends.core.config import ModelConfig, RunConfig
+from backends.core.config import RunConfig
 from backends.core.data import load_for_method
 from backends.core.rundir import RunDir, RunState
+from backends.worker import ppo_checkpoint
 from backends.worker import ppo_math as pm
-from backends.worker.models import load_causal_lm, load_policy, load_tokenizer
+from backends.worker.models import load_policy, load_tokenizer
 from backends.worker.rewards import SampleRecorder, build_reward, reward_names
 from backends.worker.runtime import Runtime
 from backends.worker.trainers import peft_config
-
-
-class PolicyWithValue(nn.Module):
-    """A causal LM plus a scalar value head on its last hidden state."""
-
-    def __init__(self, lm: nn.Module) -> None:
-        super().__init__()
-        self.lm = lm
-        hidden = lm.config.hidden_size
-        self.value_head = nn.Linear(hidden, 1)
-        nn.init.normal_(self.value_head.weight, std=1.0 / (hidden + 1) ** 0.5)
-        nn.init.zeros_(self.value_head.bias)
-
-    def forward(self, ids: torch.Tensor, attn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pos = (attn.long().cumsum(-1) - 1).clamp(min=0)
-        out = self.lm(input_ids=ids, attention_mask=attn, position_ids=pos, output_hidden_states=True)
-        values = self.value_head(out.hidden_states[-1].float()).squeeze(-1)
-        return out.logits, values
-
-
-def response_logprobs(logits: torch.Tensor, ids: torch.Tensor, p_len: int) -> torch.Tensor:
-    """Log-probs of the response tokens ids[:, p_len:] under `logits` of the whole sequence."""
-    resp_logits = logits[:, p_len - 1 : -1].float()
-    return torch.gather(torch.log_softmax(resp_logits, -1), 2, ids[:, p_len:].unsqueeze(-1)).squeeze(-1)
-
-
-def response_mask(resp: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor:
-    """1 up to and including the first EOS; 0 after it (and on padding)."""
-    is_eos = resp == eos_id
-    after = (is_eos.long().cumsum(1) - is_eos.long()) > 0
-    mask = (~after).float()
-    if pad_id != eos_id:
-        mask = mask * (resp != pad_id).float()
-    return mask
 
 
 class PPORunner:
@@ -92,17 +58,17 @@ class PPORunner:
             lm = get_peft_model(lm, peft_config(cfg))
         elif self.rl.beta > 0:
             self.ref = copy.deepcopy(lm).eval().requires_grad_(False)
-        self.model = PolicyWithValue(lm)
+        self.model = pm.PolicyWithValue(lm)
         self.kl = pm.AdaptiveKLController(self.rl.beta, self.rl.target_kl)
         self.start_step = 0
         resume = Path(cfg.resume_from) if cfg.resume_from else None
         if resume is not None:  # weights before the optimizer is built; its state after
-            self._load_weights(resume)
+            ppo_checkpoint.load_weights(self, resume)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(params, lr=cfg.train.learning_rate, weight_decay=cfg.train.weight_decay)
         self.model, self.opt = self.acc.prepare(self.model, self.opt)
         if resume is not None:
-            self._load_state(resume)
+            ppo_checkpoint.load_state(self, resume)
         self.names = reward_names(self.rl.rewards)
         self.rewards = [build_reward(s) for s in self.rl.rewards]
         self.recorder = SampleRecorder(run, self.rl.samples_per_log)
@@ -142,7 +108,7 @@ class PPORunner:
             lm = self.acc.unwrap_model(self.model).lm
             with lm.disable_adapter():
                 logits = lm(input_ids=ids, attention_mask=attn, position_ids=pos).logits
-        return response_logprobs(logits, ids, p_len)
+        return pm.response_logprobs(logits, ids, p_len)
 
     @torch.no_grad()
     def rollout(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -168,7 +134,7 @@ class PPORunner:
                 eos_token_id=self.tok.eos_token_id,
             )
         resp = seq[:, p_len:]
-        mask = response_mask(resp, self.tok.eos_token_id, self.tok.pad_token_id)
+        mask = pm.response_mask(resp, self.tok.eos_token_id, self.tok.pad_token_id)
         attn = torch.cat([enc["attention_mask"], mask.long()], 1)
         decoded = self.tok.batch_decode(
             resp * mask.long() + self.tok.pad_token_id * (1 - mask.long()), skip_special_tokens=True
@@ -177,7 +143,7 @@ class PPORunner:
         with self.acc.autocast():
             logits, values = model(seq, attn)
             ref_lp = self._forward_ref(seq, attn, p_len) if self.rl.beta > 0 else None
-        logprobs = response_logprobs(logits, seq, p_len)
+        logprobs = pm.response_logprobs(logits, seq, p_len)
         values = values[:, p_len - 1 : -1].float()
         ref_lp = logprobs if ref_lp is None else ref_lp
         rewards, kl = pm.per_token_rewards(scores.to(logprobs.device), logprobs, ref_lp, mask, self.kl.value)
@@ -212,7 +178,7 @@ class PPORunner:
                 with self.acc.autocast():
                     logits, vpred = self.model(b["seq"][idx], b["attn"][idx])
                 p = b["p_len"]
-                lp = response_logprobs(logits, b["seq"][idx], p)
+                lp = pm.response_logprobs(logits, b["seq"][idx], p)
                 vpred = vpred[:, p - 1 : -1].float()
                 pg, clipfrac, approx_kl = pm.policy_loss(
                     lp, b["logprobs"][idx], b["adv"][idx], mask, self.rl.cliprange
@@ -239,47 +205,6 @@ class PPORunner:
         return {k: sum(v) / len(v) for k, v in stats.items()}
 
     # --- the loop ----------------------------------------------------------------------
-    def save(self, folder: Path, step: int, checkpoint: bool = True) -> None:
-        """The policy (adapter or full), tokenizer and value head; a checkpoint also keeps the
-        optimizer, the KL coefficient, the step and the random state, for `--resume`."""
-        model = self.acc.unwrap_model(self.model)
-        folder.mkdir(parents=True, exist_ok=True)
-        model.lm.save_pretrained(folder)
-        self.tok.save_pretrained(folder)
-        torch.save(model.value_head.state_dict(), folder / "value_head.pt")
-        if checkpoint:
-            torch.save(self.opt.state_dict(), folder / "optimizer.pt")
-            torch.save({"torch": torch.get_rng_state(), "python": random.getstate()}, folder / "rng.pt")
-        # written last: a checkpoint without it was cut short and --resume passes it over
-        (folder / "ppo_state.json").write_text(json.dumps({"step": step, "kl_coef": self.kl.value}))
-
-    def _load_weights(self, ckpt: Path) -> None:
-        from safetensors.torch import load_file
-
-        if not (ckpt / "ppo_state.json").exists():
-            raise ValueError(f"`resume_from` {ckpt} is not a PPO checkpoint (no ppo_state.json)")
-        if self.cfg.lora.enabled:
-            from peft import set_peft_model_state_dict
-
-            set_peft_model_state_dict(self.model.lm, load_file(ckpt / "adapter_model.safetensors"))
-        else:
-            self.model.lm.load_state_dict(
-                load_causal_lm(ModelConfig(name_or_path=str(ckpt)), self.rt.attn_implementation).state_dict()
-            )
-        self.model.value_head.load_state_dict(torch.load(ckpt / "value_head.pt"))
-
-    def _load_state(self, ckpt: Path) -> None:
-        state = json.loads((ckpt / "ppo_state.json").read_text())
-        self.start_step, self.kl.value = int(state["step"]), float(state["kl_coef"])
-        self.opt.load_state_dict(torch.load(ckpt / "optimizer.pt"))
-        rng = torch.load(ckpt / "rng.pt", weights_only=False)
-        torch.set_rng_state(rng["torch"])
-        random.setstate(rng["python"])
-        print(
-            f"ppo: resumed from {ckpt} at step {self.start_step} (KL coefficient {self.kl.value:.4g})",
-            flush=True,
-        )
-
     def train(self) -> RunState:
         t = self.cfg.train
         total = (
@@ -335,13 +260,13 @@ class PPORunner:
             self.run.update_status(step=step, updated_at=time.time())
             if self.run.stop_requested():
                 print(f"STOP file found at step {step}: saving and stopping", flush=True)
-                self.save(self.run.checkpoints_dir / f"checkpoint-{step}", step)
-                self.save(self.run.model_dir, step, checkpoint=False)
+                ppo_checkpoint.save(self, self.run.checkpoints_dir / f"checkpoint-{step}", step)
+                ppo_checkpoint.save(self, self.run.model_dir, step, checkpoint=False)
                 return RunState.STOPPED
             if step % t.save_steps == 0 and step < total:
-                self.save(self.run.checkpoints_dir / f"checkpoint-{step}", step)
+                ppo_checkpoint.save(self, self.run.checkpoints_dir / f"checkpoint-{step}", step)
         self.run.update_status(phase="saving")
-        self.save(self.run.model_dir, total, checkpoint=False)
+        ppo_checkpoint.save(self, self.run.model_dir, total, checkpoint=False)
         if self.cfg.train.report_to:
             self.acc.end_training()
         return RunState.SUCCEEDED

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -122,3 +123,37 @@ class AdaptiveKLController:
         error = max(-0.2, min(0.2, current_kl / self.target - 1.0))
         self.value *= 1.0 + error * n_steps / self.horizon
         return self.value
+
+
+class PolicyWithValue(nn.Module):
+    """A causal LM plus a scalar value head on its last hidden state."""
+
+    def __init__(self, lm: nn.Module) -> None:
+        super().__init__()
+        self.lm = lm
+        hidden = lm.config.hidden_size
+        self.value_head = nn.Linear(hidden, 1)
+        nn.init.normal_(self.value_head.weight, std=1.0 / (hidden + 1) ** 0.5)
+        nn.init.zeros_(self.value_head.bias)
+
+    def forward(self, ids: torch.Tensor, attn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pos = (attn.long().cumsum(-1) - 1).clamp(min=0)
+        out = self.lm(input_ids=ids, attention_mask=attn, position_ids=pos, output_hidden_states=True)
+        values = self.value_head(out.hidden_states[-1].float()).squeeze(-1)
+        return out.logits, values
+
+
+def response_logprobs(logits: torch.Tensor, ids: torch.Tensor, p_len: int) -> torch.Tensor:
+    """Log-probs of the response tokens ids[:, p_len:] under `logits` of the whole sequence."""
+    resp_logits = logits[:, p_len - 1 : -1].float()
+    return torch.gather(torch.log_softmax(resp_logits, -1), 2, ids[:, p_len:].unsqueeze(-1)).squeeze(-1)
+
+
+def response_mask(resp: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor:
+    """1 up to and including the first EOS; 0 after it (and on padding)."""
+    is_eos = resp == eos_id
+    after = (is_eos.long().cumsum(1) - is_eos.long()) > 0
+    mask = (~after).float()
+    if pad_id != eos_id:
+        mask = mask * (resp != pad_id).float()
+    return mask

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from backends.worker import ppo_math as pm
-from backends.worker.ppo import response_mask
+from backends.worker.ppo_math import response_mask
 
 T = torch.tensor
 
