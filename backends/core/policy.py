@@ -40,6 +40,9 @@ from backends.core.paths import (
     check_length,
     looks_like_hub_id,
 )
+from backends.core.reward_functions import (  # noqa: F401 - moved there; imported here for their users
+    RewardFunctions,
+)
 from backends.core.rundir import RunDir
 
 NEVER_HUB = ("checkpoint", "config")  # roles a hub id cannot fill: always a local path
@@ -97,61 +100,6 @@ def cli_only_fields(cfg: BaseModel, loc: Loc = ()) -> Iterator[tuple[str, Any, A
                 yield ".".join(map(str, (*loc, name))), value, default
         elif isinstance(value, BaseModel):
             yield from cli_only_fields(value, (*loc, name))
-
-
-# --- reward functions the operator registered -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class RewardFunctions:
-    """The `module:callable` names the web may choose as a `function` reward or judge. A
-    `module` given at start-up registers the public functions defined in that module (its
-    `__module__`), never names it imported (`from subprocess import run`). Empty: none."""
-
-    names: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, items: list[str], source: str = "--reward-module") -> RewardFunctions:
-        out, problems = [], []
-        mod = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
-        for item in items:
-            for name in (x.strip() for x in item.split(",")):
-                if not name:
-                    continue
-                if not re.fullmatch(rf"{mod}(:[A-Za-z_][A-Za-z0-9_]*)?", name):
-                    problems.append(f"{source} {name!r}: expected `module` or `module:callable`")
-                elif ":" in name:
-                    out.append(name)
-                else:
-                    try:
-                        found = _functions_defined_in(name)
-                    except ImportError as e:
-                        problems.append(f"{source} {name!r}: the module cannot be imported ({e})")
-                        continue
-                    if not found:
-                        problems.append(f"{source} {name!r}: the module defines no public function")
-                    out += found
-        if problems:
-            raise ConfigError(problems)
-        return cls(tuple(dict.fromkeys(out)))
-
-    def allows(self, ref: str) -> bool:
-        return ref in self.names
-
-    def describe(self) -> str:
-        return ", ".join(self.names) if self.names else "none"
-
-
-def _functions_defined_in(module: str) -> list[str]:
-    import importlib
-    import inspect
-
-    mod = importlib.import_module(module)
-    return [
-        f"{module}:{name}"
-        for name, obj in vars(mod).items()
-        if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == module
-    ]
 
 
 # --- checking a config ----------------------------------------------------------------------
