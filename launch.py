@@ -283,7 +283,7 @@ def run_headless(args: argparse.Namespace) -> int:
         from backends.core.pipeline import is_pipeline, load_pipeline
 
         if is_pipeline(read_preset(args.preset)):
-            from backends.core.headless import run_pipeline_headless
+            from backends.core.headless_pipeline import run_pipeline_headless
 
             raw = load_pipeline(args.preset, args.overrides)
             return run_pipeline_headless(raw, args.runs_dir, executor_config(args))

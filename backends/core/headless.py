@@ -7,22 +7,17 @@ terminates the worker.
 
 from __future__ import annotations
 
-import shlex
 import signal
 import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
-from typing import Any
 
 from tqdm import tqdm
 
 from backends.core.config import ConfigError, RunConfig
 from backends.core.dataplan import DataFormatError
 from backends.core.executors import Executor, ExecutorConfig, ExecutorError, make_executor
-from backends.core.forkserver import warm_server
-from backends.core.launcher import REPO_ROOT, Launcher, RunDir, pipeline_command, start_detached
-from backends.core.pipeline import create_pipeline
+from backends.core.launcher import Launcher, RunDir
 from backends.core.preflight import preflight
 from backends.core.resume import create_resumed, resume_config
 from backends.core.rundir import RunState
@@ -34,13 +29,13 @@ def prepare_resume(old_dir: str, overrides_cfg: RunConfig | None = None) -> tupl
     return resume_config(old, overrides_cfg, f"`--resume {old_dir}`"), old
 
 
-def _reports(run: RunDir) -> str:
+def reports_line(run: RunDir) -> str:
     if not run.report_md_path.exists():
         return ""
     return f"report: {run.report_md_path}\n        {run.report_html_path} (charts; opens offline)\n"
 
 
-def _evaluation(run: RunDir, label: str = "") -> str:
+def evaluation_line(run: RunDir, label: str = "") -> str:
     """A reward model's held-out pair accuracy, when the run measured one."""
     if not run.evaluation_path.exists():
         return ""
@@ -71,7 +66,7 @@ def _print_result(run: RunDir) -> int:
         from backends.core.verdicts import tally_table
 
         print(tally_table(json.loads(run.winrate_path.read_text())))
-    print(_reports(run) + _evaluation(run) + early_stop_line(st), end="")
+    print(reports_line(run) + evaluation_line(run) + early_stop_line(st), end="")
     if state == RunState.SUCCEEDED.value:
         made = f"model: {run.model_dir}" if run.model_dir.exists() else f"outputs: {run.path}"
         print(f"succeeded in {st.get('ended_at', 0) - st.get('started_at', 0):.0f} s; {made}\n{where}")
@@ -219,97 +214,3 @@ def follow(run: RunDir, finished: Callable[[], bool], label: str = "") -> None:
             time.sleep(0.5)
     finally:
         bar.close()
-
-
-def run_pipeline_headless(raw: dict, runs_dir: str, executor: ExecutorConfig | None = None) -> int:
-    """Run a pipeline preset as a child `python -m backends.core.pipeline` and follow each stage."""
-    from backends.core.policy import check_pipeline
-
-    try:
-        raw = check_pipeline(raw, None, "pipeline preset")
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    pdir = create_pipeline(raw, runs_dir)
-    pdir.update_status(stage_executor=(executor or ExecutorConfig()).as_dict())  # where its stages run
-    launcher = Launcher(runs_dir)
-    cmd = pipeline_command(launcher.python, pdir)
-    print(f"pipeline {pdir.run_id}\n  cd {REPO_ROOT} && {shlex.join(cmd)}")
-    # its stages fork from a warm server instead of importing torch again each (on a cluster
-    # they start there)
-    local = (executor or ExecutorConfig()).kind == "local"
-    with warm_server(runs_dir, launcher.python) if local else nullcontext():
-        proc = start_detached(cmd, pdir.log_path)
-        return _follow_pipeline(pdir, proc)
-
-
-def _follow_pipeline(pdir: RunDir, proc: Any) -> int:
-    interrupts = 0
-
-    def on_sigint(signum: int, frame: object) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        pdir.request_stop()
-        tqdm.write("stopping the pipeline: the current stage saves and stops (Ctrl-C again to kill)")
-        if interrupts > 1:
-            proc.terminate()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    followed: set[str] = set()
-    try:
-        while proc.poll() is None:
-            stages = pdir.read_status().get("stages", [])
-            current = next(
-                (
-                    s
-                    for s in stages
-                    if s.get("run_id") and s["run_id"] not in followed and not s.get("reused")
-                ),
-                None,
-            )
-            if current is None:
-                time.sleep(0.5)
-                continue
-            followed.add(current["run_id"])
-            run = RunDir(pdir.path.parent / current["run_id"])
-            follow(
-                run,
-                lambda run=run: run.state().is_finalized or proc.poll() is not None,
-                label=f"{current['stage']} ({current['method']})",
-            )
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    st = pdir.read_status()
-    for s_ in st.get("stages", []):
-        print(
-            f"  {s_['stage']:<12} {s_['method']:<8} {s_['state']:<10} {s_.get('run_id') or ''}"
-            + (" (reused)" if s_.get("reused") else "")
-        )
-    for s_ in st.get("stages", []):
-        winrate = RunDir(pdir.path.parent / (s_.get("run_id") or "-")).winrate_path
-        if winrate.exists():
-            import json
-
-            from backends.core.report import pipeline_reference, stage_labels
-            from backends.core.verdicts import VS_BASE_HEADERS, tally_table, text_table, vs_base_rows
-
-            wr = json.loads(winrate.read_text())
-            print(f"\n{s_['stage']}:\n" + tally_table(wr))
-            labels, reference = stage_labels(pdir), pipeline_reference(pdir)
-            print(f"\neach model against {labels.get(wr['models'][0], wr['models'][0])}:")
-            print(text_table(VS_BASE_HEADERS, vs_base_rows(wr, labels, reference.get("win_rate_vs_base"))))
-            if reference.get("source"):
-                print(f"published: {reference['source']}")
-        stage_run = RunDir(pdir.path.parent / (s_.get("run_id") or "-"))
-        if stage_run.exists():
-            print(_evaluation(stage_run, f"{s_['stage']}: "), end="")
-    print(_reports(pdir), end="")
-    if st["state"] == RunState.SUCCEEDED.value:
-        print(f"pipeline succeeded\nrun directory: {pdir.path}")
-        return 0
-    print(
-        f"pipeline {st['state']}: {st.get('error') or 'see ' + str(pdir.log_path)}\n"
-        f"log tail:\n{pdir.log_tail(1500)}",
-        file=sys.stderr,
-    )
-    return 1

@@ -24,24 +24,18 @@ rerun reuses any earlier succeeded run whose resolved config is identical.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
-import re
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from backends.core import registry
 from backends.core.config import (
     ConfigError,
     RunConfig,
-    apply_overrides,
     config_to_yaml,
-    read_preset,
     validate_config,
 )
 from backends.core.dataplan import DataFormatError
@@ -50,132 +44,14 @@ from backends.core.launcher import Launcher
 from backends.core.preflight import preflight
 from backends.core.report import write_pipeline_report
 from backends.core.rundir import RunDir, RunState, list_runs
-
-REF = re.compile(r"^@([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?$")
-
-
-def is_pipeline(raw: Any) -> bool:
-    return isinstance(raw, dict) and "stages" in raw
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = (
-            _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-        )
-    return out
-
-
-def _refs(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        return [r for v in node.values() for r in _refs(v)]
-    if isinstance(node, list):
-        return [r for v in node for r in _refs(v)]
-    return [node] if isinstance(node, str) and node.startswith("@") else []
-
-
-def stage_dicts(
-    raw: dict[str, Any], source: str, check: Callable[[RunConfig], Any] | None = None
-) -> list[tuple[str, dict[str, Any]]]:
-    """(stage name, merged raw config) per stage; validates names, references and each config."""
-    problems: list[str] = []
-    unknown = set(raw) - {"name", "defaults", "stages", "reference"}
-    ref = raw.get("reference")
-    if ref is not None and (
-        not isinstance(ref, dict) or not isinstance(ref.get("win_rate_vs_base", {}), dict)
-    ):
-        problems.append(
-            f"`reference` must be a mapping with `source` and `win_rate_vs_base: {{stage: rate}}` ({source})"
-        )
-    if unknown:
-        problems.append(
-            f"pipeline keys {sorted(unknown)} are not known ({source}); use name, defaults, stages, reference"
-        )
-    stages = raw.get("stages")
-    if not isinstance(stages, list) or not stages:
-        raise ConfigError(problems + [f"`stages` must be a non-empty list ({source})"])
-    defaults = raw.get("defaults") or {}
-    out: list[tuple[str, dict[str, Any]]] = []
-    methods: dict[str, str] = {}
-    for i, st in enumerate(stages):
-        where = f"{source}: stages[{i}]"
-        if not isinstance(st, dict) or not isinstance(st.get("stage"), str):
-            problems.append(f"{where} needs a `stage` name")
-            continue
-        name = st["stage"]
-        body = {k: v for k, v in st.items() if k != "stage"}
-        merged = _merge(defaults, body)
-        merged.setdefault("name", f"{raw.get('name', 'pipeline')}-{name}")
-        for ref in _refs(merged):
-            m = REF.match(ref)
-            if not m or m.group(1) not in methods:
-                problems.append(
-                    f"{where} ({name}): `{ref}` does not name an earlier stage "
-                    f"(earlier: {sorted(methods) or 'none'})"
-                )
-            elif m.group(2) and m.group(2) not in _outputs(methods[m.group(1)]):
-                made = _outputs(methods[m.group(1)])
-                problems.append(
-                    f"{where} ({name}): `{ref}`: stage `{m.group(1)}` ({methods[m.group(1)]}) writes "
-                    + (f"the datasets {', '.join(made)}" if made else "no datasets, only a model")
-                )
-        placeholder = _resolve(merged, {n: Path("/pipeline") / n for n in methods})
-        try:
-            if check is not None:  # the studio's path policy, before the preflight opens anything
-                check(validate_config(merged, f"{where} ({name})"))
-            cfg = validate_config(placeholder, f"{where} ({name})")
-            if not str((merged.get("data") or {}).get("dataset", "")).startswith("@"):
-                preflight(cfg)  # a stage's own data is checked now; `@stage` data when its stage starts
-        except ConfigError as e:
-            problems += e.problems
-        except DataFormatError as e:
-            problems.append(f"{where} ({name}): {e}")
-        if name in methods:
-            problems.append(f"{where}: stage name `{name}` is used twice")
-        methods[name] = str(merged.get("method", "sft"))
-        out.append((name, merged))
-    if problems:
-        raise ConfigError(problems)
-    return out
-
-
-def _outputs(method: str) -> tuple[str, ...]:
-    try:
-        return registry.get(method).outputs
-    except KeyError:
-        return ()  # an unknown method is reported by the stage's own validation
-
-
-def _resolve(node: Any, outputs: dict[str, Path]) -> Any:
-    if isinstance(node, dict):
-        return {k: _resolve(v, outputs) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_resolve(v, outputs) for v in node]
-    if isinstance(node, str) and (m := REF.match(node)) and m.group(1) in outputs:
-        base = outputs[m.group(1)]
-        run = RunDir(base)
-        return str(run.data_path(m.group(2))) if m.group(2) else str(run.model_dir)
-    return node
-
-
-def load_pipeline(path: str | os.PathLike[str], overrides: list[str] | None = None) -> dict[str, Any]:
-    """Read and check a pipeline preset. `--set stages.<stage>.<key>=v` edits one stage,
-    `--set defaults.<key>=v` all of them."""
-    raw = read_preset(path)
-    if overrides:
-        by_stage = {s.get("stage"): s for s in raw.get("stages", []) if isinstance(s, dict)}
-        for item in overrides:
-            key, _, value = item.partition("=")
-            parts = key.split(".")
-            if parts[0] == "stages" and len(parts) > 2:
-                if parts[1] not in by_stage:
-                    raise ConfigError([f"`--set {item}`: no stage `{parts[1]}`; stages: {sorted(by_stage)}"])
-                apply_overrides(by_stage[parts[1]], [".".join(parts[2:]) + "=" + value])
-            else:
-                apply_overrides(raw, [item])
-    stage_dicts(raw, str(path))
-    return raw
+from backends.core.stages import (  # noqa: F401 - moved there; imported here for their users
+    REF,
+    is_pipeline,
+    load_pipeline,
+    resolve_refs,
+    stage_dicts,
+    stage_outputs,
+)
 
 
 def create_pipeline(raw: dict[str, Any], runs_dir: str | os.PathLike[str]) -> RunDir:
@@ -239,7 +115,9 @@ class PipelineRunner:
         )
         outputs: dict[str, Path] = {}
         for i, (name, merged) in enumerate(stages):
-            cfg: RunConfig = validate_config(_resolve(merged, outputs), f"{self.pdir.config_path}: {name}")
+            cfg: RunConfig = validate_config(
+                resolve_refs(merged, outputs), f"{self.pdir.config_path}: {name}"
+            )
             run = _find_reusable(self.launcher.runs_dir, config_to_yaml(cfg))
             if run is not None:
                 print(f"stage {name}: reusing succeeded run {run.run_id} (same config)", flush=True)
