@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 SOCKET_ENV = "ALIGNMENT_STUDIO_FORKSERVER"
-EXIT_FILE = "exit_code"  # written into the run directory by the server when its child ends
 
 
 def socket_path(runs_dir: str | os.PathLike[str]) -> Path:
@@ -102,7 +101,9 @@ class ForkedProcess:
 
         if pid_alive(self.pid):
             return None
-        code = self.run_dir / EXIT_FILE
+        from backends.core.rundir import RunDir
+
+        code = RunDir(self.run_dir).exit_code_path
         for _ in range(20):  # the server writes it a moment after the child ends
             if code.exists():
                 break

@@ -142,7 +142,7 @@ def write_augmentation_report(run: RunDir) -> None:
 
 def run_sections(run: RunDir, label: str) -> list[Section]:
     st = run.read_status()
-    method = _method_of(run)
+    method = run.method()
     sec = Section(f"{label}: {method}, {st['state']}")
     took = (st.get("ended_at") or time.time()) - (st.get("started_at") or time.time())
     sec.text.append(
@@ -162,15 +162,6 @@ def run_sections(run: RunDir, label: str) -> list[Section]:
     ev = evaluation_section(run, f"{label}: held-out evaluation") if spec.report_curves else None
     # what the method itself adds (a comparison's verdict and tables, what an augmentation wrote)
     return [sec] + ([ev] if ev else []) + (spec.report(run, label) if spec.report else [])
-
-
-def _method_of(run: RunDir) -> str:
-    import yaml
-
-    try:
-        return str(yaml.safe_load(run.config_path.read_text()).get("method", "?"))
-    except (OSError, AttributeError):
-        return "?"
 
 
 def render_markdown(title: str, sections: list[Section]) -> str:

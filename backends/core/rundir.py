@@ -77,6 +77,16 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+class InRun:
+    """A file or folder of a run directory by its name: `RunDir.config_path` is <run>/config.yaml."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run: Any, owner: Any = None) -> Any:
+        return self if run is None else run.path / self.name
+
+
 class RunDir:
     """One run's directory. Cheap to construct; every method reads or writes files."""
 
@@ -88,72 +98,38 @@ class RunDir:
     def run_id(self) -> str:
         return self.path.name
 
-    @property
-    def config_path(self) -> Path:
-        return self.path / "config.yaml"
+    config_path = InRun("config.yaml")
+    status_path = InRun("status.json")
+    metrics_path = InRun("metrics.jsonl")
+    log_path = InRun("stdout.log")
+    stop_path = InRun("STOP")
+    # A token the studio writes before submitting the run to a cluster; the job checks it
+    # to prove it sees this very directory (shared storage), see backends/core/rayjob.py.
+    cluster_marker_path = InRun(".cluster-marker")
+    model_dir = InRun("model")
+    checkpoints_dir = InRun("checkpoints")
+    samples_path = InRun("samples.jsonl")
+    judgments_path = InRun("judgments.jsonl")
+    winrate_path = InRun("winrate.json")
+    evaluation_path = InRun("evaluation.json")
+    # A data stage's own numbers (counts, distributions), e.g. the `sda` stage's.
+    summary_path = InRun("summary.json")
+    report_md_path = InRun("report.md")
+    report_html_path = InRun("report.html")
+    data_dir = InRun("data")
+    # a forked worker's exit code, written by the fork server (backends/worker/forkserver.py)
+    exit_code_path = InRun("exit_code")
 
-    @property
-    def status_path(self) -> Path:
-        return self.path / "status.json"
+    def method(self) -> str:
+        """The method in config.yaml: `pipeline` for a pipeline, `?` when the file does not read."""
+        import yaml
 
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / "metrics.jsonl"
-
-    @property
-    def log_path(self) -> Path:
-        return self.path / "stdout.log"
-
-    @property
-    def stop_path(self) -> Path:
-        return self.path / "STOP"
-
-    @property
-    def cluster_marker_path(self) -> Path:
-        """A token the studio writes before submitting the run to a cluster; the job checks it
-        to prove it sees this very directory (shared storage), see backends/core/rayjob.py."""
-        return self.path / ".cluster-marker"
-
-    @property
-    def model_dir(self) -> Path:
-        return self.path / "model"
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.path / "checkpoints"
-
-    @property
-    def samples_path(self) -> Path:
-        return self.path / "samples.jsonl"
-
-    @property
-    def judgments_path(self) -> Path:
-        return self.path / "judgments.jsonl"
-
-    @property
-    def winrate_path(self) -> Path:
-        return self.path / "winrate.json"
-
-    @property
-    def evaluation_path(self) -> Path:
-        return self.path / "evaluation.json"
-
-    @property
-    def summary_path(self) -> Path:
-        """A data stage's own numbers (counts, distributions), e.g. the `sda` stage's."""
-        return self.path / "summary.json"
-
-    @property
-    def report_md_path(self) -> Path:
-        return self.path / "report.md"
-
-    @property
-    def report_html_path(self) -> Path:
-        return self.path / "report.html"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.path / "data"
+        if self.exists() and self.read_status().get("kind") == "pipeline":
+            return "pipeline"
+        try:
+            return str(yaml.safe_load(self.config_path.read_text(encoding="utf-8")).get("method", "?"))
+        except (OSError, yaml.YAMLError, AttributeError):
+            return "?"
 
     def data_path(self, name: str) -> Path:
         """A dataset this run wrote, e.g. `pairs` -> data/pairs.jsonl (`@stage.pairs` in a pipeline)."""

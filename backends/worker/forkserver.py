@@ -25,7 +25,7 @@ import socket
 import sys
 from pathlib import Path
 
-from backends.core.forkserver import EXIT_FILE
+from backends.core.rundir import RunDir
 
 SOURCES = Path(__file__).resolve().parents[1]  # backends/
 # Read by the libraries when the server imported them: a caller whose value differs gets a
@@ -93,7 +93,7 @@ class Server:
             if run_dir is not None:
                 code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
                 try:
-                    (run_dir / EXIT_FILE).write_text(f"{code}\n")
+                    RunDir(run_dir).exit_code_path.write_text(f"{code}\n")
                 except OSError as e:  # the run directory was removed meanwhile
                     print(f"forkserver: cannot record worker {pid}'s exit code {code}: {e}", flush=True)
 

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from backends.core import registry
 from backends.core.rundir import RunDir, list_runs, scan_runs
 
@@ -35,12 +33,7 @@ def eta_seconds(st: dict[str, Any], now: float) -> float | None:
 
 
 def run_method(run: RunDir) -> str:
-    if run.exists() and run.read_status().get("kind") == "pipeline":
-        return "pipeline"
-    try:
-        return str(yaml.safe_load(run.config_path.read_text(encoding="utf-8")).get("method", "?"))
-    except (OSError, yaml.YAMLError, AttributeError):
-        return "?"
+    return run.method()
 
 
 def run_row(run: RunDir, now: float | None = None) -> list[Any]:
