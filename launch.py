@@ -181,7 +181,8 @@ def reward_functions(args: argparse.Namespace) -> list[str]:
 def executor_config(args: argparse.Namespace) -> Any:
     """The executor the flags name, checked (a Ray cluster is reached and sees the runs folder);
     SystemExit with the reason otherwise, before any run exists."""
-    from backends.core.executors import ExecutorConfig, ExecutorError, make_executor
+    from backends.core.executor_kinds import make_executor
+    from backends.core.executors import ExecutorConfig, ExecutorError
     from backends.core.launcher import Launcher
 
     try:

@@ -10,7 +10,8 @@ from typing import Any
 
 from backends.core.accounts import Accounts, Role
 from backends.core.config import RunConfig
-from backends.core.executors import Executor, ExecutorConfig, ExecutorError, make_executor
+from backends.core.executor_kinds import make_executor
+from backends.core.executors import Executor, ExecutorConfig, ExecutorError
 from backends.core.launcher import REPO_ROOT, Launcher
 from backends.core.paths import PathPolicy, PathRefused, cache_dir
 from backends.core.policy import RewardFunctions, StudioPolicy, check_config

@@ -196,13 +196,3 @@ class LocalExecutor(Executor):
 
     def stop(self, run: RunDir) -> str:
         return self.launcher.stop(run)
-
-
-def make_executor(config: ExecutorConfig | None, launcher: Launcher) -> Executor:
-    """The executor `config` names, on `launcher`'s runs folder."""
-    config = config or ExecutorConfig()
-    if config.kind == "ray":
-        from backends.core.ray_executor import RayExecutor
-
-        return RayExecutor(launcher, config)
-    return LocalExecutor(launcher, config)

@@ -29,6 +29,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from backends.core.paths import REPO_ROOT
+from backends.core.pids import pid_alive
+
 SOCKET_ENV = "ALIGNMENT_STUDIO_FORKSERVER"
 
 
@@ -97,8 +100,6 @@ class ForkedProcess:
     def poll(self) -> int | None:
         if self.returncode is not None:
             return self.returncode
-        from backends.core.launcher import pid_alive
-
         if pid_alive(self.pid):
             return None
         from backends.core.rundir import RunDir
@@ -140,8 +141,6 @@ def start_server(
 ) -> subprocess.Popen[bytes]:
     """Start a fork server for `runs_dir` in the background (it imports for ~6 s; until it
     listens, runs start cold). Stop it with `stop_server`."""
-    from backends.core.launcher import REPO_ROOT
-
     path = socket_path(runs_dir)
     log = open(log_path or os.devnull, "ab")  # noqa: SIM115 - handed to the child
     try:

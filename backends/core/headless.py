@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from backends.core.config import ConfigError, RunConfig
 from backends.core.dataplan import DataFormatError
-from backends.core.executors import Executor, ExecutorConfig, ExecutorError, make_executor
+from backends.core.executor_kinds import make_executor
+from backends.core.executors import Executor, ExecutorConfig, ExecutorError
 from backends.core.launcher import Launcher, RunDir
 from backends.core.preflight import preflight
 from backends.core.resume import create_resumed, resume_config

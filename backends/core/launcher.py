@@ -24,9 +24,9 @@ from backends.core import forkserver
 from backends.core.config import RunConfig, config_from_yaml, config_to_yaml
 from backends.core.forkserver import ForkedProcess
 from backends.core.gpus import SmiError, query
+from backends.core.paths import REPO_ROOT
+from backends.core.pids import pid_alive
 from backends.core.rundir import RunDir, RunState, list_runs
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def detect_gpus() -> list[str]:
@@ -40,28 +40,6 @@ def detect_gpus() -> list[str]:
         print(f"{e}; scheduling on the CPU", file=sys.stderr)
         return []
     return [r[0] for r in rows or [] if r and r[0]]
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True if `pid` runs a worker (not a zombie, not a recycled pid of another program)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path(f"/proc/{pid}")
-    if not proc.exists():
-        return True  # not Linux: trust kill(0)
-    try:
-        stat = (proc / "stat").read_text()
-        cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X") and ("backends.worker" in cmdline or "backends.core.pipeline" in cmdline)
 
 
 def on_cluster(status: dict[str, Any]) -> bool:

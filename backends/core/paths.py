@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# the repository: every worker and pipeline process starts here (`python -m backends...`)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 BUILTIN_MODELS = {
     "builtin:smollm2-135m-instruct": "smollm2-135m-instruct",
     "builtin:tiny-llama": "tiny-llama",

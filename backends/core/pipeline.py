@@ -39,7 +39,8 @@ from backends.core.config import (
     validate_config,
 )
 from backends.core.dataplan import DataFormatError
-from backends.core.executors import Executor, ExecutorConfig, ExecutorError, make_executor
+from backends.core.executor_kinds import make_executor
+from backends.core.executors import Executor, ExecutorConfig, ExecutorError
 from backends.core.launcher import Launcher
 from backends.core.preflight import preflight
 from backends.core.report import write_pipeline_report

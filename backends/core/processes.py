@@ -140,7 +140,7 @@ def plan_processes(
 
 def plan_for_config(cfg: Any, gpus: list[str] | None = None) -> ProcessPlan:
     """`plan_processes` for a validated run config (the model's size read from its config.json)."""
-    from backends.core.memory import model_shape
+    from backends.core.shapes import model_shape
 
     shape = model_shape(cfg.model.name_or_path)
     return plan_processes(

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from backends.core.config import load_preset, read_preset
-from backends.core.executors import ExecutorConfig, make_executor
+from backends.core.executor_kinds import make_executor
+from backends.core.executors import ExecutorConfig
 from backends.core.launcher import Launcher
 from studio.logic import forms
 from studio.logic.resources import form_request, placement, resources
