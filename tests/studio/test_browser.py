@@ -147,7 +147,15 @@ def test_run_a_comparison_in_the_arena_and_see_the_tally(
         box.fill(name)
         box.press("Enter")
     page.keyboard.press("Escape")
-    page.get_by_label("Prompts", exact=True).fill("4")
+    # typed prompts, with the checkers ticked (the default): judged by their own constraints
+    # (the Arena judged typed prompts by the LLM instead, silently, and left the tables empty)
+    typed = [
+        "Describe tea. Use exactly 2 sentences.",
+        "Name three birds. Write everything in lowercase letters.",
+        "Explain rain. Do not use any commas.",
+        "Tell me about owls. Use exactly 3 sentences.",
+    ]
+    page.locator("#arena-typed textarea").fill("\n".join(typed))
     page.locator("#arena-start").click()
     page.locator("#arena-msg").get_by_text("started").wait_for(timeout=30_000)
     page.locator("#arena-status").get_by_text("succeeded").wait_for(timeout=240_000)
@@ -156,6 +164,8 @@ def test_run_a_comparison_in_the_arena_and_see_the_tally(
         "() => document.querySelector('#arena-tallies').innerText.includes('checkers')", timeout=30_000
     )
     assert "tiny-llama" in tallies.inner_text() and "[0." in tallies.inner_text()  # a 95% interval is shown
+    scores = page.locator("#arena-scores").inner_text()
+    assert "checkers" in scores and "tiny-llama" in scores, scores  # the score table is filled
     shot(page, tmp_path, "arena-tab.png")
     overflow = page.evaluate(
         "() => { const box = document.querySelector('#arena-tallies');"
