@@ -42,6 +42,17 @@ def socket_path(runs_dir: str | os.PathLike[str]) -> Path:
     return Path(tempfile.gettempdir()) / f"alignment-studio-{key}.sock"
 
 
+def recv_line(conn: socket.socket) -> bytes:
+    """One JSON line of the protocol (both sides read with this), or what came before EOF."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def _ask(path: Path, request: dict, timeout: float) -> dict | None:
     if not path.exists():
         return None
@@ -50,12 +61,7 @@ def _ask(path: Path, request: dict, timeout: float) -> dict | None:
             s.settimeout(timeout)
             s.connect(str(path))
             s.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_line(s)
     except OSError:  # not listening (a server that died left its socket), or too slow
         return None
     try:

@@ -25,6 +25,7 @@ import socket
 import sys
 from pathlib import Path
 
+from backends.core.forkserver import recv_line
 from backends.core.rundir import RunDir
 
 SOURCES = Path(__file__).resolve().parents[1]  # backends/
@@ -119,12 +120,7 @@ class Server:
     def answer(self, conn: socket.socket, listener: socket.socket) -> bool:
         """Answer one request; False when the server must exit (its code is stale)."""
         conn.settimeout(10)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_line(conn)
         try:
             req = json.loads(data)
         except json.JSONDecodeError:
