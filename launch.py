@@ -154,7 +154,7 @@ def read_password(name: str) -> str:
 
 
 def add_user_command(args: argparse.Namespace) -> int:
-    from backends.core.accounts import AccountError, add_user
+    from backends.core.access.accounts import AccountError, add_user
 
     if not args.users:
         print("error: --add-user needs --users FILE (the accounts file to write)", file=sys.stderr)
@@ -181,9 +181,9 @@ def reward_functions(args: argparse.Namespace) -> list[str]:
 def executor_config(args: argparse.Namespace) -> Any:
     """The executor the flags name, checked (a Ray cluster is reached and sees the runs folder);
     SystemExit with the reason otherwise, before any run exists."""
-    from backends.core.executor_kinds import make_executor
-    from backends.core.executors import ExecutorConfig, ExecutorError
-    from backends.core.launcher import Launcher
+    from backends.core.runs.executor_kinds import make_executor
+    from backends.core.runs.executors import ExecutorConfig, ExecutorError
+    from backends.core.runs.launcher import Launcher
 
     try:
         config = ExecutorConfig(
@@ -211,9 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     auth = parse_auth(args.auth)
-    from backends.core.accounts import AccountError, Accounts
-    from backends.core.config import ConfigError
-    from backends.core.policy import RewardFunctions
+    from backends.core.access.accounts import AccountError, Accounts
+    from backends.core.pipelines.policy import RewardFunctions
+    from backends.core.spec.config import ConfigError
 
     try:
         accounts = Accounts(Path(args.users) if args.users else None, auth) if (auth or args.users) else None
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         accounts=accounts,
         executor=executor_config(args),
     )
-    from backends.core.forkserver import warm_server
+    from backends.core.runs.forkserver import warm_server
 
     # runs the studio starts fork from a warm server instead of importing torch each
     with warm_server(ctx.runs_dir, ctx.launcher.python):
@@ -258,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_headless(args: argparse.Namespace) -> int:
-    from backends.core.config import ConfigError, load_preset
-    from backends.core.headless import prepare_resume
-    from backends.core.headless import run_headless as run
+    from backends.core.pipelines.headless import prepare_resume
+    from backends.core.pipelines.headless import run_headless as run
+    from backends.core.spec.config import ConfigError, load_preset
 
     try:
         if args.resume:
@@ -268,8 +268,8 @@ def run_headless(args: argparse.Namespace) -> int:
             if args.preset:
                 cfg = load_preset(args.preset, args.overrides)
             elif args.overrides:
-                from backends.core.config import apply_overrides, read_preset, validate_config
-                from backends.core.rundir import RunDir
+                from backends.core.runs.rundir import RunDir
+                from backends.core.spec.config import apply_overrides, read_preset, validate_config
 
                 cfg_path = RunDir(args.resume).config_path
                 cfg = validate_config(
@@ -280,11 +280,11 @@ def run_headless(args: argparse.Namespace) -> int:
         if not args.preset:
             print("error: --headless needs --preset P (or --resume RUN_DIR)", file=sys.stderr)
             return 2
-        from backends.core.config import read_preset
-        from backends.core.pipeline import is_pipeline, load_pipeline
+        from backends.core.pipelines.pipeline import is_pipeline, load_pipeline
+        from backends.core.spec.config import read_preset
 
         if is_pipeline(read_preset(args.preset)):
-            from backends.core.headless_pipeline import run_pipeline_headless
+            from backends.core.pipelines.headless_pipeline import run_pipeline_headless
 
             raw = load_pipeline(args.preset, args.overrides)
             return run_pipeline_headless(raw, args.runs_dir, executor_config(args))

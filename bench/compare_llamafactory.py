@@ -72,8 +72,8 @@ def studio_preset(job: str, steps: int) -> dict[str, Any]:
 
 def export_rows(job: str, out: Path) -> int:
     """The studio's own training rows for `job`, in LLaMA-Factory's alpaca format."""
-    from backends.core.config import validate_config
-    from backends.core.data import load_for_method
+    from backends.core.data.formats import load_for_method
+    from backends.core.spec.config import validate_config
 
     cfg = validate_config(studio_preset(job, 1), "bench")
     train, _ = load_for_method(cfg.method, cfg.data, None)
@@ -149,7 +149,7 @@ def run_studio(job: str, steps: int, sets: list[str], work: Path) -> dict[str, A
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.time() - t0
-    from backends.core.rundir import list_runs
+    from backends.core.runs.rundir import list_runs
 
     (run,) = list_runs(runs)
     rows = [json.loads(x) for x in run.metrics_path.read_text().splitlines()]

@@ -31,8 +31,8 @@ from bench.machine import load_avg, machine  # noqa: E402
 
 
 def export_trl_rows(job: str, path: Path) -> int:
-    from backends.core.config import validate_config
-    from backends.core.data import load_for_method
+    from backends.core.data.formats import load_for_method
+    from backends.core.spec.config import validate_config
 
     cfg = validate_config(studio_preset(job, 1), "bench")
     train, _ = load_for_method(cfg.method, cfg.data, None)

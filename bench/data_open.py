@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def write_file(path: Path, rows: int) -> None:
-    from backends.core.taskgen import pair_rows
+    from backends.core.tasks.taskgen import pair_rows
 
     base = pair_rows("train", 400, seed=0)
     with open(path, "w") as f:

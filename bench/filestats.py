@@ -23,7 +23,7 @@ from bench.machine import load_avg, machine  # noqa: E402
 
 
 def write_file(path: Path, rows: int) -> dict[str, int]:
-    from backends.core.taskgen import pair_rows
+    from backends.core.tasks.taskgen import pair_rows
 
     base = pair_rows("train", 2000, seed=5)
     planted = {"duplicates": 0, "empty_chosen": 0, "broken": 0}

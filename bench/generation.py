@@ -26,7 +26,7 @@ from bench.machine import load_avg, machine  # noqa: E402
 
 
 def prompts(n: int) -> list[Any]:
-    from backends.core.taskgen import generate_tasks
+    from backends.core.tasks.taskgen import generate_tasks
 
     tasks = generate_tasks("heldout", n, seed=3)
     return [[{"role": "user", "content": t.prompt}] for t in tasks]
@@ -58,7 +58,7 @@ def main() -> int:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from backends.core.config import ModelConfig
+    from backends.core.spec.config import ModelConfig
     from backends.worker.generation import Generator
     from backends.worker.models import load_tokenizer, resolve_model_path
 

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CREATE = """
 import sys
-from backends.core.store import LabelStore
+from backends.core.labels.store import LabelStore
 store = LabelStore(sys.argv[1])
 n, k = int(sys.argv[2]), int(sys.argv[3])
 for name in ("alone", "team"):

@@ -25,8 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def make_runs(runs: Path, rows: int, candidates: bool = True) -> None:
-    from backends.core.config import validate_config
-    from backends.core.launcher import Launcher
+    from backends.core.runs.launcher import Launcher
+    from backends.core.spec.config import validate_config
 
     launcher = Launcher(runs)
     sft = launcher.create_run(validate_config({"name": "sft", "method": "sft"}, "bench"))

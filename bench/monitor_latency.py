@@ -59,8 +59,8 @@ def free_port() -> int:
 
 
 def make_run(runs: Path, name: str, rows: int, state: str) -> Any:
-    from backends.core.config import config_to_yaml, validate_config
-    from backends.core.rundir import RunDir
+    from backends.core.runs.rundir import RunDir
+    from backends.core.spec.config import config_to_yaml, validate_config
 
     run = RunDir(runs / name)
     run.path.mkdir(parents=True)

@@ -29,7 +29,7 @@ from bench.machine import load_avg, machine  # noqa: E402
 def run(
     method: str, processes: str, steps: int, work: Path, extra: list[str] | None = None
 ) -> dict[str, Any]:
-    from backends.core.rundir import list_runs
+    from backends.core.runs.rundir import list_runs
 
     runs = Path(tempfile.mkdtemp(prefix=f"{method}-", dir=work))
     sets = [

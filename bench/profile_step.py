@@ -37,9 +37,9 @@ def main() -> int:
     from torch.profiler import ProfilerActivity, profile
     from transformers import TrainerCallback
 
-    from backends.core import registry
-    from backends.core.config import load_preset
-    from backends.core.rundir import RunDir
+    from backends.core.runs.rundir import RunDir
+    from backends.core.spec import registry
+    from backends.core.spec.config import load_preset
     from backends.worker import trainers
     from backends.worker.runtime import resolve_runtime
 

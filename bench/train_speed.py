@@ -45,9 +45,9 @@ def main() -> int:
     ap.add_argument("--set", dest="sets", action="append", default=[])
     args = ap.parse_args()
 
-    from backends.core.config import load_preset
-    from backends.core.headless import run_headless
-    from backends.core.rundir import list_runs
+    from backends.core.pipelines.headless import run_headless
+    from backends.core.runs.rundir import list_runs
+    from backends.core.spec.config import load_preset
 
     sets = [f"train.max_steps={args.steps}", "train.eval_steps=null", "train.save_steps=100000", *args.sets]
     cfg = load_preset(args.preset, sets)

@@ -18,8 +18,8 @@ from typing import Any
 import gradio as gr
 from gradio.context import LocalContext
 
-from backends.core.config import ConfigError
-from backends.core.paths import PathRefused
+from backends.core.access.paths import PathRefused
+from backends.core.spec.config import ConfigError
 from studio.context import StudioContext
 from studio.logic.access import LABELER_OK, OPERATOR_ONLY, may_call, operator_only, role_banner
 

@@ -10,12 +10,12 @@ import gradio as gr
 from fastapi import HTTPException
 from starlette.middleware import Middleware
 
-from backends.core.accounts import Accounts
-from backends.core.config import ConfigError, read_preset
-from backends.core.logins import ClientAddress, LoginGuard, LoginPageOnly, LoginThrottled, end_sessions
-from backends.core.pipeline import is_pipeline
-from backends.core.rundir import list_runs
-from backends.core.store import StoreError
+from backends.core.access.accounts import Accounts
+from backends.core.access.logins import ClientAddress, LoginGuard, LoginPageOnly, LoginThrottled, end_sessions
+from backends.core.labels.store import StoreError
+from backends.core.pipelines.pipeline import is_pipeline
+from backends.core.runs.rundir import list_runs
+from backends.core.spec.config import ConfigError, read_preset
 from studio.access import guard, role_controls
 from studio.context import StudioContext
 from studio.logic import forms
@@ -165,7 +165,7 @@ def launch_app(
         share=share,
         auth=login_check(ctx.accounts) if ctx.accounts is not None else None,
         # the client's address, for the login throttle (Gradio's check gets name and password
-        # only); the login page without the app's API description (backends/core/logins.py)
+        # only); the login page without the app's API description (backends/core/access/logins.py)
         app_kwargs={"middleware": [Middleware(ClientAddress), Middleware(LoginPageOnly)]},
         max_file_size=MAX_UPLOAD,
         show_error=True,

@@ -8,15 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.core.accounts import Accounts, Role
-from backends.core.config import RunConfig
-from backends.core.executor_kinds import make_executor
-from backends.core.executors import Executor, ExecutorConfig, ExecutorError
-from backends.core.launcher import REPO_ROOT, Launcher
-from backends.core.paths import PathPolicy, PathRefused, cache_dir
-from backends.core.policy import RewardFunctions, StudioPolicy, check_config
-from backends.core.rundir import RunDir
-from backends.core.store import LabelStore
+from backends.core.access.accounts import Accounts, Role
+from backends.core.access.paths import PathPolicy, PathRefused
+from backends.core.labels.store import LabelStore
+from backends.core.pipelines.policy import RewardFunctions, StudioPolicy, check_config
+from backends.core.runs.executor_kinds import make_executor
+from backends.core.runs.executors import Executor, ExecutorConfig, ExecutorError
+from backends.core.runs.launcher import REPO_ROOT, Launcher
+from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import RunConfig
+from backends.core.spec.places import cache_dir
 
 
 class StudioLauncher(Launcher):

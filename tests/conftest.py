@@ -41,9 +41,9 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def warm_workers(model_cache: Path) -> Iterator[None]:
     """One fork server for the whole suite: the workers its tests start (in-process launchers,
     headless subprocesses, studios) fork from it instead of importing torch each
-    (backends/core/forkserver.py); a test that needs a cold start points
+    (backends/core/runs/forkserver.py); a test that needs a cold start points
     $ALIGNMENT_STUDIO_FORKSERVER elsewhere. Up after ~6 s; workers started before that are cold."""
-    from backends.core import forkserver
+    from backends.core.runs import forkserver
 
     sock = Path(tempfile.gettempdir()) / f"alignment-studio-suite-{os.getpid()}.sock"
     os.environ[forkserver.SOCKET_ENV] = str(sock)

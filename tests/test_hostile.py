@@ -317,8 +317,8 @@ def test_bad_preset_or_dataset_is_refused_before_a_run_exists(
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.route == "dataset_ok"], ids=lambda c: c.id)
 def test_a_bom_is_skipped_not_kept_in_a_column_name(case: Case, tmp_path: Path) -> None:
-    from backends.core.config import validate_config
-    from backends.core.preflight import peek_rows, preflight
+    from backends.core.data.preflight import peek_rows, preflight
+    from backends.core.spec.config import validate_config
 
     path = write_dataset(tmp_path, case.payload)
     preflight(validate_config({"method": "sft", "data": {"dataset": str(path)}}, "test"))
@@ -349,7 +349,7 @@ def hostile_studio(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) ->
 
 
 def form_values(preset: str, changes: dict[str, Any]) -> list[Any]:
-    from backends.core.config import read_preset
+    from backends.core.spec.config import read_preset
     from studio.logic import forms
 
     base = read_preset(ROOT / "presets" / preset)
@@ -527,10 +527,10 @@ def test_a_label_session_bounds_its_votes_and_name(hostile_studio: Server) -> No
 
 
 def test_a_hub_id_offline_fails_at_once_naming_why(monkeypatch: pytest.MonkeyPatch) -> None:
-    from backends.core import online
-    from backends.core.config import DataConfig
-    from backends.core.data import load_rows_dataset
-    from backends.core.dataplan import DataFormatError
+    from backends.core.data import online
+    from backends.core.data.dataplan import DataFormatError
+    from backends.core.data.formats import load_rows_dataset
+    from backends.core.spec.config import DataConfig
 
     online.hub_offline.cache_clear()
     with pytest.raises(DataFormatError, match=r"this machine is offline \(HF_HUB_OFFLINE is set\)"):

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from backends.core.params import Params, ui
-from backends.core.registry import PREFERENCE, MethodSpec
+from backends.core.spec.params import Params, ui
+from backends.core.spec.registry import PREFERENCE, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.config import RunConfig
-    from backends.core.rundir import RunDir, RunState
+    from backends.core.runs.rundir import RunDir, RunState
+    from backends.core.spec.config import RunConfig
     from backends.worker.runtime import Runtime
 
 DPOLoss = Literal[

@@ -4,7 +4,7 @@ one or more judges, tallied per pair of models.
 Writes, batch after batch so the studio shows live tallies:
   samples.jsonl    every answer: prompt_id, prompt, model, response, length, scores per score judge
   judgments.jsonl  every verdict: prompt_id, a, b, judge, outcome for a (1 / 0.5 / 0)
-  winrate.json     the tallies (backends/core/comparison.py)
+  winrate.json     the tallies (backends/core/reports/comparison.py)
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from backends.core.params import JudgeSpec, ModelPath, Params, ui
-from backends.core.registry import PROMPTS, MethodSpec
+from backends.core.spec.params import JudgeSpec, ModelPath, Params, ui
+from backends.core.spec.registry import PROMPTS, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.config import RunConfig
-    from backends.core.rundir import RunDir, RunState
+    from backends.core.runs.rundir import RunDir, RunState
+    from backends.core.spec.config import RunConfig
     from backends.worker.runtime import Runtime
 
 
@@ -79,11 +79,11 @@ def check_models(cfg: RunConfig) -> list[str]:
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
-    from backends.core.comparison import Answers, judge_name, outcome_from_scores, summarize
-    from backends.core.config import ModelConfig
-    from backends.core.data import load_for_method, text_of
-    from backends.core.report_comparison import write_comparison_report
-    from backends.core.rundir import RunState, atomic_write_text
+    from backends.core.data.formats import load_for_method, text_of
+    from backends.core.reports.comparison import Answers, judge_name, outcome_from_scores, summarize
+    from backends.core.reports.report_comparison import write_comparison_report
+    from backends.core.runs.rundir import RunState, atomic_write_text
+    from backends.core.spec.config import ModelConfig
     from backends.worker.generation import Generator
     from backends.worker.ifeval import IFEvalTally
     from backends.worker.judges import build_judge
@@ -192,7 +192,7 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
 
 def comparison_report(run: RunDir, label: str) -> list[Any]:
     """The report's sections for a finished comparison: verdict, scores, quality, tallies."""
-    from backends.core.report_comparison import comparison_sections
+    from backends.core.reports.report_comparison import comparison_sections
 
     if not run.winrate_path.exists():
         return []

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from backends.core.params import Params, RewardSpec, ui
-from backends.core.registry import PROMPTS, MethodSpec
+from backends.core.spec.params import Params, RewardSpec, ui
+from backends.core.spec.registry import PROMPTS, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.config import RunConfig
-    from backends.core.rundir import RunDir, RunState
+    from backends.core.runs.rundir import RunDir, RunState
+    from backends.core.spec.config import RunConfig
     from backends.worker.runtime import Runtime
 
 GROUP = ("grpo", "rloo")

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from backends.core.params import DataPath, Params, ui
-from backends.core.registry import PREFERENCE, MethodSpec
+from backends.core.spec.params import DataPath, Params, ui
+from backends.core.spec.registry import PREFERENCE, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.config import RunConfig
-    from backends.core.rundir import RunDir, RunState
+    from backends.core.runs.rundir import RunDir, RunState
+    from backends.core.spec.config import RunConfig
     from backends.worker.runtime import Runtime
 
 
@@ -46,8 +46,8 @@ class RewardParams(Params):
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from trl import RewardConfig, RewardTrainer
 
-    from backends.core.processes import is_main_process
-    from backends.core.rundir import RunState
+    from backends.core.runs.processes import is_main_process
+    from backends.core.runs.rundir import RunState
     from backends.worker.rm_eval import eval_source, evaluate
     from backends.worker.trainers import fit, prepare, trainer_kwargs
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backends.core.registry import PROMPTS, MethodSpec
+from backends.core.spec.registry import PROMPTS, MethodSpec
 from backends.methods.grpo import RL_CHARTS, RLParams, check_group, fit_group, kl_reference
 
 if TYPE_CHECKING:
-    from backends.core.config import RunConfig
-    from backends.core.rundir import RunDir, RunState
+    from backends.core.runs.rundir import RunDir, RunState
+    from backends.core.spec.config import RunConfig
     from backends.worker.runtime import Runtime
 
 

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from backends.core.params import Params, RewardSpec, ui
-from backends.core.registry import PROMPTS, MethodSpec
+from backends.core.spec.params import Params, RewardSpec, ui
+from backends.core.spec.registry import PROMPTS, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.config import RunConfig
-    from backends.core.rundir import RunDir, RunState
+    from backends.core.runs.rundir import RunDir, RunState
+    from backends.core.spec.config import RunConfig
     from backends.worker.runtime import Runtime
 
 
@@ -47,8 +47,8 @@ class SampleParams(Params):
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
-    from backends.core.data import load_for_method
-    from backends.core.rundir import RunState
+    from backends.core.data.formats import load_for_method
+    from backends.core.runs.rundir import RunState
     from backends.worker.generation import Generator
     from backends.worker.rewards import build_reward
 

@@ -7,7 +7,7 @@ drop empty or malformed ones and near-duplicates of a seed or of a prompt alread
 (cosine similarity of sentence embeddings above `sda.similarity_threshold`); answer each
 kept prompt `sda.num_samples` times and let the judge pick chosen (best) and rejected
 (worst). With the checkers as judge, a new prompt's constraints are read back out of its
-text (backends/core/taskparse.py), so the embedded tasks' checker judges it.
+text (backends/core/tasks/taskparse.py), so the embedded tasks' checker judges it.
 
 Writes data/synthetic.jsonl (the new pairs), data/pairs.jsonl (the original rows plus the
 new ones when `sda.merge`, with a `source` column saying which), data/written.jsonl (every
@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from backends.core.params import ModelPath, Params, RewardSpec, ui
-from backends.core.registry import PREFERENCE, MethodSpec
+from backends.core.spec.params import ModelPath, Params, RewardSpec, ui
+from backends.core.spec.registry import PREFERENCE, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.config import RunConfig
-    from backends.core.rundir import RunDir, RunState
+    from backends.core.runs.rundir import RunDir, RunState
+    from backends.core.spec.config import RunConfig
     from backends.worker.runtime import Runtime
 
 
@@ -99,7 +99,7 @@ def checkers_can_judge(cfg: RunConfig, rows: list[dict[str, Any]]) -> list[str]:
     as malformed after minutes of writing, so such a set is refused before the run."""
     if cfg.sda.judge.kind != "checkers" or not rows:
         return []
-    from backends.core.taskparse import instruction_of, parse_constraints
+    from backends.core.tasks.taskparse import instruction_of, parse_constraints
 
     if any(parse_constraints(instruction_of(r.get("prompt", ""))) for r in rows):
         return []
@@ -119,7 +119,7 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
 
 def augmentation_report(run: RunDir, label: str) -> list[Any]:
     """The report's section on what the augmentation wrote (kept, dropped, judged pairs)."""
-    from backends.core.report import augmentation_section
+    from backends.core.reports.report import augmentation_section
 
     sec = augmentation_section(run, f"{label}: what the augmentation wrote")
     return [sec] if sec else []

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from backends.core.params import DataPath, Params, ui
-from backends.core.registry import LANGUAGE, MethodSpec
+from backends.core.spec.params import DataPath, Params, ui
+from backends.core.spec.registry import LANGUAGE, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.config import RunConfig
-    from backends.core.rundir import RunDir, RunState
+    from backends.core.runs.rundir import RunDir, RunState
+    from backends.core.spec.config import RunConfig
     from backends.worker.runtime import Runtime
 
 
@@ -58,9 +58,9 @@ class SelectParams(Params):
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
-    from backends.core.config import DataConfig
-    from backends.core.data import load_converted, load_for_method
-    from backends.core.rundir import RunState, atomic_write_text
+    from backends.core.data.formats import load_converted, load_for_method
+    from backends.core.runs.rundir import RunState, atomic_write_text
+    from backends.core.spec.config import DataConfig
     from backends.worker.influence import GradientSketch, features
     from backends.worker.models import load_tokenizer, load_trainable_adapter
     from backends.worker.trainers import peft_config

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from backends.core.params import Params, ui
-from backends.core.registry import LANGUAGE, MethodSpec
+from backends.core.spec.params import Params, ui
+from backends.core.spec.registry import LANGUAGE, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.config import RunConfig
-    from backends.core.rundir import RunDir, RunState
+    from backends.core.runs.rundir import RunDir, RunState
+    from backends.core.spec.config import RunConfig
     from backends.worker.runtime import Runtime
 
 
@@ -37,7 +37,7 @@ class SFTParams(Params):
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     from trl import SFTConfig, SFTTrainer
 
-    from backends.core.processes import is_main_process
+    from backends.core.runs.processes import is_main_process
     from backends.worker import padding_free
     from backends.worker.trainers import current_plan, fit, prepare, trainer_kwargs
 

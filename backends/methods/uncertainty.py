@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from backends.core.params import DataPath, ModelPath, Params, ui
-from backends.core.registry import PREFERENCE, MethodSpec
+from backends.core.spec.params import DataPath, ModelPath, Params, ui
+from backends.core.spec.registry import PREFERENCE, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.config import RunConfig
-    from backends.core.rundir import RunDir, RunState
+    from backends.core.runs.rundir import RunDir, RunState
+    from backends.core.spec.config import RunConfig
     from backends.worker.runtime import Runtime
 
 STORE_NAME = "labels.sqlite"
@@ -88,7 +88,7 @@ def store_path(cfg: RunConfig, run: RunDir) -> Path:
 
 def open_store(path: Path) -> Any:
     """The label store at `path`, refused when it is not one (opening would create a new one)."""
-    from backends.core.store import LabelStore
+    from backends.core.labels.store import LabelStore
 
     if not path.is_file():
         raise FileNotFoundError(f"`uncertainty.store` {path} does not exist (the studio's labels.sqlite)")
@@ -100,7 +100,7 @@ def open_store(path: Path) -> Any:
 
 
 def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
-    from backends.core.rundir import RunState, atomic_write_text
+    from backends.core.runs.rundir import RunState, atomic_write_text
     from backends.worker.rewards import reward_model_reward
 
     u, t0 = cfg.uncertainty, time.time()

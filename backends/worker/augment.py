@@ -9,12 +9,12 @@ import time
 from collections import Counter
 from typing import Any
 
-from backends.core.config import RunConfig
-from backends.core.data import load_converted
-from backends.core.dedup import greedy_dedup
-from backends.core.report import write_augmentation_report
-from backends.core.rundir import RunDir, RunState, atomic_write_text
-from backends.core.taskparse import conflicting, constraints_json, instruction_of, parse_constraints
+from backends.core.data.dedup import greedy_dedup
+from backends.core.data.formats import load_converted
+from backends.core.reports.report import write_augmentation_report
+from backends.core.runs.rundir import RunDir, RunState, atomic_write_text
+from backends.core.spec.config import RunConfig
+from backends.core.tasks.taskparse import conflicting, constraints_json, instruction_of, parse_constraints
 from backends.worker.embed import Embedder
 from backends.worker.generation import Generator
 from backends.worker.rewards import build_reward

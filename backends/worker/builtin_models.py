@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from backends.core.config import EMBEDDED_MODEL, TINY_MODEL
-from backends.core.paths import builtin_model_dir
+from backends.core.spec.config import EMBEDDED_MODEL, TINY_MODEL
+from backends.core.spec.places import builtin_model_dir
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CHATML_TEMPLATE = (
@@ -82,7 +82,7 @@ def build_tiny_llama(out: Path, seed: int = 0) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from backends.core.taskgen import generate_tasks
+    from backends.core.tasks.taskgen import generate_tasks
 
     corpus = []
     for split in ("train", "heldout"):
@@ -137,7 +137,7 @@ def resolve_model_path(name_or_path: str) -> str:
         if (path / "adapter_config.json").exists() or (path / "config.json").exists():
             return str(path.resolve())
         raise ModelLoadError(f"`{name_or_path}` is a folder without config.json or adapter_config.json")
-    from backends.core.online import hub_offline
+    from backends.core.data.online import hub_offline
 
     if why := hub_offline():  # say so at once, not after the hub client's retries
         raise ModelLoadError(

@@ -8,7 +8,7 @@ from typing import Any
 
 from transformers import EarlyStoppingCallback, TrainerCallback
 
-from backends.core.rundir import RunDir
+from backends.core.runs.rundir import RunDir
 
 # Trainer summary keys logged once at the end; they are not curves.
 _SUMMARY_KEYS = {

@@ -1,4 +1,4 @@
-"""`python -m backends.worker.forkserver SOCKET`: the warm fork server (backends/core/forkserver.py
+"""`python -m backends.worker.forkserver SOCKET`: the warm fork server (backends/core/runs/forkserver.py
 says why and how the launcher uses it).
 
 It imports what every worker imports (torch, transformers, trl, peft, datasets, accelerate
@@ -25,8 +25,8 @@ import socket
 import sys
 from pathlib import Path
 
-from backends.core.forkserver import recv_line
-from backends.core.rundir import RunDir
+from backends.core.runs.forkserver import recv_line
+from backends.core.runs.rundir import RunDir
 
 SOURCES = Path(__file__).resolve().parents[1]  # backends/
 # Read by the libraries when the server imported them: a caller whose value differs gets a
@@ -66,7 +66,7 @@ def preload() -> None:
     import backends.worker.run  # noqa: F401
     import backends.worker.runtime  # noqa: F401
     import backends.worker.trainers  # noqa: F401
-    from backends.core import registry
+    from backends.core.spec import registry
 
     registry.specs()  # the method modules
 
@@ -181,7 +181,7 @@ class Server:
             sys.stdout.reconfigure(line_buffering=True, write_through=True)  # as PYTHONUNBUFFERED
             sys.stderr.reconfigure(line_buffering=True, write_through=True)
             sys.argv = ["backends.worker", req["run_dir"]]
-            from backends.core import registry
+            from backends.core.spec import registry
 
             registry.reset()  # the caller's $ALIGNMENT_STUDIO_METHODS, not the server's
             from backends.worker.run import main

@@ -15,7 +15,7 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-from backends.core.config import ModelConfig
+from backends.core.spec.config import ModelConfig
 
 
 def prompt_text(tok: Any, prompt: Any) -> str:

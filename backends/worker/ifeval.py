@@ -28,9 +28,9 @@ import sys
 from functools import lru_cache
 from typing import Any
 
-from backends.core.data import text_of
-from backends.core.ifeval import read_instructions
-from backends.core.paths import cache_dir
+from backends.core.data.formats import text_of
+from backends.core.spec.places import cache_dir
+from backends.core.tasks.ifeval import read_instructions
 
 PUNKT_TABLES = ("collocations.tab", "sent_starters.txt", "abbrev_types.txt", "ortho_context.tab")
 METRICS = ("prompt_strict", "prompt_loose", "instruction_strict", "instruction_loose")

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from backends.core.data import text_of
+from backends.core.data.formats import text_of
 
 
 def token_labels(tok: Any, row: dict[str, Any], max_length: int) -> tuple[list[int], list[int]] | None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.core.comparison import outcome_from_scores
-from backends.core.data import text_of
-from backends.core.params import JudgeSpec, RewardSpec
+from backends.core.data.formats import text_of
+from backends.core.reports.comparison import outcome_from_scores
+from backends.core.spec.params import JudgeSpec, RewardSpec
 from backends.worker.rewards import build_reward
 
 JUDGE_PROMPT = (
@@ -51,7 +51,7 @@ class LLMJudge:
     def __init__(self, spec: JudgeSpec, device: str, attn: str) -> None:
         import torch
 
-        from backends.core.config import EMBEDDED_MODEL, ModelConfig
+        from backends.core.spec.config import EMBEDDED_MODEL, ModelConfig
         from backends.worker.models import load_causal_lm, load_tokenizer
 
         cfg = ModelConfig(name_or_path=spec.path or EMBEDDED_MODEL)

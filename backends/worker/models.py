@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backends.core.config import EMBEDDED_MODEL, ModelConfig
+from backends.core.spec.config import EMBEDDED_MODEL, ModelConfig
 from backends.worker.builtin_models import (  # noqa: F401 - moved there; imported here for their users
     CHATML_TEMPLATE,
     GGUF_FILE,

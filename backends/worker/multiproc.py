@@ -19,9 +19,9 @@ import signal
 import subprocess
 from types import FrameType
 
-from backends.core.config import RunConfig
-from backends.core.processes import RANK_ENV, ProcessPlan, rank_command
-from backends.core.rundir import RunDir, RunState
+from backends.core.runs.processes import RANK_ENV, ProcessPlan, rank_command
+from backends.core.runs.rundir import RunDir, RunState
+from backends.core.spec.config import RunConfig
 
 _ROOT_CAUSE = re.compile(
     r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+).*?traceback\s*:\s*([^\n]*)", re.S

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from backends.core.config import RunConfig
-from backends.core.data import load_for_method
-from backends.core.rundir import RunDir, RunState
+from backends.core.data.formats import load_for_method
+from backends.core.runs.rundir import RunDir, RunState
+from backends.core.spec.config import RunConfig
 from backends.worker import ppo_checkpoint
 from backends.worker import ppo_math as pm
 from backends.worker.models import load_policy, load_tokenizer

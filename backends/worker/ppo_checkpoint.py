@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from backends.core.config import ModelConfig
+from backends.core.spec.config import ModelConfig
 from backends.worker.models import load_causal_lm
 
 if TYPE_CHECKING:

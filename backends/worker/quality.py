@@ -3,7 +3,7 @@
 `QualityMeter(models)` loads the embedder once and, when any compared model is a run of this
 studio that trained on a dataset (or descends from one: PPO from an SFT run), embeds that
 training set's reference answers, so `copy` can say which answers nearly repeat one. The
-text-only signals come from `backends/core/quality.py`.
+text-only signals come from `backends/core/reports/quality.py`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.core.quality import COPY_THRESHOLD, opening, text_signals
+from backends.core.reports.quality import COPY_THRESHOLD, opening, text_signals
 
 MAX_REFERENCES = 4000  # embedding 4000 answers takes seconds; a bigger training set is sampled
 
@@ -27,7 +27,7 @@ def _run_of(model: str) -> Path | None:
 
 
 def _targets(row: dict[str, Any]) -> list[str]:
-    from backends.core.data import text_of
+    from backends.core.data.formats import text_of
 
     return [text_of(row[c]) for c in ("completion", "chosen") if row.get(c)]
 
@@ -35,9 +35,9 @@ def _targets(row: dict[str, Any]) -> list[str]:
 def training_references(models: list[str], log: Any = print) -> list[str]:
     """The reference answers every compared run trained on, following each run's base model
     back through earlier runs. A set that cannot be read is named in the log and left out."""
-    from backends.core import registry
-    from backends.core.config import load_preset
-    from backends.core.data import load_for_method
+    from backends.core.data.formats import load_for_method
+    from backends.core.spec import registry
+    from backends.core.spec.config import load_preset
 
     seen_runs: set[Path] = set()
     texts: list[str] = []
@@ -85,7 +85,7 @@ class QualityMeter:
         )
 
     def measure(self, prompts: list[str], answers: list[str]) -> list[dict[str, Any]]:
-        """Per answer: every signal of `backends.core.quality.SIGNALS` but the opening share
+        """Per answer: every signal of `backends.core.reports.quality.SIGNALS` but the opening share
         (a model-level count, made from `opening`), plus `opening`."""
         p = self.embedder.encode(prompts)
         a = self.embedder.encode(answers)

@@ -8,7 +8,7 @@ one-line templates that happen to meet a constraint.
                      (`backends.worker.embed.Embedder`, the shipped all-MiniLM-L6-v2): an
                      answer about something else scores near 0
     repeated_4grams  share of the answer's word 4-grams that repeat an earlier one
-                     (`backends.core.quality.repeated_ngram_share`): a loop scores near 0
+                     (`backends.core.reports.quality.repeated_ngram_share`): a loop scores near 0
     length_floor     min(1, words / MIN_WORDS): an answer of MIN_WORDS words or more is not
                      scored down; shorter ones lose in proportion; an empty answer scores 0
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.core.data import text_of
-from backends.core.quality import repeated_ngram_share, words
+from backends.core.data.formats import text_of
+from backends.core.reports.quality import repeated_ngram_share, words
 
 MIN_WORDS = 20
 

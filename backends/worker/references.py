@@ -1,6 +1,6 @@
 """Build the embedded tasks' reference answers by rejection sampling from the instruct model.
 
-The generator's own references (`backends/core/taskgen.py`) are filler templates that meet
+The generator's own references (`backends/core/tasks/taskgen.py`) are filler templates that meet
 every constraint and say nothing ("I keep coming back to river."); an SFT on them learns the
 template. Here the embedded model itself answers each train task `k` times; an answer is
 kept when, after formatting repairs that change no content, it meets every constraint and
@@ -15,9 +15,9 @@ opening or closing phrase added, a title line `<<Topic>>` added. Counts (words, 
 bullets, paragraphs), JSON keys and required words are never repaired: the answer has to
 meet them itself.
 
-    python -m backends.worker.references --tasks 1200 --samples 8 --out backends/core/references.jsonl
+    python -m backends.worker.references --tasks 1200 --samples 8 --out backends/core/tasks/references.jsonl
 
-The output is shipped with the package (`backends/core/references.py` reads it); each row
+The output is shipped with the package (`backends/core/tasks/references.py` reads it); each row
 carries the task id, the prompt (so a changed generator cannot pair an answer with another
 prompt), the reference, the rejected answer, and how the reference was made.
 """
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backends.core.tasks import Task
+from backends.core.tasks.tasks import Task
 
 TOP_K = 50  # top-k, not top-p: sorting the 49k-token vocabulary for every sequence cost 12% of the time
 
@@ -103,8 +103,8 @@ def _read_candidates(cache: Path, tasks: dict[str, Task]) -> list[dict[str, Any]
 def build(
     n_tasks: int, k: int, max_new_tokens: int, temperature: float, batch: int, seed: int, out: Path
 ) -> dict[str, Any]:
-    from backends.core.config import EMBEDDED_MODEL, ModelConfig
-    from backends.core.taskgen import make_task
+    from backends.core.spec.config import EMBEDDED_MODEL, ModelConfig
+    from backends.core.tasks.taskgen import make_task
     from backends.worker.embed import Embedder
     from backends.worker.generation import Generator
 

@@ -14,13 +14,13 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from backends.core.config import RunConfig
-from backends.core.data import text_of
-from backends.core.params import RewardSpec
-from backends.core.policy import check_config, recorded_policy
-from backends.core.processes import is_main_process
-from backends.core.rundir import RunDir
-from backends.core.tasks import score_response
+from backends.core.data.formats import text_of
+from backends.core.pipelines.policy import check_config, recorded_policy
+from backends.core.runs.processes import is_main_process
+from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import RunConfig
+from backends.core.spec.params import RewardSpec
+from backends.core.tasks.tasks import score_response
 
 RewardFn = Callable[..., list[float]]
 

@@ -9,10 +9,10 @@ import json
 import time
 from typing import Any
 
-from backends.core.config import EMBEDDED_DATA, DataConfig, RunConfig
-from backends.core.data import load_converted
-from backends.core.rundir import RunDir, atomic_write_text
-from backends.core.winrate import wilson
+from backends.core.data.formats import load_converted
+from backends.core.reports.winrate import wilson
+from backends.core.runs.rundir import RunDir, atomic_write_text
+from backends.core.spec.config import EMBEDDED_DATA, DataConfig, RunConfig
 from backends.worker.rewards import reward_model_reward
 
 

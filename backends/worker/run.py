@@ -18,9 +18,9 @@ import sys
 import time
 from types import FrameType
 
-from backends.core.config import ConfigError, RunConfig, config_from_yaml
-from backends.core.processes import RANK_ENV, ProcessPlan, is_main_process, plan_for_config, world
-from backends.core.rundir import RunDir, RunState
+from backends.core.runs.processes import RANK_ENV, ProcessPlan, is_main_process, plan_for_config, world
+from backends.core.runs.rundir import RunDir, RunState
+from backends.core.spec.config import ConfigError, RunConfig, config_from_yaml
 
 
 class Terminated(BaseException):
@@ -71,7 +71,7 @@ def plan_for(cfg: RunConfig) -> ProcessPlan:
         return ProcessPlan(**json.loads(inherited))
     # CUDA_VISIBLE_DEVICES from the launcher, else (a worker started by hand) the machine's
     # GPUs: planning as if on a CPU would start 2 ranks for SFT on a 1-GPU machine.
-    from backends.core.launcher import detect_gpus
+    from backends.core.runs.launcher import detect_gpus
 
     return plan_for_config(cfg, detect_gpus())
 
@@ -102,7 +102,7 @@ def halved_batch(cfg: RunConfig, err: BaseException) -> tuple[RunConfig, str] | 
 
 def train_here(run: RunDir, cfg: RunConfig, plan: ProcessPlan) -> int:
     """Train in this process (the only one, or one rank of several)."""
-    from backends.core import registry
+    from backends.core.spec import registry
     from backends.worker.runtime import resolve_runtime
     from backends.worker.trainers import configure_trackers
 
@@ -110,11 +110,11 @@ def train_here(run: RunDir, cfg: RunConfig, plan: ProcessPlan) -> int:
     configure_trackers(list(cfg.train.report_to), run)
     runtime = resolve_runtime(cfg.train, cfg.model, registry.get(cfg.method).generates)
     if main_process:
-        from backends.core.memory import estimate_run
+        from backends.core.runs.memory import estimate_run
 
         for note in runtime.notes:
             print(f"runtime: {note}", flush=True)
-        from backends.core.launcher import detect_gpus
+        from backends.core.runs.launcher import detect_gpus
 
         # per GPU on a GPU (its free memory from nvidia-smi), per process on the CPU
         est = estimate_run(cfg, detect_gpus() if runtime.device == "cuda" else None, bf16=runtime.bf16)

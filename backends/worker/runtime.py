@@ -10,7 +10,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backends.core.config import ModelConfig, TrainConfig
+from backends.core.spec.config import ModelConfig, TrainConfig
 
 
 @dataclass

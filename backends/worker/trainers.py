@@ -7,9 +7,9 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
-from backends.core.config import RunConfig
-from backends.core.processes import RANK_ENV, ProcessPlan, is_main_process, plan_processes, world
-from backends.core.rundir import RunDir, RunState
+from backends.core.runs.processes import RANK_ENV, ProcessPlan, is_main_process, plan_processes, world
+from backends.core.runs.rundir import RunDir, RunState
+from backends.core.spec.config import RunConfig
 from backends.worker.callbacks import EarlyStop, RunDirCallback
 from backends.worker.runtime import Runtime
 
@@ -132,7 +132,7 @@ class Inputs:
 def prepare(cfg: RunConfig, rt: Runtime, *, reward_head: bool = False) -> Inputs:
     """Load the datasets in the method's format (refused with a clear error otherwise), the
     tokenizer and the model: a causal LM, or with `reward_head` its backbone plus a scalar head."""
-    from backends.core.data import load_for_method
+    from backends.core.data.formats import load_for_method
     from backends.worker.models import load_policy, load_sequence_classifier, load_tokenizer
 
     score_labelled_positions_only(rt.device)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from trl import RewardTrainer
 
-from backends.core.ranking import per_prompt_weights
+from backends.core.labels.ranking import per_prompt_weights
 
 WEIGHT = "weight"
 

@@ -1,6 +1,6 @@
 """Who may call which of the studio's endpoints. No gradio import.
 
-Two roles (backends/core/accounts.py): a `labeler` labels and looks; an `operator` also
+Two roles (backends/core/access/accounts.py): a `labeler` labels and looks; an `operator` also
 starts and stops things. Every endpoint of the app is classified here by its api name, and
 studio/access.py enforces it in one place, for the page and the API alike. A public endpoint
 missing from both lists counts as operator-only, so a new button that starts something
@@ -9,7 +9,7 @@ is closed to labelers until someone decides otherwise (tests/studio/test_roles.p
 
 from __future__ import annotations
 
-from backends.core.accounts import Role
+from backends.core.access.accounts import Role
 
 # Endpoints that start, stop or create runs and processes, or write shared datasets.
 OPERATOR_ONLY = frozenset(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backends.core.comparison import short
-from backends.core.jsonl import read_jsonl
-from backends.core.rundir import RunDir
+from backends.core.data.jsonl import read_jsonl
+from backends.core.reports.comparison import short
+from backends.core.runs.rundir import RunDir
 
 
 def _fmt(x: float | None, digits: int = 3, sign: bool = False) -> str:
@@ -130,8 +130,8 @@ def people_rows(store: Any, session_name: str, models: list[str]) -> list[list[A
     gives the two models; tie and both-bad votes count as ties (half a win each)."""
     from itertools import combinations
 
-    from backends.core.store import StoreError
-    from backends.core.winrate import Tally
+    from backends.core.labels.store import StoreError
+    from backends.core.reports.winrate import Tally
 
     try:
         sid = store.session_id(session_name)
@@ -177,7 +177,7 @@ def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 def verdict_markdown(wr: dict[str, Any]) -> str:
     """What the Arena says first: the verdict sentences (a model is better only when its score
     is higher at 95% and no quality signal fell), then the quality signals and IFEval's scores."""
-    from backends.core.verdicts import headline, ifeval_table, quality_table
+    from backends.core.reports.verdicts import headline, ifeval_table, quality_table
 
     parts = ["\n".join(f"- **{line}**" for line in headline(wr))]
     if wr.get("quality"):
@@ -196,7 +196,7 @@ def typed_rows(lines: list[str], checkers: bool) -> tuple[list[dict[str, Any]], 
     the checkers ticked, each prompt's constraints are read from its text (the embedded tasks'
     sentences, e.g. "Use exactly 3 sentences."), so the checkers judge what they can read; a
     prompt with none they can read is named, and the run does not start."""
-    from backends.core.taskparse import constraints_json, parse_constraints
+    from backends.core.tasks.taskparse import constraints_json, parse_constraints
 
     rows: list[dict[str, Any]] = [{"prompt": [{"role": "user", "content": x}]} for x in lines]
     if not checkers:

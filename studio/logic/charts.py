@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from backends.core.rundir import atomic_write_text
+from backends.core.runs.rundir import atomic_write_text
 from studio.logic.monitoring import MonitorState, default_metrics  # noqa: F401 (tests import them here)
 
 XAxis = Literal["step", "time", "tokens"]

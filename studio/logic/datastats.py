@@ -11,8 +11,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from backends.core.data import FORMAT_COLUMNS, DetectedFormat, methods_for
-from backends.core.turns import is_conversation
+from backends.core.data.formats import FORMAT_COLUMNS, DetectedFormat, methods_for
+from backends.core.data.turns import is_conversation
 from studio.logic.dataview import DataView
 from studio.logic.templates import ChatTemplate
 

@@ -5,7 +5,7 @@ detected format of a 500k-row file take about a second and any page is one seek 
 statistics come from a seeded random sample of rows. Other files (csv, parquet, json, a
 folder saved by `datasets`) go through `datasets`, which memory-maps Arrow. No torch.
 
-Rows are read through the same plan as the worker's (`backends/core/dataplan.py`): the view
+Rows are read through the same plan as the worker's (`backends/core/data/dataplan.py`): the view
 knows the layout it found (or why none fits), and `read` gives each row as training sees it.
 """
 
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.core.config import EMBEDDED_DATA
-from backends.core.data import DetectedFormat, detect_format
-from backends.core.dataplan import DataFormatError, Plan, kinds, mixed_kinds, resolve_plan
-from backends.core.jsonl import JsonlIndex
-from backends.core.turns import RowError
+from backends.core.data.dataplan import DataFormatError, Plan, kinds, mixed_kinds, resolve_plan
+from backends.core.data.formats import DetectedFormat, detect_format
+from backends.core.data.jsonl import JsonlIndex
+from backends.core.data.turns import RowError
+from backends.core.spec.config import EMBEDDED_DATA
 
 Numbered = list[tuple[int, dict[str, Any]]]  # (row number from 1, row as stored)
 
@@ -142,7 +142,7 @@ def _open(source: str, path: Path | None, method: str) -> DataView:
     import datasets
 
     if source.startswith(EMBEDDED_DATA):
-        from backends.core.data import builtin_rows
+        from backends.core.data.formats import builtin_rows
 
         method = source.split(":", 2)[2] if source.count(":") == 2 else method
         view = open_arrow(datasets.Dataset.from_list(builtin_rows(method, "train", 500, 0)), source)

@@ -24,12 +24,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
-from backends.core import registry
-from backends.core.config import COMMON_SECTIONS, ConfigError, RunConfig, validate_config
-from backends.core.dataplan import DataFormatError
-from backends.core.policy import StudioPolicy, check_config
-from backends.core.preflight import preflight
-from backends.core.rawconfig import load_yaml
+from backends.core.data.dataplan import DataFormatError
+from backends.core.data.preflight import preflight
+from backends.core.pipelines.policy import StudioPolicy, check_config
+from backends.core.spec import registry
+from backends.core.spec.config import COMMON_SECTIONS, ConfigError, RunConfig, validate_config
+from backends.core.spec.rawconfig import load_yaml
 
 Kind = Literal["text", "number", "int", "bool", "choice", "yaml"]
 

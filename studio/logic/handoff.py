@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from backends.core.config import EMBEDDED_DATA
-from backends.core.data import methods_for
+from backends.core.data.formats import methods_for
+from backends.core.spec.config import EMBEDDED_DATA
 from studio.logic import forms
 from studio.logic.dataview import DataView
 
@@ -76,7 +76,7 @@ def mapping_text(mapping: dict[str, str]) -> str:
 
 def preset_method(path: Path) -> str | None:
     """The method a preset runs (None for a pipeline or a file that is not a preset)."""
-    from backends.core.config import ConfigError, read_preset
+    from backends.core.spec.config import ConfigError, read_preset
 
     try:
         raw = read_preset(path)

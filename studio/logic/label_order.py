@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backends.core import registry
-from backends.core.agreement import judge_agreement, ranking_report
-from backends.core.config import ConfigError, RunConfig
-from backends.core.policy import StudioPolicy
-from backends.core.rundir import list_runs
-from backends.core.store import LabelStore, Ordering, Ranking, Vote
+from backends.core.labels.agreement import judge_agreement, ranking_report
+from backends.core.labels.store import LabelStore, Ordering, Ranking, Vote
+from backends.core.pipelines.policy import StudioPolicy
+from backends.core.runs.rundir import list_runs
+from backends.core.spec import registry
+from backends.core.spec.config import ConfigError, RunConfig
 from studio.logic.forms import build_config
 from studio.logic.runs import resolve_run, run_method
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from backends.core.ranking import LETTERS
-from backends.core.store import Item, LabelStore, Progress, Session
+from backends.core.labels.ranking import LETTERS
+from backends.core.labels.store import Item, LabelStore, Progress, Session
 from studio.logic.labeling import message_text
 
 NOTHING_LEFT = "**Nothing left for you to label in this session.** Export below, or pick another session."

@@ -1,6 +1,6 @@
 """Labeling sources: build a session's items from datasets or runs' samples, and show
 answers as written. What one browser shows is in `studio.logic.label_view`. No gradio
-import. (Typed paths go through `backends.core.paths`, the one path policy.)"""
+import. (Typed paths go through `backends.core.access.paths`, the one path policy.)"""
 
 from __future__ import annotations
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from backends.core import registry
-from backends.core.jsonl import JsonlTail, read_jsonl
-from backends.core.rundir import RunDir, RunState
+from backends.core.data.jsonl import JsonlTail, read_jsonl
+from backends.core.runs.rundir import RunDir, RunState
+from backends.core.spec import registry
 from studio.logic.runs import early_stop_text, resolve_run
 
 NOT_METRICS = {"step", "time", "split", "epoch", "error"}

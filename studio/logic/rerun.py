@@ -2,7 +2,7 @@
 
 A rerun starts from the run's resolved config.yaml (every field as the run had it), under a
 new name, through the same route as any form (`forms.build_config`). Resume does what
-`launch.py --resume` does (`backends/core/resume.py`): a new run from the last checkpoint,
+`launch.py --resume` does (`backends/core/runs/resume.py`): a new run from the last checkpoint,
 with the old curve carried over.
 """
 
@@ -14,12 +14,12 @@ from typing import Any
 
 import yaml
 
-from backends.core.config import ConfigError
-from backends.core.launcher import Launcher
-from backends.core.pipeline import is_pipeline
-from backends.core.rawconfig import load_yaml
-from backends.core.resume import create_resumed, resumable_in_ui, resume_config
-from backends.core.rundir import RunDir
+from backends.core.pipelines.pipeline import is_pipeline
+from backends.core.runs.launcher import Launcher
+from backends.core.runs.resume import create_resumed, resumable_in_ui, resume_config
+from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import ConfigError
+from backends.core.spec.rawconfig import load_yaml
 from studio.logic import forms
 from studio.logic.runs import resolve_run
 

@@ -8,11 +8,11 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from backends.core.config import RunConfig
-from backends.core.executors import Executor, Request, request_for
-from backends.core.memory import estimate_run
-from backends.core.processes import plan_for_config, rank_command
-from backends.core.rawconfig import ConfigError
+from backends.core.runs.executors import Executor, Request, request_for
+from backends.core.runs.memory import estimate_run
+from backends.core.runs.processes import plan_for_config, rank_command
+from backends.core.spec.config import RunConfig
+from backends.core.spec.rawconfig import ConfigError
 
 VERDICT = {
     "fits": "fits",

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backends.core.config import ConfigError
-from backends.core.rawconfig import load_yaml
-from backends.core.rundir import RunDir
+from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import ConfigError
+from backends.core.spec.rawconfig import load_yaml
 from studio.logic.monitoring import default_metrics
 from studio.logic.runs import resolve_run, run_method
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backends.core import registry
-from backends.core.rundir import RunDir, list_runs, scan_runs
+from backends.core.runs.rundir import RunDir, list_runs, scan_runs
+from backends.core.spec import registry
 
 RUN_COLUMNS = ["run", "method", "state", "step", "elapsed", "ETA", "device"]
 RUN_COLUMN_WIDTHS = ["29%", "12%", "13%", "11%", "11%", "11%", "13%"]

@@ -11,10 +11,10 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core.config import EMBEDDED_MODEL, ConfigError
-from backends.core.jsonl import read_jsonl
-from backends.core.paths import PathRefused
-from backends.core.rundir import list_runs
+from backends.core.access.paths import PathRefused
+from backends.core.data.jsonl import read_jsonl
+from backends.core.runs.rundir import list_runs
+from backends.core.spec.config import EMBEDDED_MODEL, ConfigError
 from studio.context import StudioContext
 from studio.logic.arena import (
     PAIRED_HEADERS,

@@ -12,12 +12,13 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core import registry
-from backends.core.config import EMBEDDED_DATA
-from backends.core.layouts import LAYOUTS, LayoutName
-from backends.core.paths import PathRefused, builtin_model_dir
-from backends.core.policy import check_value
-from backends.core.rundir import list_runs
+from backends.core.access.paths import PathRefused
+from backends.core.data.layouts import LAYOUTS, LayoutName
+from backends.core.pipelines.policy import check_value
+from backends.core.runs.rundir import list_runs
+from backends.core.spec import registry
+from backends.core.spec.config import EMBEDDED_DATA
+from backends.core.spec.places import builtin_model_dir
 from studio.context import StudioContext
 from studio.logic.datastats import (
     as_text,

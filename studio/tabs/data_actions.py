@@ -9,8 +9,8 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core import registry
-from backends.core.config import EMBEDDED_DATA, EMBEDDED_MODEL, ConfigError, read_preset
+from backends.core.spec import registry
+from backends.core.spec.config import EMBEDDED_DATA, EMBEDDED_MODEL, ConfigError, read_preset
 from studio.context import StudioContext
 from studio.logic.forms import build_config
 from studio.logic.handoff import parse_mapping

@@ -13,8 +13,8 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core.ranking import OrderError, format_order, parse_order, response_ranks, shown_tiers
-from backends.core.store import MAX_RANKED, Item, StoreError
+from backends.core.labels.ranking import OrderError, format_order, parse_order, response_ranks, shown_tiers
+from backends.core.labels.store import MAX_RANKED, Item, StoreError
 from studio.context import StudioContext
 from studio.logic.label_order import ordering_note
 from studio.logic.label_view import (

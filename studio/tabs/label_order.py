@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core.config import ConfigError
+from backends.core.spec.config import ConfigError
 from studio.context import StudioContext
 from studio.logic.label_order import order_config, reward_runs
 from studio.logic.label_view import LabelState

@@ -12,8 +12,8 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core import registry
-from backends.core.agreement import (
+from backends.core.data.formats import text_of
+from backends.core.labels.agreement import (
     agreement_report,
     export_pairs,
     export_rankings,
@@ -21,10 +21,10 @@ from backends.core.agreement import (
     ranking_pairs,
     ranking_report,
 )
-from backends.core.config import ConfigError, read_preset
-from backends.core.data import text_of
-from backends.core.ranking import format_order, shown_tiers
-from backends.core.tasks import score_response
+from backends.core.labels.ranking import format_order, shown_tiers
+from backends.core.spec import registry
+from backends.core.spec.config import ConfigError, read_preset
+from backends.core.tasks.tasks import score_response
 from studio.context import StudioContext
 from studio.logic.forms import build_config
 from studio.logic.label_order import rm_agreement_lines

@@ -9,11 +9,11 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core.config import EMBEDDED_DATA, ConfigError, read_preset
-from backends.core.data import builtin_rows
-from backends.core.jsonl import read_jsonl
-from backends.core.paths import PathRefused
-from backends.core.store import MAX_RANKED, MAX_VOTES_PER_ITEM, StoreError
+from backends.core.access.paths import PathRefused
+from backends.core.data.formats import builtin_rows
+from backends.core.data.jsonl import read_jsonl
+from backends.core.labels.store import MAX_RANKED, MAX_VOTES_PER_ITEM, StoreError
+from backends.core.spec.config import EMBEDDED_DATA, ConfigError, read_preset
 from studio.context import StudioContext
 from studio.logic.forms import build_config
 from studio.logic.label_view import LabelState

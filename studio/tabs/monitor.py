@@ -21,8 +21,8 @@ from typing import Any
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from backends.core import registry
-from backends.core.rundir import list_runs
+from backends.core.runs.rundir import list_runs
+from backends.core.spec import registry
 from studio.context import StudioContext
 from studio.logic.charts import X_CHOICES, figure_json, make_figure, missing_x_notes, write_csv
 from studio.logic.monitoring import MonitorState, default_metrics, reward_length_figure, samples_table

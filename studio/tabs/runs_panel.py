@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core.executors import ExecutorError
+from backends.core.runs.executors import ExecutorError
 from studio.context import StudioContext
 from studio.logic.rerun import find_run, resume_hint, resume_run
 from studio.logic.rundiff import config_diff

@@ -9,10 +9,10 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core.config import ConfigError, config_from_text, read_preset
-from backends.core.executors import ExecutorError
-from backends.core.pipeline import create_pipeline, is_pipeline, start_pipeline
-from backends.core.policy import check_pipeline
+from backends.core.pipelines.pipeline import create_pipeline, is_pipeline, start_pipeline
+from backends.core.pipelines.policy import check_pipeline
+from backends.core.runs.executors import ExecutorError
+from backends.core.spec.config import ConfigError, config_from_text, read_preset
 from studio.context import StudioContext
 from studio.logic import forms
 from studio.logic.handoff import kept_values

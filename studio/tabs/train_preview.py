@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.core import registry
-from backends.core.config import PIPELINE_HELP, ConfigError, config_to_yaml, read_preset
-from backends.core.launcher import REPO_ROOT
-from backends.core.pipeline import is_pipeline
+from backends.core.pipelines.pipeline import is_pipeline
+from backends.core.runs.launcher import REPO_ROOT
+from backends.core.spec import registry
+from backends.core.spec.config import PIPELINE_HELP, ConfigError, config_to_yaml, read_preset
 from studio.context import StudioContext
 from studio.logic import forms
 from studio.logic.rerun import find_run, rerun_base

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.core.registry import LANGUAGE, MethodSpec
+from backends.core.spec.registry import LANGUAGE, MethodSpec
 from backends.methods.sft import SFTParams
 from backends.methods.sft import train as sft_train
 
 
 def report(run: Any, label: str) -> list[Any]:
-    from backends.core.report import Section
+    from backends.core.reports.report import Section
 
     lines = run.metrics_path.read_text().splitlines() if run.metrics_path.exists() else []
     return [Section(f"{label}: what the plugin says", text=[f"plugin report: {len(lines)} metric lines"])]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.core.data import text_of
+from backends.core.data.formats import text_of
 
 
 def vowel_share(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:

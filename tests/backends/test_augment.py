@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.core.dedup import greedy_dedup
-from backends.core.jsonl import read_jsonl
-from backends.core.rundir import list_runs
-from backends.core.taskgen import generate_tasks
-from backends.core.taskparse import conflicting, parse_constraints
+from backends.core.data.dedup import greedy_dedup
+from backends.core.data.jsonl import read_jsonl
+from backends.core.runs.rundir import list_runs
+from backends.core.tasks.taskgen import generate_tasks
+from backends.core.tasks.taskparse import conflicting, parse_constraints
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,7 +120,7 @@ sda:
 
 
 def test_select_ranks_copies_of_the_targets_first(runs_dir: Path, tmp_path: Path, tiny_model: str) -> None:
-    from backends.core.data import builtin_rows
+    from backends.core.data.formats import builtin_rows
 
     targets = builtin_rows("sft", "dev", 4, 0)
     pool = builtin_rows("sft", "train", 20, 0)
@@ -197,9 +197,9 @@ def test_tiny_selection_study_compares_selected_random_and_all(runs_dir: Path, t
 
 
 def test_the_checkers_judge_is_refused_before_a_run_for_prompts_without_constraints(tmp_path: Path) -> None:
-    from backends.core.config import load_preset
-    from backends.core.dataplan import DataFormatError
-    from backends.core.preflight import preflight
+    from backends.core.data.dataplan import DataFormatError
+    from backends.core.data.preflight import preflight
+    from backends.core.spec.config import load_preset
 
     rows = [
         {"prompt": f"Tell me about topic {i}.", "chosen": "A fine answer.", "rejected": "no"}

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.config import (
+from backends.core.pipelines.pipeline import is_pipeline, load_pipeline, stage_dicts
+from backends.core.spec.config import (
     ConfigError,
     RunConfig,
     config_from_yaml,
@@ -14,7 +15,6 @@ from backends.core.config import (
     load_preset,
     read_preset,
 )
-from backends.core.pipeline import is_pipeline, load_pipeline, stage_dicts
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = sorted((ROOT / "presets").rglob("*.yaml"))
@@ -38,7 +38,7 @@ def test_every_shipped_preset_loads_and_round_trips(path: Path) -> None:
 
 
 def test_every_method_and_classic_pipeline_has_a_preset_and_a_tiny_twin() -> None:
-    from backends.core import registry
+    from backends.core.spec import registry
 
     names = {p.stem for p in PRESETS if p.parent.name == "presets"}
     tiny = {p.stem for p in PRESETS if p.parent.name == "tiny"}

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from backends.core.config import ConfigError, RunConfig, load_preset
-from backends.core.dataplan import DataFormatError, resolve_plan
-from backends.core.headless import run_headless
-from backends.core.launcher import Launcher
-from backends.core.preflight import preflight
-from backends.core.rundir import list_runs
+from backends.core.data.dataplan import DataFormatError, resolve_plan
+from backends.core.data.preflight import preflight
+from backends.core.pipelines.headless import run_headless
+from backends.core.runs.launcher import Launcher
+from backends.core.runs.rundir import list_runs
+from backends.core.spec.config import ConfigError, RunConfig, load_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 12  # rows per made-up file: enough for two steps of every method at batch 4
@@ -193,7 +193,7 @@ def test_each_layout_trains_two_steps_as_it_is(
 
 
 def test_converted_rows_are_what_training_sees(tmp_path: Path) -> None:
-    from backends.core.data import load_for_method
+    from backends.core.data.formats import load_for_method
 
     def first(make: Any, method: str, *sets: str) -> dict[str, Any]:
         cfg = config(method, make(tmp_path), *sets)
@@ -223,7 +223,7 @@ def test_converted_rows_are_what_training_sees(tmp_path: Path) -> None:
 
 
 def test_a_score_gap_keeps_only_clear_pairs(tmp_path: Path) -> None:
-    from backends.core.data import load_for_method
+    from backends.core.data.formats import load_for_method
 
     path = ultrafeedback(tmp_path)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
@@ -385,7 +385,7 @@ def test_mapping_is_checked_against_the_layout_fields(tmp_path: Path) -> None:
 
 
 def test_pipeline_stages_are_preflighted(tmp_path: Path) -> None:
-    from backends.core.pipeline import stage_dicts
+    from backends.core.pipelines.pipeline import stage_dicts
 
     raw = {
         "stages": [
@@ -456,9 +456,9 @@ def test_optional_fields_roles_and_implicit_prompts() -> None:
 def test_a_stage_whose_earlier_stage_wrote_unfit_data_is_refused_before_its_run(tmp_path: Path) -> None:
     """`@stage` data exists only once that stage ran: the pipeline preflights it when its stage
     starts, and refuses it before that stage's run directory exists."""
-    from backends.core.config import validate_config
-    from backends.core.pipeline import PipelineRunner, create_pipeline
-    from backends.core.rundir import RunState
+    from backends.core.pipelines.pipeline import PipelineRunner, create_pipeline
+    from backends.core.runs.rundir import RunState
+    from backends.core.spec.config import validate_config
 
     runs = tmp_path / "runs"
     raw = {

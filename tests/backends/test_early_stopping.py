@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from backends.core.config import ConfigError, load_preset
-from backends.core.rundir import RunDir, list_runs
+from backends.core.runs.rundir import RunDir, list_runs
+from backends.core.spec.config import ConfigError, load_preset
 from studio.logic import forms
 
 ROOT = Path(__file__).resolve().parents[2]

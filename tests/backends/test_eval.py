@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backends.core.rundir import RunDir, list_runs
+from backends.core.runs.rundir import RunDir, list_runs
 from tests.backends.headless import run_preset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,8 +86,8 @@ def test_comparison_judged_three_ways(tmp_path: Path, tiny_model: str) -> None:
 
 
 def test_three_models_get_a_bradley_terry_ranking(tmp_path: Path, tiny_model: str) -> None:
-    from backends.core.config import validate_config
-    from backends.core.launcher import Launcher
+    from backends.core.runs.launcher import Launcher
+    from backends.core.spec.config import validate_config
 
     runs = tmp_path / "runs"
     other = tmp_path / "copy"

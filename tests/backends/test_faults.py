@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.config import load_preset
-from backends.core.launcher import Launcher
-from backends.core.rundir import RunDir, RunState, list_runs
+from backends.core.runs.launcher import Launcher
+from backends.core.runs.rundir import RunDir, RunState, list_runs
+from backends.core.spec.config import load_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "presets/tiny/sft.yaml"
@@ -144,8 +144,8 @@ def test_disk_full_while_saving_a_checkpoint_fails_the_run_and_keeps_earlier_one
 ) -> None:
     from transformers import Trainer
 
-    from backends.core.config import config_to_yaml
-    from backends.core.headless import prepare_resume
+    from backends.core.pipelines.headless import prepare_resume
+    from backends.core.spec.config import config_to_yaml
     from backends.worker.run import main as worker
 
     run = RunDir(tmp_path / "run")
@@ -188,8 +188,8 @@ def port_open(url: str) -> bool:
 def test_killing_the_studio_mid_vote_loses_no_acknowledged_vote(tmp_path: Path) -> None:
     from gradio_client import Client
 
-    from backends.core.accounts import add_user
-    from backends.core.store import LabelStore
+    from backends.core.access.accounts import add_user
+    from backends.core.labels.store import LabelStore
     from tests.studio.conftest import free_port
 
     data, users = tmp_path / "data", tmp_path / "users.txt"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.core import forkserver
-from backends.core.config import load_preset
-from backends.core.launcher import Launcher
-from backends.core.rundir import RunDir
+from backends.core.runs import forkserver
+from backends.core.runs.launcher import Launcher
+from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import load_preset
 from tests.conftest import ROOT
 
 

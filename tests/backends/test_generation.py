@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends.core.config import ModelConfig
+from backends.core.spec.config import ModelConfig
 from backends.worker.generation import GENERATION_BATCH, Generator
 
 

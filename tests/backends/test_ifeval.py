@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.dataplan import resolve_plan
-from backends.core.ifeval import IDS, from_constraint
-from backends.core.rundir import RunDir, list_runs
-from backends.core.taskgen import task_rows
-from backends.core.tasks import KINDS, score_response
-from backends.core.turns import RowError
+from backends.core.data.dataplan import resolve_plan
+from backends.core.data.turns import RowError
+from backends.core.runs.rundir import RunDir, list_runs
+from backends.core.tasks.ifeval import IDS, from_constraint
+from backends.core.tasks.taskgen import task_rows
+from backends.core.tasks.tasks import KINDS, score_response
 from backends.worker.ifeval import IFEvalReward, verify
 from tests.backends.headless import run_preset
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.config import RunConfig
-from backends.core.launcher import Launcher, pid_alive
+from backends.core.runs.launcher import Launcher, pid_alive
+from backends.core.spec.config import RunConfig
 
 FAKE = """#!{python}
 import json, os, sys, time

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.config import load_preset
-from backends.core.memory import GIB, RUNTIME_BYTES, estimate, model_shape
+from backends.core.runs.memory import GIB, RUNTIME_BYTES, estimate, model_shape
+from backends.core.spec.config import load_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +76,7 @@ def test_the_verdict_warns_when_tight_and_refuses_when_it_does_not_fit() -> None
 def test_on_gpus_the_verdict_uses_the_least_free_gpu_from_nvidia_smi(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backends.core.memory import available_memory, estimate_run
+    from backends.core.runs.memory import available_memory, estimate_run
 
     smi = tmp_path / "nvidia-smi"
     smi.write_text("#!/bin/sh\necho '0, GPU-aaa, 81000'\necho '1, GPU-bbb, 1200'\n")
@@ -93,7 +93,7 @@ def test_on_gpus_the_verdict_uses_the_least_free_gpu_from_nvidia_smi(
 @pytest.mark.parametrize("preset", ["sample", "eval", "sda", "uncertainty"])
 def test_stages_that_do_not_train_count_no_gradients_optimizer_or_activations(preset: str) -> None:
     """They load a model and run it (the registry says they do not train); sda also generates."""
-    from backends.core.config import validate_config
+    from backends.core.spec.config import validate_config
 
     shape = model_shape("builtin:smollm2-135m-instruct")
     assert shape is not None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from backends.core.rundir import RunDir, list_runs
+from backends.core.runs.rundir import RunDir, list_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 PREF = {"rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen"}
@@ -184,8 +184,8 @@ stages:
 
 
 def test_sample_stage_writes_pairs_ordered_by_the_judge(runs_dir: Path, tiny_model: str) -> None:
-    from backends.core.data import text_of
-    from backends.core.tasks import score_response
+    from backends.core.data.formats import text_of
+    from backends.core.tasks.tasks import score_response
 
     proc = headless(runs_dir, "presets/tiny/sample.yaml", "data.max_samples=24", "sample.sft_threshold=0.3")
     assert proc.returncode == 0, proc.stderr[-3000:]

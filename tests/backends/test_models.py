@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.config import ModelConfig
+from backends.core.spec.config import ModelConfig
 from backends.worker.models import ModelLoadError, load_causal_lm, load_tokenizer, resolve_model_path
 
 
@@ -57,7 +57,7 @@ def test_unknown_builtin_and_bad_folder(tmp_path: Path) -> None:
 
 
 def test_auto_attention_on_a_cpu_is_eager_for_short_sequences_and_sdpa_for_long_ones() -> None:
-    from backends.core.config import ModelConfig, TrainConfig
+    from backends.core.spec.config import ModelConfig, TrainConfig
     from backends.worker.runtime import CPU_EAGER_MAX_LENGTH, resolve_runtime
 
     short = resolve_runtime(TrainConfig(device="cpu", max_length=256), ModelConfig(name_or_path="x"))

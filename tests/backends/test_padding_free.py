@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from backends.core.rundir import list_runs
+from backends.core.runs.rundir import list_runs
 from backends.worker.padding_free import decide, probe
 
 ROOT = Path(__file__).resolve().parents[2]

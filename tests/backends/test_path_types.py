@@ -10,10 +10,10 @@ import typing
 import pytest
 from pydantic import BaseModel
 
-from backends.core.config import ConfigError, config_model, validate_config
-from backends.core.params import path_role
-from backends.core.paths import PathPolicy
-from backends.core.policy import StudioPolicy, check_config
+from backends.core.access.paths import PathPolicy
+from backends.core.pipelines.policy import StudioPolicy, check_config
+from backends.core.spec.config import ConfigError, config_model, validate_config
+from backends.core.spec.params import path_role
 
 PATHY = re.compile(r"file|path|dataset|model|config|folder|director", re.IGNORECASE)
 # str fields whose words sound like a path but that hold none, each with why
@@ -56,7 +56,7 @@ def test_every_field_that_names_a_path_has_the_path_type() -> None:
                 continue
             hints = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             if hints.get("ui_form") is False or (m.__name__, name) in NOT_PATHS:
-                continue  # command-line only: the web keeps the default (backends/core/policy.py)
+                continue  # command-line only: the web keeps the default (backends/core/pipelines/policy.py)
             untyped.append(f"{m.__name__}.{name}")
     assert untyped == []
 

@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backends.core import registry
-from backends.core.config import load_preset
-from backends.core.memory import estimate_run
-from backends.core.processes import plan_processes
-from backends.core.report import run_sections
-from backends.core.rundir import RunDir
+from backends.core.reports.report import run_sections
+from backends.core.runs.memory import estimate_run
+from backends.core.runs.processes import plan_processes
+from backends.core.runs.rundir import RunDir
+from backends.core.spec import registry
+from backends.core.spec.config import load_preset
 from tests.backends import plugin_method
 from tests.conftest import ROOT
 

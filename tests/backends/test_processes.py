@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.config import ConfigError, load_preset
-from backends.core.processes import plan_for_config, plan_processes, rank_command
-from backends.core.rundir import RunDir, list_runs
+from backends.core.runs.processes import plan_for_config, plan_processes, rank_command
+from backends.core.runs.rundir import RunDir, list_runs
+from backends.core.spec.config import ConfigError, load_preset
 from backends.worker.multiproc import rank_failure
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -219,7 +219,7 @@ def test_a_killed_rank_fails_the_run_with_its_exit_code_and_stops_the_others(
 
 
 def test_a_multi_gpu_run_takes_one_gpu_per_process_and_a_cpu_run_one_slot(tmp_path: Path) -> None:
-    from backends.core.launcher import Launcher
+    from backends.core.runs.launcher import Launcher
 
     gpus = Launcher(tmp_path / "g", gpus=["0", "1", "2"])
     two = gpus.create_run(load_preset(ROOT / "presets/tiny/dpo.yaml", ["launch.processes=2"]))

@@ -3,9 +3,15 @@ refuses to call a model better when its answers became templates."""
 
 from __future__ import annotations
 
-from backends.core.comparison import Answers
-from backends.core.quality import distinct_n, opening, repeated_ngram_share, summarize_quality, text_signals
-from backends.core.verdicts import headline, quality_table
+from backends.core.reports.comparison import Answers
+from backends.core.reports.quality import (
+    distinct_n,
+    opening,
+    repeated_ngram_share,
+    summarize_quality,
+    text_signals,
+)
+from backends.core.reports.verdicts import headline, quality_table
 
 VARIED = [
     "Rivers carve valleys over thousands of years and carry silt to the sea.",
@@ -39,7 +45,7 @@ def _answers(models: dict[str, list[str]], scores: dict[str, list[float]]) -> An
 
 
 def _winrate(ans: Answers, models: list[str]) -> dict:
-    from backends.core.comparison import _pair
+    from backends.core.reports.comparison import _pair
 
     quality, pairs = summarize_quality(models, ans.quality, ans.openings)
     judgments = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends.core.params import RewardSpec
+from backends.core.spec.params import RewardSpec
 from backends.worker.quality_reward import MIN_WORDS, QualityReward, length_floor, quality_score
 
 PROMPT = "Explain what makes owls worth a closer look. Do not use any commas. Answer in at most 50 words."

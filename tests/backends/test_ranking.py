@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.agreement import export_rankings, kendall_tau, ranking_pairs, ranking_report
-from backends.core.ranking import (
+from backends.core.labels.agreement import export_rankings, kendall_tau, ranking_pairs, ranking_report
+from backends.core.labels.ranking import (
     OrderError,
     format_order,
     parse_order,
@@ -21,8 +21,8 @@ from backends.core.ranking import (
     response_ranks,
     shown_tiers,
 )
-from backends.core.rundir import list_runs
-from backends.core.store import LabelStore, StoreError
+from backends.core.labels.store import LabelStore, StoreError
+from backends.core.runs.rundir import list_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 

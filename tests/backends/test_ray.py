@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.config import load_preset
-from backends.core.executors import ExecutorConfig, ExecutorError
-from backends.core.ray_executor import RayExecutor
-from backends.core.rundir import RunDir, RunState
+from backends.core.runs.executors import ExecutorConfig, ExecutorError
+from backends.core.runs.ray_executor import RayExecutor
+from backends.core.runs.rundir import RunDir, RunState
+from backends.core.spec.config import load_preset
 from studio.context import StudioContext
 
 ROOT = Path(__file__).resolve().parents[2]

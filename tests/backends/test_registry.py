@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from pydantic import Field
 
-from backends.core import registry
-from backends.core.config import ConfigError, load_preset
-from backends.core.params import Params, ui
-from backends.core.registry import PROMPTS, MethodSpec
+from backends.core.spec import registry
+from backends.core.spec.config import ConfigError, load_preset
+from backends.core.spec.params import Params, ui
+from backends.core.spec.registry import PROMPTS, MethodSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,8 +40,8 @@ def train(cfg: Any, run: Any, rt: Any) -> Any:
 
     import torch
 
-    from backends.core.data import load_for_method, text_of
-    from backends.core.rundir import RunState
+    from backends.core.data.formats import load_for_method, text_of
+    from backends.core.runs.rundir import RunState
     from backends.worker.models import load_causal_lm, load_tokenizer
 
     ds, _ = load_for_method(cfg.method, cfg.data, None)

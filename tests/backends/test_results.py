@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backends.core.jsonl import read_jsonl
-from backends.core.rundir import RunDir, list_runs
+from backends.core.data.jsonl import read_jsonl
+from backends.core.runs.rundir import RunDir, list_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 

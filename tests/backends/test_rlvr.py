@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backends.core.config import validate_config
-from backends.core.rundir import RunDir, list_runs
+from backends.core.runs.rundir import RunDir, list_runs
+from backends.core.spec.config import validate_config
 from backends.methods.grpo import TRL_OPTIONS, RLParams, trl_options
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,8 +90,8 @@ def test_an_unknown_loss_type_is_refused_before_a_run(runs_dir: Path) -> None:
 
 
 def test_rlvr_presets_reuse_the_quickstart_sft() -> None:
-    from backends.core.config import config_to_yaml
-    from backends.core.pipeline import load_pipeline, stage_dicts
+    from backends.core.pipelines.pipeline import load_pipeline, stage_dicts
+    from backends.core.spec.config import config_to_yaml
 
     def sft(preset: str) -> str:
         stages = dict(stage_dicts(load_pipeline(ROOT / preset), preset))

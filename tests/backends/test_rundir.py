@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.rundir import RunDir, RunState, RunStateError, list_runs
+from backends.core.runs.rundir import RunDir, RunState, RunStateError, list_runs
 
 
 @pytest.fixture()

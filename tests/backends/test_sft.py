@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from backends.core.rundir import RunDir, list_runs
+from backends.core.runs.rundir import RunDir, list_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = "presets/tiny/sft.yaml"

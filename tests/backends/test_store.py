@@ -15,9 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.agreement import agreement_report, cohen_kappa, export_pairs, fleiss_kappa, judge_agreement
-from backends.core.store import LabelStore, StoreError
-from backends.core.store_slots import NEXT_SQL
+from backends.core.labels.agreement import (
+    agreement_report,
+    cohen_kappa,
+    export_pairs,
+    fleiss_kappa,
+    judge_agreement,
+)
+from backends.core.labels.store import LabelStore, StoreError
+from backends.core.labels.store_slots import NEXT_SQL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +38,7 @@ def make(tmp_path: Path, n: int = 5, k: int = 1, **kw) -> tuple[LabelStore, int]
 
 WRITER = """
 import sys
-from backends.core.store import LabelStore
+from backends.core.labels.store import LabelStore
 store = LabelStore(sys.argv[1])
 sid = store.session_id("s")
 while (item := store.next_item(sid, sys.argv[2])) is not None:

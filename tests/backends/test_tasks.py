@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.core import references
-from backends.core.taskgen import generate_tasks, make_task, pair_rows, task_rows
-from backends.core.tasks import (
+from backends.core.tasks import references
+from backends.core.tasks.taskgen import generate_tasks, make_task, pair_rows, task_rows
+from backends.core.tasks.tasks import (
     HELDOUT_TOPICS,
     KINDS,
     TRAIN_TOPICS,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.config import validate_config
-from backends.core.launcher import Launcher
-from backends.core.store import LabelStore, StoreError
-from backends.core.taskgen import pair_rows
+from backends.core.labels.store import LabelStore, StoreError
+from backends.core.runs.launcher import Launcher
+from backends.core.spec.config import validate_config
+from backends.core.tasks.taskgen import pair_rows
 from backends.methods.uncertainty import closest_gap, priority
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +139,7 @@ def _store(tmp_path: Path) -> Path:
 
 
 def test_the_data_tab_does_not_offer_it_for_a_dataset() -> None:
-    from backends.core.data import detect_format, methods_for
+    from backends.core.data.formats import detect_format, methods_for
 
     row = {"prompt": "p", "chosen": "a", "rejected": "b"}
     fits = methods_for(detect_format(list(row), row))

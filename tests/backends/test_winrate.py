@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from backends.core.winrate import Tally, bradley_terry, bradley_terry_ci, length_controlled_win_rate, wilson
+from backends.core.reports.winrate import (
+    Tally,
+    bradley_terry,
+    bradley_terry_ci,
+    length_controlled_win_rate,
+    wilson,
+)
 
 
 def test_wilson_interval_by_hand() -> None:
@@ -70,7 +76,7 @@ def test_length_controlled_win_rate_removes_a_length_only_judge() -> None:
 
 
 def test_bootstrap_intervals_by_hand() -> None:
-    from backends.core.winrate import bootstrap_mean_ci, paired_difference, verdict
+    from backends.core.reports.winrate import bootstrap_mean_ci, paired_difference, verdict
 
     # two values: resampled means are 0 (p = 1/4), 0.5 (1/2) or 1 (1/4), so the 2.5% and
     # 97.5% points are exactly 0 and 1
@@ -93,9 +99,9 @@ def test_bootstrap_intervals_by_hand() -> None:
 
 
 def test_comparison_summary_scores_pairs_and_verdicts() -> None:
-    from backends.core.comparison import Answers, summarize
-    from backends.core.config import validate_config
-    from backends.core.verdicts import tally_table
+    from backends.core.reports.comparison import Answers, summarize
+    from backends.core.reports.verdicts import tally_table
+    from backends.core.spec.config import validate_config
 
     models = ["builtin:smollm2-135m-instruct", "/runs/20260101-000000-sft-abcd/model"]
     cfg = validate_config({"method": "eval", "eval": {"models": models}}, "test")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gradio_client import Client
 
-from backends.core.config import read_preset
+from backends.core.spec.config import read_preset
 from studio.logic import forms
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from gradio_client import Client
 
-from backends.core.jsonl import read_jsonl
-from backends.core.rundir import RunDir
+from backends.core.data.jsonl import read_jsonl
+from backends.core.runs.rundir import RunDir
 
 
 def frame(out: dict) -> dict:

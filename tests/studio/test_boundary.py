@@ -52,7 +52,7 @@ def test_importing_every_studio_side_module_loads_no_training_library() -> None:
     code = (
         "import importlib, sys\n"
         f"for m in {mods!r}: importlib.import_module(m)\n"
-        "from backends.core import registry\n"
+        "from backends.core.spec import registry\n"
         "registry.specs()\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
@@ -74,7 +74,7 @@ from gradio_client import Client
 from studio.app import launch_app
 from studio.context import StudioContext
 from studio.logic import forms
-from backends.core.config import read_preset
+from backends.core.spec.config import read_preset
 
 ctx = StudioContext.create({str(tmp_path / "runs")!r}, {str(ROOT / "presets")!r}, {str(data)!r})
 with socket.socket() as s:

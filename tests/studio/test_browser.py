@@ -104,7 +104,7 @@ def test_launch_tiny_sft_and_watch_the_chart(studio, page, tmp_path: Path) -> No
 def test_label_pairs_with_the_keyboard_and_export(studio, page, tmp_path: Path) -> None:
     import json
 
-    from backends.core.taskgen import pair_rows
+    from backends.core.tasks.taskgen import pair_rows
 
     rows = pair_rows("train", 8, seed=1)[:3]
     sid = studio.ctx.store.create_session(
@@ -191,7 +191,7 @@ def test_a_session_made_after_the_page_loaded_shows_when_the_label_tab_is_opened
 
 
 def test_the_tab_title_is_the_studio_s_and_never_flickers(studio, page) -> None:
-    from backends.core.rundir import RunDir
+    from backends.core.runs.rundir import RunDir
 
     run = RunDir(studio.runs_dir / "20990101-000000-title-test-abcd")  # the newest run: the title shows it
     run.path.mkdir(parents=True)

@@ -10,8 +10,8 @@ import json
 import time
 from pathlib import Path
 
-from backends.core.config import load_preset, validate_config
-from backends.core.rundir import RunDir
+from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import load_preset, validate_config
 from tests.studio.conftest import ROOT
 from tests.studio.test_browser import page, shot  # noqa: F401 - the page fixture
 

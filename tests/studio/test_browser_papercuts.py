@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backends.core.config import load_preset
+from backends.core.spec.config import load_preset
 from tests.studio.conftest import ROOT
 from tests.studio.test_browser import choose, page, shot  # noqa: F401 - the page fixture
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.accounts import Accounts, add_user
+from backends.core.access.accounts import Accounts, add_user
 from tests.studio.conftest import ROOT, Server, free_port
 from tests.studio.test_browser import page, shot  # noqa: F401 - the page fixture
 

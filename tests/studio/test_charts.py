@@ -8,9 +8,9 @@ import csv
 import json
 from pathlib import Path
 
-from backends.core.config import validate_config
-from backends.core.launcher import Launcher
-from backends.core.rundir import RunDir
+from backends.core.runs.launcher import Launcher
+from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import validate_config
 from studio.logic.charts import MAX_POINTS, figure_json, make_figure, missing_x_notes, thin, write_csv
 from studio.logic.monitoring import MonitorState
 from studio.logic.runs import default_runs, pick_newest, title_text

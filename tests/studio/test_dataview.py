@@ -140,7 +140,7 @@ def test_data_tab_opens_a_file_and_sends_it_to_train(studio) -> None:
 
 
 def test_line_index_is_exact_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from backends.core.jsonl import JsonlIndex
+    from backends.core.data.jsonl import JsonlIndex
 
     monkeypatch.setattr(JsonlIndex, "CHUNK", 37)  # many boundaries, some inside lines
     rows = [{"prompt": "x" * (i % 13), "completion": str(i)} for i in range(300)]
@@ -220,8 +220,8 @@ def test_mapping_round_trips_from_the_data_tab_to_the_preset(tmp_path: Path) -> 
     and the headless command it shows: the same mapping, and the run reads the same rows."""
     import shlex
 
-    from backends.core.config import apply_overrides, read_preset, validate_config
-    from backends.core.preflight import preflight
+    from backends.core.data.preflight import preflight
+    from backends.core.spec.config import apply_overrides, read_preset, validate_config
     from studio.logic import forms
     from studio.logic.handoff import TrainRequest, parse_mapping, preset_for, request_for, request_values
 
@@ -353,8 +353,8 @@ def test_data_tab_starts_an_augmentation_of_a_users_file(
 
     from gradio_client import Client
 
-    from backends.core.jsonl import read_jsonl
-    from backends.core.rundir import RunDir
+    from backends.core.data.jsonl import read_jsonl
+    from backends.core.runs.rundir import RunDir
     from studio.tabs.data_actions import ACTIONS, action_values
 
     rows = [

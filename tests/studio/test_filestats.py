@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from backends.core.taskgen import pair_rows
+from backends.core.tasks.taskgen import pair_rows
 from studio.logic.filestats import full_stats
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from gradio_client import Client
 
-from backends.core.jsonl import read_jsonl
-from backends.core.taskgen import pair_rows
+from backends.core.data.jsonl import read_jsonl
+from backends.core.tasks.taskgen import pair_rows
 from studio.logic.labeling import items_from_rows, message_text, shown_as_written
 from tests.studio.conftest import ROOT
 
@@ -125,7 +125,7 @@ def finished_reward_run(ctx: Any, model_path: str) -> Any:
     """A succeeded `reward` run whose model/ is the given reward model (no training here)."""
     import shutil
 
-    from backends.core.config import load_preset
+    from backends.core.spec.config import load_preset
 
     run = ctx.launcher.create_run(load_preset(ROOT / "presets/tiny/reward.yaml"), claimed=True, device="cpu")
     shutil.copytree(model_path, run.model_dir)

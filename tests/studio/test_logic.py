@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.config import ConfigError, read_preset
-from backends.core.rundir import RunDir
+from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import ConfigError, read_preset
 from studio.logic import forms
 from studio.logic.charts import MonitorState, ema, make_figure
 from studio.logic.runs import eta_seconds, fmt_seconds, resolve_run, run_row

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from backends.core.config import ConfigError, config_to_yaml, load_preset, read_preset
-from backends.core.paths import PathPolicy
-from backends.core.policy import RewardFunctions, StudioPolicy, check_config
-from backends.core.rundir import RunDir
+from backends.core.access.paths import PathPolicy
+from backends.core.pipelines.policy import RewardFunctions, StudioPolicy, check_config
+from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import ConfigError, config_to_yaml, load_preset, read_preset
 from studio.logic import forms
 from tests.studio.conftest import ROOT, Server, free_port
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from gradio_client import Client
 
-from backends.core.config import read_preset
-from backends.core.paths import PathMissing, PathRefused, resolve_user_path
+from backends.core.access.paths import PathMissing, PathRefused, resolve_user_path
+from backends.core.spec.config import read_preset
 from studio.logic import forms
 from tests.studio.conftest import ROOT, Server, free_port
 

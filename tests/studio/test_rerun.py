@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.config import ConfigError, load_preset
-from backends.core.launcher import Launcher
-from backends.core.rundir import RunDir
+from backends.core.runs.launcher import Launcher
+from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import ConfigError, load_preset
 from studio.context import StudioContext
 from studio.logic import forms
 from studio.logic.rerun import rerun_base, rerun_form, rerun_name, resume_hint, resume_run
@@ -119,8 +119,8 @@ def test_resume_from_the_studio_continues_a_stopped_run_from_its_checkpoint(tmp_
     assert f"resume_from: {ckpt}" in new.config_path.read_text()
     steps = [json.loads(line)["step"] for line in new.metrics_path.read_text().splitlines()]
     assert steps == [1, 2, 3, 4]  # the old curve up to the checkpoint, nothing after it
-    from backends.core.config import config_from_yaml
-    from backends.core.policy import check_config
+    from backends.core.pipelines.policy import check_config
+    from backends.core.spec.config import config_from_yaml
 
     # What the worker does before loading anything: the recorded policy accepts the checkpoint.
     check_config(config_from_yaml(new.config_path.read_text(), "x"), ctx.policy)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.core.config import load_preset, read_preset
-from backends.core.executor_kinds import make_executor
-from backends.core.executors import ExecutorConfig
-from backends.core.launcher import Launcher
+from backends.core.runs.executor_kinds import make_executor
+from backends.core.runs.executors import ExecutorConfig
+from backends.core.runs.launcher import Launcher
+from backends.core.spec.config import load_preset, read_preset
 from studio.logic import forms
 from studio.logic.resources import form_request, placement, resources
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from backends.core.accounts import AccountError, Accounts, add_user, read_users, verify_password
-from backends.core.config import read_preset
+from backends.core.access.accounts import AccountError, Accounts, add_user, read_users, verify_password
+from backends.core.spec.config import read_preset
 from studio.logic import forms
 from studio.logic.access import LABELER_OK, OPERATOR_ONLY
 from tests.studio.conftest import ROOT, Server, free_port
@@ -205,7 +205,7 @@ def test_logins_are_throttled_and_logged_and_a_password_change_ends_sessions(acc
 
     import httpx
 
-    from backends.core.logins import FREE_FAILURES
+    from backends.core.access.logins import FREE_FAILURES
 
     users, url = accounts_studio.ctx.accounts.path, accounts_studio.url
     add_user(users, "tom", "labeler", "tom-pass-1")
@@ -237,7 +237,7 @@ def test_logins_are_throttled_and_logged_and_a_password_change_ends_sessions(acc
 
 
 def test_an_address_trying_many_names_is_throttled_and_the_lock_grows() -> None:
-    from backends.core.logins import CLIENT, FREE_FAILURES, LoginGuard, LoginThrottled
+    from backends.core.access.logins import CLIENT, FREE_FAILURES, LoginGuard, LoginThrottled
 
     now = [1000.0]
     lines: list[str] = []
