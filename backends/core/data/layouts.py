@@ -29,7 +29,7 @@ from backends.core.data.layout_readers import (  # noqa: F401 - the readers the 
     trl,
     trl_format,
 )
-from backends.core.spec.layout_fields import ALL_FIELDS, FIELDS, LayoutName  # noqa: F401 - the schema, re-exported
+from backends.core.spec.layout_fields import FIELDS, LayoutName  # noqa: F401 - LayoutName re-exported for the Data tab
 
 
 @dataclass(frozen=True)
@@ -148,4 +148,3 @@ LAYOUTS: dict[str, Layout] = {
         ),
     )
 }
-LAYOUT_FIELDS = ALL_FIELDS
