@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,3 +110,17 @@ def test_no_source_file_is_over_300_lines() -> None:
         str(p.relative_to(ROOT)): n for p in SOURCES if (n := len(p.read_text().splitlines())) > MAX_LINES
     }
     assert not long, long
+
+
+def test_every_source_package_has_an_init_and_none_is_git_ignored() -> None:
+    """A package without __init__.py still imports (as a namespace package), so only this finds
+    one that a .gitignore rule keeps out of a clean checkout."""
+    folders = {p.parent for p in SOURCES if p.parent != ROOT}
+    assert not [str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").exists()]
+    if not (ROOT / ".git").exists():
+        return  # an sdist or a copy without git: nothing can be ignored
+    paths = [str(p.relative_to(ROOT)) for p in SOURCES]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *paths], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+    assert not ignored, f"git ignores these sources, so a clean checkout lacks them: {ignored}"
