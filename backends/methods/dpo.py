@@ -15,9 +15,8 @@ from backends.core.spec.params import Params, ui
 from backends.core.spec.registry import PREFERENCE, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.runs.rundir import RunDir, RunState
-    from backends.core.spec.config import RunConfig
-    from backends.worker.runtime import Runtime
+    from backends.core.runs.rundir import RunState
+    from backends.worker.context import RunContext
 
 DPOLoss = Literal[
     "sigmoid",
@@ -70,30 +69,22 @@ class DPOParams(Params):
     )
 
 
-def fit_preference(
-    cfg: RunConfig, run: RunDir, rt: Runtime, trainer_cls: Any, config_cls: Any, **extra: Any
-) -> RunState:
+def fit_preference(ctx: RunContext, trainer_cls: Any, config_cls: Any, **extra: Any) -> RunState:
     """The DPO family's shared path: data, model, TRL config (with `extra`), train, save."""
     from backends.worker.trainers import fit, prepare, trainer_kwargs
 
-    inputs = prepare(cfg, rt)
-    args = config_cls(
-        **trainer_kwargs(cfg, run, rt), max_length=cfg.train.max_length, beta=cfg.dpo.beta, **extra
-    )
-    return fit(trainer_cls, cfg, run, inputs, args)
+    inputs = prepare(ctx)
+    cfg = ctx.cfg
+    args = config_cls(**trainer_kwargs(ctx), max_length=cfg.train.max_length, beta=cfg.dpo.beta, **extra)
+    return fit(trainer_cls, ctx, inputs, args)
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def train(ctx: RunContext) -> RunState:
     from trl import DPOConfig, DPOTrainer
 
+    d = ctx.cfg.dpo
     return fit_preference(
-        cfg,
-        run,
-        rt,
-        DPOTrainer,
-        DPOConfig,
-        loss_type=[cfg.dpo.loss_type],
-        label_smoothing=cfg.dpo.label_smoothing,
+        ctx, DPOTrainer, DPOConfig, loss_type=[d.loss_type], label_smoothing=d.label_smoothing
     )
 
 

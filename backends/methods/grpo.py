@@ -17,9 +17,9 @@ from backends.core.spec.params import Params, RewardSpec, ui
 from backends.core.spec.registry import PROMPTS, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.runs.rundir import RunDir, RunState
+    from backends.core.runs.rundir import RunState
     from backends.core.spec.config import RunConfig
-    from backends.worker.runtime import Runtime
+    from backends.worker.context import RunContext
 
 GROUP = ("grpo", "rloo")
 # every `loss_type` TRL 1.16's GRPOTrainer computes (trl/trainer/grpo_trainer.py, _compute_loss)
@@ -178,35 +178,35 @@ def trl_options(rl: RLParams, method: str) -> dict[str, Any]:
     return {name: getattr(rl, name) for name in TRL_OPTIONS if method in readers(name)}
 
 
-def fit_group(cfg: RunConfig, run: RunDir, rt: Runtime, trainer_cls: Any, config_cls: Any) -> RunState:
+def fit_group(ctx: RunContext, trainer_cls: Any, config_cls: Any) -> RunState:
     """GRPO's and RLOO's shared path: rewards, TRL config, train, save."""
     from backends.worker.rewards import SampleRecorder, StepForRecorder, build_reward, reward_names
     from backends.worker.trainers import fit, prepare, trainer_kwargs, use_vllm
 
-    inputs = prepare(cfg, rt)
-    rl = cfg.rl
-    recorder = SampleRecorder(run, rl.samples_per_log)
+    inputs = prepare(ctx)
+    cfg, rl = ctx.cfg, ctx.cfg.rl
+    recorder = SampleRecorder(ctx.run, rl.samples_per_log, ctx.main_process)
     funcs = [
         recorder.wrap(build_reward(s), n) for s, n in zip(rl.rewards, reward_names(rl.rewards), strict=True)
     ]
     args = config_cls(
-        **trainer_kwargs(cfg, run, rt),
+        **trainer_kwargs(ctx),
         num_generations=rl.num_generations,
         max_completion_length=rl.max_completion_length,
         temperature=rl.temperature,
         beta=rl.beta,
         reward_weights=[s.weight for s in rl.rewards],
-        use_vllm=use_vllm(rt),
+        use_vllm=use_vllm(ctx.runtime),
         vllm_mode="colocate",
         **trl_options(rl, cfg.method),
     )
-    return fit(trainer_cls, cfg, run, inputs, args, callbacks=[StepForRecorder(recorder)], reward_funcs=funcs)
+    return fit(trainer_cls, ctx, inputs, args, callbacks=[StepForRecorder(recorder)], reward_funcs=funcs)
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def train(ctx: RunContext) -> RunState:
     from trl import GRPOConfig, GRPOTrainer
 
-    return fit_group(cfg, run, rt, GRPOTrainer, GRPOConfig)
+    return fit_group(ctx, GRPOTrainer, GRPOConfig)
 
 
 RL_CHARTS = ("reward", "kl", "completions/mean_length", "reward_std")

@@ -10,9 +10,8 @@ from backends.core.spec.params import Params, ui
 from backends.core.spec.registry import MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.runs.rundir import RunDir, RunState
-    from backends.core.spec.config import RunConfig
-    from backends.worker.runtime import Runtime
+    from backends.core.runs.rundir import RunState
+    from backends.worker.context import RunContext
 
 
 class KTOParams(Params):
@@ -23,21 +22,22 @@ class KTOParams(Params):
     undesirable_weight: float = Field(1.0, gt=0.0, title="Undesirable weight")
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def train(ctx: RunContext) -> RunState:
     from trl import KTOConfig, KTOTrainer
 
     from backends.worker.trainers import fit, prepare, trainer_kwargs
 
-    inputs = prepare(cfg, rt)
+    inputs = prepare(ctx)
+    cfg = ctx.cfg
     k = cfg.kto
     args = KTOConfig(
-        **trainer_kwargs(cfg, run, rt),
+        **trainer_kwargs(ctx),
         max_length=cfg.train.max_length,
         beta=k.beta,
         desirable_weight=k.desirable_weight,
         undesirable_weight=k.undesirable_weight,
     )
-    return fit(KTOTrainer, cfg, run, inputs, args)
+    return fit(KTOTrainer, ctx, inputs, args)
 
 
 METHOD = MethodSpec(

@@ -9,15 +9,14 @@ from backends.core.spec.registry import PREFERENCE, MethodSpec
 from backends.methods.dpo import DPOParams, fit_preference
 
 if TYPE_CHECKING:
-    from backends.core.runs.rundir import RunDir, RunState
-    from backends.core.spec.config import RunConfig
-    from backends.worker.runtime import Runtime
+    from backends.core.runs.rundir import RunState
+    from backends.worker.context import RunContext
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def train(ctx: RunContext) -> RunState:
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
-    return fit_preference(cfg, run, rt, ORPOTrainer, ORPOConfig)
+    return fit_preference(ctx, ORPOTrainer, ORPOConfig)
 
 
 METHOD = MethodSpec(

@@ -10,15 +10,14 @@ from backends.core.spec.registry import PROMPTS, MethodSpec
 from backends.methods.grpo import RLParams, kl_reference
 
 if TYPE_CHECKING:
-    from backends.core.runs.rundir import RunDir, RunState
-    from backends.core.spec.config import RunConfig
-    from backends.worker.runtime import Runtime
+    from backends.core.runs.rundir import RunState
+    from backends.worker.context import RunContext
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def train(ctx: RunContext) -> RunState:
     from backends.worker.ppo import PPORunner
 
-    return PPORunner(cfg, run, rt).train()
+    return PPORunner(ctx).train()
 
 
 METHOD = MethodSpec(

@@ -10,9 +10,8 @@ from backends.core.spec.params import DataPath, Params, ui
 from backends.core.spec.registry import PREFERENCE, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.runs.rundir import RunDir, RunState
-    from backends.core.spec.config import RunConfig
-    from backends.worker.runtime import Runtime
+    from backends.core.runs.rundir import RunState
+    from backends.worker.context import RunContext
 
 
 class RewardParams(Params):
@@ -43,18 +42,18 @@ class RewardParams(Params):
     )
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def train(ctx: RunContext) -> RunState:
     from trl import RewardConfig, RewardTrainer
 
-    from backends.core.runs.processes import is_main_process
     from backends.core.runs.rundir import RunState
     from backends.worker.rm_eval import eval_source, evaluate
     from backends.worker.trainers import fit, prepare, trainer_kwargs
 
-    inputs = prepare(cfg, rt, reward_head=True)
+    cfg, run = ctx.cfg, ctx.run
+    inputs = prepare(ctx, reward_head=True)
     check_lengths(inputs.train, inputs.tokenizer, cfg.train.max_length)
     args = RewardConfig(
-        **trainer_kwargs(cfg, run, rt),
+        **trainer_kwargs(ctx),
         max_length=cfg.train.max_length,
         center_rewards_coefficient=cfg.reward.center_rewards_coefficient,
     )
@@ -67,11 +66,11 @@ def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         if inputs.eval is not None:
             inputs.eval = with_prompt_weights(inputs.eval, "eval")
         trainer_cls = WeightedRewardTrainer
-    state = fit(trainer_cls, cfg, run, inputs, args, peft_task="SEQ_CLS")
+    state = fit(trainer_cls, ctx, inputs, args, peft_task="SEQ_CLS")
     source = eval_source(cfg)
     # the main process alone: it saved model/ and is the one writer of metrics.jsonl
-    if source is not None and state == RunState.SUCCEEDED and is_main_process():
-        run.update_status(phase="evaluating")
+    if source is not None and state == RunState.SUCCEEDED and ctx.main_process:
+        ctx.progress.phase("evaluating")
         evaluate(cfg, run, source, run.read_status().get("step") or 0)
     return state
 

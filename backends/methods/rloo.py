@@ -9,15 +9,14 @@ from backends.core.spec.registry import PROMPTS, MethodSpec
 from backends.methods.grpo import RL_CHARTS, RLParams, check_group, fit_group, kl_reference
 
 if TYPE_CHECKING:
-    from backends.core.runs.rundir import RunDir, RunState
-    from backends.core.spec.config import RunConfig
-    from backends.worker.runtime import Runtime
+    from backends.core.runs.rundir import RunState
+    from backends.worker.context import RunContext
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def train(ctx: RunContext) -> RunState:
     from trl import RLOOConfig, RLOOTrainer
 
-    return fit_group(cfg, run, rt, RLOOTrainer, RLOOConfig)
+    return fit_group(ctx, RLOOTrainer, RLOOConfig)
 
 
 METHOD = MethodSpec(

@@ -29,7 +29,7 @@ from backends.core.spec.registry import PREFERENCE, MethodSpec
 if TYPE_CHECKING:
     from backends.core.runs.rundir import RunDir, RunState
     from backends.core.spec.config import RunConfig
-    from backends.worker.runtime import Runtime
+    from backends.worker.context import RunContext
 
 
 class SDAParams(Params):
@@ -111,10 +111,10 @@ def checkers_can_judge(cfg: RunConfig, rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def train(ctx: RunContext) -> RunState:
     from backends.worker.augment import augment
 
-    return augment(cfg, run, rt)
+    return augment(ctx)
 
 
 def augmentation_report(run: RunDir, label: str) -> list[Any]:

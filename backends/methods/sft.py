@@ -10,9 +10,8 @@ from backends.core.spec.params import Params, ui
 from backends.core.spec.registry import LANGUAGE, MethodSpec
 
 if TYPE_CHECKING:
-    from backends.core.runs.rundir import RunDir, RunState
-    from backends.core.spec.config import RunConfig
-    from backends.worker.runtime import Runtime
+    from backends.core.runs.rundir import RunState
+    from backends.worker.context import RunContext
 
 
 class SFTParams(Params):
@@ -34,30 +33,30 @@ class SFTParams(Params):
     )
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def train(ctx: RunContext) -> RunState:
     from trl import SFTConfig, SFTTrainer
 
-    from backends.core.runs.processes import is_main_process
     from backends.worker import padding_free
-    from backends.worker.trainers import current_plan, fit, prepare, trainer_kwargs
+    from backends.worker.trainers import fit, prepare, trainer_kwargs
 
-    inputs = prepare(cfg, rt)
+    cfg = ctx.cfg
+    inputs = prepare(ctx)
     free, line = padding_free.decide(
         cfg.sft.padding_free,
         cfg.sft.packing,
-        current_plan(cfg).per_device_batch,
+        ctx.plan.per_device_batch,
         inputs.model,
-        rt.attn_implementation,
+        ctx.runtime.attn_implementation,
     )
-    if is_main_process():
+    if ctx.main_process:
         print(line, flush=True)
     args = SFTConfig(
-        **trainer_kwargs(cfg, run, rt),
+        **trainer_kwargs(ctx),
         max_length=cfg.train.max_length,
         completion_only_loss=cfg.sft.completion_only_loss,
         packing=cfg.sft.packing,
     )
-    return fit(padding_free.trainer_class(SFTTrainer) if free else SFTTrainer, cfg, run, inputs, args)
+    return fit(padding_free.trainer_class(SFTTrainer) if free else SFTTrainer, ctx, inputs, args)
 
 
 METHOD = MethodSpec(

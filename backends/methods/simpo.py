@@ -9,17 +9,15 @@ from backends.core.spec.registry import PREFERENCE, MethodSpec
 from backends.methods.dpo import PREFERENCE_CHARTS, DPOParams, fit_preference
 
 if TYPE_CHECKING:
-    from backends.core.runs.rundir import RunDir, RunState
-    from backends.core.spec.config import RunConfig
-    from backends.worker.runtime import Runtime
+    from backends.core.runs.rundir import RunState
+    from backends.worker.context import RunContext
 
 
-def train(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def train(ctx: RunContext) -> RunState:
     from trl.experimental.cpo import CPOConfig, CPOTrainer
 
-    return fit_preference(
-        cfg, run, rt, CPOTrainer, CPOConfig, loss_type="simpo", cpo_alpha=0.0, simpo_gamma=cfg.dpo.simpo_gamma
-    )
+    gamma = ctx.cfg.dpo.simpo_gamma
+    return fit_preference(ctx, CPOTrainer, CPOConfig, loss_type="simpo", cpo_alpha=0.0, simpo_gamma=gamma)
 
 
 METHOD = MethodSpec(

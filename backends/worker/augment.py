@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
 from collections import Counter
 from typing import Any
 
 from backends.core.data.dedup import greedy_dedup
 from backends.core.data.formats import load_converted
 from backends.core.reports.report import write_augmentation_report
-from backends.core.runs.rundir import RunDir, RunState, atomic_write_text
-from backends.core.spec.config import RunConfig
+from backends.core.runs.rundir import RunState, atomic_write_text
 from backends.core.tasks.taskparse import conflicting, constraints_json, instruction_of, parse_constraints
+from backends.worker.context import RunContext
 from backends.worker.embed import Embedder
 from backends.worker.generation import Generator
 from backends.worker.rewards import build_reward
-from backends.worker.runtime import Runtime
 
 # Self-Instruct's way: the model continues a numbered list of seed instructions (plain text,
 # no chat template) and its next line is the new instruction. Asked in a chat turn to "write
@@ -59,7 +57,8 @@ def _unjudgeable(parsed: list[Any]) -> str:
     return "malformed: constraints that contradict each other" if conflicting(parsed) else ""
 
 
-def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
+def augment(ctx: RunContext) -> RunState:
+    cfg, run, rt, progress = ctx.cfg, ctx.run, ctx.runtime, ctx.progress
     s, seed = cfg.sda, cfg.train.seed
     rows = list(load_converted("sda", cfg.data)[0])
     conversational = isinstance(rows[0].get("prompt"), list)
@@ -67,9 +66,7 @@ def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
     rng = random.Random(seed)
     seeds = rng.sample(originals, min(len(originals), max(s.shots, round(s.seed_fraction * len(originals)))))
     total = 3
-    run.update_status(
-        phase="writing prompts", total_steps=total, step=0, train_started_at=time.time(), first_step=0
-    )
+    progress.begin("writing prompts", total)
     requests = [writing_prompt(rng.sample(seeds, min(s.shots, len(seeds)))) for _ in range(s.new_prompts)]
     writer_cfg = (
         cfg.model.model_copy(update={"name_or_path": s.writer_model}) if s.writer_model else cfg.model
@@ -96,7 +93,7 @@ def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
             candidates.append((text, constraints_json(parsed) if parsed else None))  # type: ignore[arg-type]
     malformed = sum(1 for r in log if r["fate"])
     pending = [r for r in log if not r["fate"]]
-    run.update_status(phase="deduplicating", step=1)
+    progress.phase("deduplicating", step=1)
     emb = Embedder(s.embedding_model)
     keep, similarity = greedy_dedup(
         emb.encode(seeds), emb.encode([c[0] for c in candidates]), s.similarity_threshold
@@ -106,7 +103,7 @@ def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         r["similarity"] = round(sim, 4)
         r["fate"] = "kept" if k else f"near-duplicate: similarity {sim:.3f} > {s.similarity_threshold}"
     kept_rows = [r for r in pending if r["fate"] == "kept"]
-    run.update_status(phase="sampling answers", step=2)
+    progress.phase("sampling answers", step=2)
     judge = build_reward(s.judge)
     wrap = (lambda p: [{"role": "user", "content": p}]) if conversational else (lambda p: p)
     answer = (lambda t: [{"role": "assistant", "content": t}]) if conversational else (lambda t: t)
@@ -160,12 +157,11 @@ def augment(cfg: RunConfig, run: RunDir, rt: Runtime) -> RunState:
         "judge": s.judge.kind,
     }
     atomic_write_text(run.summary_path, json.dumps(summary, indent=2))
-    metrics = {"step": total, "time": time.time(), "split": "train", **counts}
+    metrics: dict[str, Any] = dict(counts)
     if scores_all:
         metrics["reward"] = sum(scores_all) / len(scores_all)
-    run.append_metrics(metrics)
+    progress.step(total, metrics)
     write_augmentation_report(run)  # the counts and the similarity chart, report.md / .html
-    run.update_status(step=total)
     print("sda: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
     for why, n in reasons.most_common():
         print(f"sda: {n} {why}", flush=True)

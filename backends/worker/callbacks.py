@@ -8,7 +8,7 @@ from typing import Any
 
 from transformers import EarlyStoppingCallback, TrainerCallback
 
-from backends.core.runs.rundir import RunDir
+from backends.worker.context import Progress
 
 # Trainer summary keys logged once at the end; they are not curves.
 _SUMMARY_KEYS = {
@@ -20,51 +20,27 @@ _SUMMARY_KEYS = {
 }
 
 
-def any_process(flag: bool) -> bool:
-    """True if `flag` is true in any process of a multi-process run (one all-reduce). Every
-    rank must stop at the same step, or the others wait forever in their next collective."""
-    import torch
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return flag
-    on_gpu = dist.get_backend() == "nccl"
-    device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
-    value = torch.tensor([1 if flag else 0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
-
-
 class RunDirCallback(TrainerCallback):
-    """Writes every log to metrics.jsonl, progress to status.json, and honours STOP. In a
-    multi-process run only the main process writes; every process sees STOP at the same step."""
+    """A TRL / transformers trainer's events, told to the run's Progress: every log becomes a
+    metrics row, each step the step count, and STOP stops every process at the same step."""
 
-    def __init__(self, run: RunDir) -> None:
-        self.run = run
-        self.stopped = False
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
         self._last_tokens: tuple[float, float] | None = None  # (time, num_tokens)
 
+    @property
+    def stopped(self) -> bool:
+        return self.progress.stopped
+
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if not state.is_world_process_zero:
-            return
-        self.run.update_status(
-            step=state.global_step,
-            total_steps=state.max_steps,
-            phase="training",
-            train_started_at=time.time(),
-            first_step=state.global_step,
-        )
+        self.progress.begin("training", state.max_steps, first=state.global_step)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
         if not logs or not state.is_world_process_zero:
             return
         now = time.time()
         is_eval = any(k.startswith("eval_") for k in logs)
-        row: dict[str, Any] = {
-            "step": state.global_step,
-            "time": now,
-            "split": "eval" if is_eval else "train",
-        }
+        row: dict[str, Any] = {}
         for key, value in logs.items():
             if key in _SUMMARY_KEYS or not isinstance(value, int | float):
                 continue
@@ -76,18 +52,23 @@ class RunDirCallback(TrainerCallback):
             if self._last_tokens is not None and now > self._last_tokens[0]:
                 row["tokens_per_sec"] = (tokens - self._last_tokens[1]) / (now - self._last_tokens[0])
             self._last_tokens = (now, tokens)
-        if set(row) - {"step", "time", "split", "epoch"}:
-            self.run.append_metrics(row)
-        self.run.update_status(step=state.global_step, total_steps=state.max_steps, updated_at=now)
+        worth_a_row = set(row) - {"epoch"}
+        self.progress.step(
+            state.global_step,
+            row if worth_a_row else None,
+            split="eval" if is_eval else "train",
+            total_steps=state.max_steps,
+        )
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if any_process(self.run.stop_requested()) and not self.stopped:
+        if self.progress.stopped:
+            return
+        if self.progress.should_stop():
             if state.is_world_process_zero:
                 print(
                     f"STOP file found at step {state.global_step}: saving a checkpoint and stopping",
                     flush=True,
                 )
-            self.stopped = True
             control.should_save = True
             control.should_training_stop = True
 

@@ -22,21 +22,21 @@ import torch
 from torch import nn
 
 from backends.core.data.formats import load_for_method
-from backends.core.runs.rundir import RunDir, RunState
-from backends.core.spec.config import RunConfig
+from backends.core.runs.rundir import RunState
 from backends.worker import ppo_checkpoint
 from backends.worker import ppo_math as pm
+from backends.worker.context import RunContext
 from backends.worker.models import load_policy, load_tokenizer
 from backends.worker.rewards import SampleRecorder, build_reward, reward_names
-from backends.worker.runtime import Runtime
 from backends.worker.trainers import peft_config
 
 
 class PPORunner:
-    def __init__(self, cfg: RunConfig, run: RunDir, rt: Runtime) -> None:
+    def __init__(self, ctx: RunContext) -> None:
         from accelerate import Accelerator
 
-        self.cfg, self.run, self.rt, self.rl = cfg, run, rt, cfg.rl
+        cfg, run, rt = ctx.cfg, ctx.run, ctx.runtime
+        self.cfg, self.run, self.rt, self.rl, self.progress = cfg, run, rt, cfg.rl, ctx.progress
         torch.manual_seed(cfg.train.seed)
         random.seed(cfg.train.seed)
         trackers = list(cfg.train.report_to)
@@ -71,7 +71,7 @@ class PPORunner:
             ppo_checkpoint.load_state(self, resume)
         self.names = reward_names(self.rl.rewards)
         self.rewards = [build_reward(s) for s in self.rl.rewards]
-        self.recorder = SampleRecorder(run, self.rl.samples_per_log)
+        self.recorder = SampleRecorder(run, self.rl.samples_per_log, ctx.main_process)
         ds, _ = load_for_method("ppo", cfg.data, None)
         self.rows = list(ds)
 
@@ -212,13 +212,7 @@ class PPORunner:
             if t.max_steps > 0
             else max(1, int(len(self.rows) * t.num_train_epochs) // t.per_device_train_batch_size)
         )
-        self.run.update_status(
-            phase="training",
-            total_steps=total,
-            step=self.start_step,
-            train_started_at=time.time(),
-            first_step=self.start_step,
-        )
+        self.progress.begin("training", total, first=self.start_step)
         print(
             f"ppo: {total} updates of {t.per_device_train_batch_size} rollouts, reference = "
             f"{'adapter disabled' if self.cfg.lora.enabled else 'frozen copy'}",
@@ -233,11 +227,9 @@ class PPORunner:
             kl_seq = float(b["kl"].sum(1).mean())
             if self.rl.adaptive_kl:
                 self.kl.update(kl_seq, t.per_device_train_batch_size)
+            row: dict[str, Any] | None = None
             if step % t.logging_steps == 0 or step == total:
                 row = {
-                    "step": step,
-                    "time": time.time(),
-                    "split": "train",
                     "reward": float(b["scores"].mean()),
                     "reward_std": float(b["scores"].std()) if len(b["scores"]) > 1 else 0.0,
                     "kl": kl_seq,
@@ -249,23 +241,17 @@ class PPORunner:
                     **b["means"],
                     **stats,
                 }
-                self.run.append_metrics(row)
                 if self.cfg.train.report_to:
-                    numbers = {
-                        k: v
-                        for k, v in row.items()
-                        if isinstance(v, int | float) and k not in ("step", "time")
-                    }
-                    self.acc.log(numbers, step=step)
-            self.run.update_status(step=step, updated_at=time.time())
-            if self.run.stop_requested():
+                    self.acc.log({k: v for k, v in row.items() if isinstance(v, int | float)}, step=step)
+            self.progress.step(step, row)
+            if self.progress.should_stop():
                 print(f"STOP file found at step {step}: saving and stopping", flush=True)
                 ppo_checkpoint.save(self, self.run.checkpoints_dir / f"checkpoint-{step}", step)
                 ppo_checkpoint.save(self, self.run.model_dir, step, checkpoint=False)
                 return RunState.STOPPED
             if step % t.save_steps == 0 and step < total:
                 ppo_checkpoint.save(self, self.run.checkpoints_dir / f"checkpoint-{step}", step)
-        self.run.update_status(phase="saving")
+        self.progress.phase("saving")
         ppo_checkpoint.save(self, self.run.model_dir, total, checkpoint=False)
         if self.cfg.train.report_to:
             self.acc.end_training()

@@ -16,7 +16,6 @@ from transformers import TrainerCallback
 
 from backends.core.data.formats import text_of
 from backends.core.pipelines.policy import check_config, recorded_policy
-from backends.core.runs.processes import is_main_process
 from backends.core.runs.rundir import RunDir
 from backends.core.spec.config import RunConfig
 from backends.core.spec.params import RewardSpec
@@ -111,8 +110,8 @@ def build_reward(spec: RewardSpec) -> RewardFn:
 class SampleRecorder:
     """Writes a few completions per logging step, with their rewards, to samples.jsonl."""
 
-    def __init__(self, run: RunDir, per_step: int) -> None:
-        self.run, self.per_step = run, per_step
+    def __init__(self, run: RunDir, per_step: int, main_process: bool = True) -> None:
+        self.run, self.per_step, self.main_process = run, per_step, main_process
         self.step = 0
         self._written: dict[tuple[int, str], int] = {}
 
@@ -128,7 +127,7 @@ class SampleRecorder:
     def record(self, name: str, prompts: list[Any], completions: list[Any], scores: list[float]) -> None:
         key = (self.step, name)
         room = self.per_step - self._written.get(key, 0)
-        if room <= 0 or not is_main_process():  # one writer per run (multi-process runs)
+        if room <= 0 or not self.main_process:  # one writer per run (multi-process runs)
             return
         with open(self.run.samples_path, "a", encoding="utf-8") as f:
             for p, c, s in list(zip(prompts, completions, scores, strict=True))[:room]:

@@ -121,7 +121,10 @@ def train_here(run: RunDir, cfg: RunConfig, plan: ProcessPlan) -> int:
         if est is not None:
             print(f"memory: estimated {est.summary()}", flush=True)
         run.update_status(runtime=runtime.as_dict())
-    outcome = registry.get(cfg.method).run(cfg, run, runtime)
+    from backends.worker.context import Progress, RunContext
+
+    ctx = RunContext(cfg, run, runtime, plan, Progress(run, main_process))
+    outcome = registry.get(cfg.method).run(ctx)
     if main_process:
         run.update_status(state=outcome)
         print(f"run {run.run_id}: {outcome.value}", flush=True)

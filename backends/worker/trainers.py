@@ -7,19 +7,19 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
-from backends.core.runs.processes import RANK_ENV, ProcessPlan, is_main_process, plan_processes, world
 from backends.core.runs.rundir import RunDir, RunState
 from backends.core.spec.config import RunConfig
 from backends.worker.callbacks import EarlyStop, RunDirCallback
+from backends.worker.context import RunContext
 from backends.worker.runtime import Runtime
 
 
-def trainer_kwargs(cfg: RunConfig, run: RunDir, rt: Runtime) -> dict[str, Any]:
+def trainer_kwargs(ctx: RunContext) -> dict[str, Any]:
     """Keyword arguments shared by every TRL config (they all extend TrainingArguments)."""
+    cfg, run, rt = ctx.cfg, ctx.run, ctx.runtime
     t = cfg.train
-    _, processes = world()
     multi: dict[str, Any] = {}
-    if processes > 1:
+    if ctx.plan.processes > 1:
         # LoRA leaves most parameters frozen; DDP's unused-parameter search only costs time.
         multi = dict(ddp_find_unused_parameters=False, ddp_backend="gloo" if rt.device == "cpu" else None)
     return dict(
@@ -28,7 +28,7 @@ def trainer_kwargs(cfg: RunConfig, run: RunDir, rt: Runtime) -> dict[str, Any]:
         max_steps=t.max_steps,
         num_train_epochs=t.num_train_epochs,
         # `launch.processes: auto` splits the preset's batch over the processes (processes.py).
-        per_device_train_batch_size=current_plan(cfg).per_device_batch,
+        per_device_train_batch_size=ctx.plan.per_device_batch,
         per_device_eval_batch_size=t.per_device_eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         warmup_steps=t.warmup_steps,
@@ -68,17 +68,6 @@ def early_stopping(cfg: RunConfig) -> EarlyStop | None:
     if t.early_stopping_patience is None:
         return None
     return EarlyStop(t.early_stopping_patience, t.early_stopping_threshold, t.metric_for_best_model)
-
-
-def current_plan(cfg: RunConfig) -> ProcessPlan:
-    """The plan the supervising worker gave the ranks, or this single process's own."""
-    import json
-    import os
-
-    inherited = os.environ.get(RANK_ENV)
-    if inherited:
-        return ProcessPlan(**json.loads(inherited))
-    return plan_processes(cfg.method, 1, cfg.train.per_device_train_batch_size)
 
 
 def peft_config(cfg: RunConfig, task_type: str = "CAUSAL_LM") -> Any:
@@ -129,15 +118,16 @@ class Inputs:
     model: Any
 
 
-def prepare(cfg: RunConfig, rt: Runtime, *, reward_head: bool = False) -> Inputs:
+def prepare(ctx: RunContext, *, reward_head: bool = False) -> Inputs:
     """Load the datasets in the method's format (refused with a clear error otherwise), the
     tokenizer and the model: a causal LM, or with `reward_head` its backbone plus a scalar head."""
     from backends.core.data.formats import load_for_method
     from backends.worker.models import load_policy, load_sequence_classifier, load_tokenizer
 
+    cfg, rt = ctx.cfg, ctx.runtime
     score_labelled_positions_only(rt.device)
     train_ds, eval_ds = load_for_method(cfg.method, cfg.data, cfg.train.eval_steps)
-    if is_main_process():
+    if ctx.main_process:
         print(f"data: {len(train_ds)} train rows, {len(eval_ds) if eval_ds else 0} eval rows", flush=True)
     tokenizer = load_tokenizer(cfg.model)
     # A new head (the reward model's score) is drawn when the model loads, before the trainer
@@ -155,8 +145,7 @@ def prepare(cfg: RunConfig, rt: Runtime, *, reward_head: bool = False) -> Inputs
 
 def fit(
     trainer_cls: Any,
-    cfg: RunConfig,
-    run: RunDir,
+    ctx: RunContext,
     inputs: Inputs,
     args: Any,
     *,
@@ -165,40 +154,38 @@ def fit(
     **trainer_args: Any,
 ) -> RunState:
     """Build a TRL trainer with the run-directory callback, train, save model/, return the state."""
-    callback = RunDirCallback(run)
-    stopper = early_stopping(cfg)
+    callback = RunDirCallback(ctx.progress)
+    stopper = early_stopping(ctx.cfg)
     trainer = trainer_cls(
         model=inputs.model,
         args=args,
         train_dataset=inputs.train,
         eval_dataset=inputs.eval,
         processing_class=inputs.tokenizer,
-        peft_config=peft_config(cfg, peft_task),
+        peft_config=peft_config(ctx.cfg, peft_task),
         callbacks=[callback, *([stopper] if stopper else []), *(callbacks or [])],
         **trainer_args,
     )
-    return run_and_save(trainer, cfg, run, callback, inputs.tokenizer, stopper)
+    return run_and_save(trainer, ctx, callback, inputs.tokenizer, stopper)
 
 
 def run_and_save(
     trainer: Any,
-    cfg: RunConfig,
-    run: RunDir,
+    ctx: RunContext,
     callback: RunDirCallback,
     tokenizer: Any,
     stopper: EarlyStop | None = None,
 ) -> RunState:
     """Train (resuming if asked), save the final model or adapter to model/, return the state.
     A run stopped by its early-stopping rule succeeded; its status says where and why."""
-    trainer.train(resume_from_checkpoint=cfg.resume_from)
-    main_process = is_main_process()
-    if main_process and stopper is not None and stopper.stopped is not None:
+    run = ctx.run
+    trainer.train(resume_from_checkpoint=ctx.cfg.resume_from)
+    if ctx.main_process and stopper is not None and stopper.stopped is not None:
         best = trainer.state.best_model_checkpoint
         run.update_status(early_stop={**stopper.stopped, "best_checkpoint": best})
-    if main_process:
-        run.update_status(phase="saving")
+    ctx.progress.phase("saving")
     trainer.save_model(str(run.model_dir))  # every rank calls it (FSDP / ZeRO gather); rank 0 writes
-    if main_process:
+    if ctx.main_process:
         tokenizer.save_pretrained(str(run.model_dir))
     return RunState.STOPPED if callback.stopped else RunState.SUCCEEDED
 

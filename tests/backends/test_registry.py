@@ -34,25 +34,26 @@ class ToyParams(Params):
     )
 
 
-def train(cfg: Any, run: Any, rt: Any) -> Any:
-    """Score the tiny model's loss on a few prompts and save it: enough to prove the worker ran it."""
-    import time
-
+def train(ctx: Any) -> Any:
+    """Score the tiny model's loss on a few prompts and save it: enough to prove the worker ran it,
+    its progress going through the run context as every method's does."""
     import torch
 
     from backends.core.data.formats import load_for_method, text_of
     from backends.core.runs.rundir import RunState
     from backends.worker.models import load_causal_lm, load_tokenizer
 
+    cfg = ctx.cfg
     ds, _ = load_for_method(cfg.method, cfg.data, None)
     tok = load_tokenizer(cfg.model)
-    model = load_causal_lm(cfg.model, rt.attn_implementation)
+    model = load_causal_lm(cfg.model, ctx.runtime.attn_implementation)
+    ctx.progress.begin("training", 3)
     for step, row in enumerate(ds.select(range(3)), 1):
         ids = tok(text_of(row["prompt"]), return_tensors="pt")["input_ids"]
         with torch.no_grad():
             loss = float(model(input_ids=ids, labels=ids).loss) * cfg.toy.scale
-        run.append_metrics({"step": step, "time": time.time(), "split": "train", "toy_loss": loss})
-    model.save_pretrained(run.model_dir)
+        ctx.progress.step(step, {"toy_loss": loss})
+    model.save_pretrained(ctx.run.model_dir)
     return RunState.SUCCEEDED
 
 
@@ -128,4 +129,6 @@ def test_toy_method_runs_headless_in_a_worker(runs_dir: Path, tmp_path: Path, ti
     (run,) = [p for p in runs_dir.iterdir()]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3] and all(r["toy_loss"] > 0 for r in rows)
+    status = json.loads((run / "status.json").read_text())
+    assert (status["state"], status["step"], status["total_steps"]) == ("succeeded", 3, 3)
     assert (run / "model" / "config.json").exists()

@@ -15,7 +15,7 @@ from backends.core.labels.store import LabelStore, StoreError
 from backends.core.runs.launcher import Launcher
 from backends.core.spec.config import validate_config
 from backends.core.tasks.taskgen import pair_rows
-from backends.methods.uncertainty import closest_gap, priority
+from backends.worker.uncertainty import closest_gap, priority
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,7 +117,7 @@ def test_a_scoring_run_orders_the_session_by_the_reward_models_margin(
 
 
 def test_a_scoring_run_refuses_a_missing_store_or_session(tmp_path: Path) -> None:
-    from backends.methods.uncertainty import open_store
+    from backends.worker.uncertainty import open_store
 
     with pytest.raises(FileNotFoundError, match="`uncertainty.store`"):
         open_store(tmp_path / "nothing.sqlite")

@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from backends.core.spec.config import RunConfig, config_from_yaml
 from backends.core.runs.launcher import Launcher
 from backends.core.runs.processes import cpu_cores
 from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import RunConfig, config_from_yaml
 
 ExecutorKind = Literal["local", "ray"]
 EXECUTORS: tuple[ExecutorKind, ...] = ("local", "ray")

@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from backends.core.spec.places import REPO_ROOT
 from backends.core.runs.pids import pid_alive
+from backends.core.spec.places import REPO_ROOT
 
 SOCKET_ENV = "ALIGNMENT_STUDIO_FORKSERVER"
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from backends.core.runs import forkserver
-from backends.core.spec.config import RunConfig, config_from_yaml, config_to_yaml
 from backends.core.runs.forkserver import ForkedProcess
 from backends.core.runs.gpus import SmiError, query
-from backends.core.spec.places import REPO_ROOT
 from backends.core.runs.pids import pid_alive
 from backends.core.runs.rundir import RunDir, RunState, list_runs
+from backends.core.spec.config import RunConfig, config_from_yaml, config_to_yaml
+from backends.core.spec.places import REPO_ROOT
 
 
 def detect_gpus() -> list[str]:

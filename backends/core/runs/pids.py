@@ -27,4 +27,6 @@ def pid_alive(pid: int | None) -> bool:
     except OSError:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X") and ("backends.worker" in cmdline or "backends.core.pipelines.pipeline" in cmdline)
+    return state not in ("Z", "X") and (
+        "backends.worker" in cmdline or "backends.core.pipelines.pipeline" in cmdline
+    )

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.core.spec import registry
-from backends.core.spec.config import ConfigError, RunConfig, config_from_yaml
 from backends.core.runs.launcher import Launcher
 from backends.core.runs.rundir import RunDir, RunState
+from backends.core.spec import registry
+from backends.core.spec.config import ConfigError, RunConfig, config_from_yaml
 
 
 def checkpoint_step(checkpoint: str | Path) -> int:

@@ -48,7 +48,7 @@ LANGUAGE = ("prompt_completion", "language_modeling", "conversational_language_m
 class MethodSpec:
     name: str
     help: str  # one line, shown under the method picker
-    run: Callable[..., Any]  # run(cfg, run_dir, runtime) -> RunState; called in the worker only
+    run: Callable[..., Any]  # run(ctx: backends.worker.context.RunContext) -> RunState; in the worker only
     formats: tuple[str, ...]  # dataset formats it accepts; the first decides builtin:tasks' shape
     section: str | None = None  # the preset section of its settings, e.g. "dpo"
     params: type[Params] | None = None  # that section's model; methods may share a section
