@@ -44,7 +44,9 @@ class StudioContext:
     store: LabelStore
     extra_roots: list[Path] = field(default_factory=list)
     accounts: Accounts | None = None  # None: no login, everyone is an operator
-    executor: Executor | None = None  # where runs go (None: this machine, the launcher's queue)
+    # where runs start, are watched and stopped (executors.py): this machine's queue unless
+    # given; creating a run is the launcher's job, running it the executor's
+    executor: Executor = None  # type: ignore[assignment]  # filled in __post_init__
     poll_seconds: float = 1.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -84,16 +86,13 @@ class StudioContext:
         )
         # A studio restarted mid-run finds its runs on disk: live workers (and cluster jobs)
         # keep going, runs whose worker died while nobody watched are marked failed with the reason.
-        for run in ctx.runner.reconcile():
+        for run in ctx.executor.reconcile():
             print(f"run {run.run_id}: worker gone, marked failed", file=sys.stderr)
         return ctx
 
-    @property
-    def runner(self) -> Executor:
-        """Where runs start, are watched and stopped (executors.py); creating them is the launcher's."""
+    def __post_init__(self) -> None:
         if self.executor is None:
             self.executor = make_executor(None, self.launcher)
-        return self.executor
 
     @property
     def roots(self) -> list[Path]:
@@ -131,8 +130,8 @@ class StudioContext:
 
     # --- the queue runs in the studio process, one thread --------------------------------
     def tick(self) -> None:
-        self.runner.reconcile()
-        self.runner.schedule()
+        self.executor.reconcile()
+        self.executor.schedule()
 
     def start_scheduler(self) -> None:
         if self._thread is not None:

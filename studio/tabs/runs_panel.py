@@ -121,7 +121,7 @@ def build_runs_panel(ctx: StudioContext) -> RunsPanel:
             gr.Warning("Select a run to stop.")
             return
         try:
-            gr.Info(ctx.runner.stop(run))
+            gr.Info(ctx.executor.stop(run))
         except ExecutorError as e:  # the STOP file is written first; the job stop did not go through
             gr.Warning(f"Run {run.run_id}: {e}")
 

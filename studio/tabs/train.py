@@ -170,7 +170,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         msg, rows, drop = launched_message(run.run_id)
         st = run.read_status()
         if st.get("ray_job_id"):
-            msg = msg.replace("started", f"submitted to {ctx.runner.where()} as job `{st['ray_job_id']}`")
+            msg = msg.replace("started", f"submitted to {ctx.executor.where()} as job `{st['ray_job_id']}`")
         elif st["state"] == "pending" and not st.get("pid"):
             msg = msg.replace("started", "queued (it starts when a slot is free)")
         return msg, run.run_id, rows, drop
@@ -184,7 +184,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             return errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
         pdir = create_pipeline(raw, ctx.runs_dir)
         # Its stages are created by the pipeline process; their workers check them against this.
-        pdir.update_status(policy=ctx.policy.as_dict(), stage_executor=ctx.runner.config.as_dict())
+        pdir.update_status(policy=ctx.policy.as_dict(), stage_executor=ctx.executor.config.as_dict())
         start_pipeline(pdir, ctx.launcher.python)
         msg, rows, drop = launched_message(pdir.run_id, "Pipeline")
         return msg, pdir.run_id, rows, drop

@@ -99,17 +99,17 @@ def headless_command(
         sets = []
     if rerun_id and raw.get("resume_from"):
         sets.append("resume_from=null")  # a rerun starts from scratch
-    where = ctx.runner.config.cli_args()
+    where = ctx.executor.config.cli_args()
     return forms.headless_command(preset, sets, str(ctx.runs_dir), where)
 
 
 def elsewhere(ctx: StudioContext) -> str | None:
     """Where runs go when not on this machine (a cluster), for the resources line."""
-    return None if ctx.runner.config.kind == "local" else ctx.runner.where()
+    return None if ctx.executor.config.kind == "local" else ctx.executor.where()
 
 
 def placement_line(ctx: StudioContext, values: list[Any]) -> str:
-    return placement(ctx.runner, dict(zip(forms.keys(), values, strict=False)))
+    return placement(ctx.executor, dict(zip(forms.keys(), values, strict=False)))
 
 
 def preview(

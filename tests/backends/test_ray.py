@@ -152,7 +152,7 @@ def test_a_tiny_sft_runs_as_a_ray_job_and_its_metrics_arrive_while_it_runs(
 ) -> None:
     ctx = studio(runs_dir, ray_head)
     # The check job read the token the studio wrote: the runs folder is shared.
-    assert "sees" in ctx.runner.check()
+    assert "sees" in ctx.executor.check()
     run = ctx.launcher.create_run(
         load_preset(PRESETS / "tiny/sft.yaml", ["train.max_steps=40", "train.eval_steps=null"])
     )
@@ -184,7 +184,7 @@ def test_stop_kill_and_a_restarted_studio_on_ray(ray_head: str, runs_dir: Path) 
     until(ctx, lambda: len(loss_rows(stop_me)) >= 3 and kill_me.read_status()["state"] == "running")
 
     # Stop: the STOP file; the worker saves and stops at its next step, its job ends by itself.
-    assert "stop requested" in ctx.runner.stop(stop_me)
+    assert "stop requested" in ctx.executor.stop(stop_me)
     assert stop_me.stop_requested()
     # Killed from outside (by hand, the OOM killer): the job's process goes with SIGKILL.
     os.kill(kill_me.read_status()["pid"], signal.SIGKILL)
@@ -209,7 +209,7 @@ def test_stop_kill_and_a_restarted_studio_on_ray(ray_head: str, runs_dir: Path) 
     until(lambda_ctx, lambda: slow.read_status()["state"] == "running")
     # a hung worker (paused here, so it cannot notice the STOP file before the grace is up)
     os.kill(slow.read_status()["pid"], signal.SIGSTOP)
-    lambda_ctx.runner.stop(slow)
+    lambda_ctx.executor.stop(slow)
     long_ago = time.time() - 301  # the grace period (300 s) has passed
     os.utime(slow.stop_path, (long_ago, long_ago))
     until(lambda_ctx, lambda: slow.state().is_finalized)
@@ -227,7 +227,7 @@ def test_a_runs_folder_the_cluster_cannot_see_is_refused(
     run = ctx.launcher.create_run(load_preset(PRESETS / "tiny/sft.yaml"))
     ctx.tick()  # submitted; its job must read the token before it starts the worker
     with pytest.raises(ExecutorError, match="not shared with Ray node") as refused:
-        ctx.runner.check()
+        ctx.executor.check()
     assert "same path" in str(refused.value)
     until(ctx, lambda: run.state().is_finalized)
     st = run.read_status()
@@ -242,7 +242,7 @@ def test_a_run_whose_job_the_cluster_does_not_know_is_failed_with_the_reason(
     ctx = studio(runs_dir, ray_head)
     run = ctx.launcher.create_run(load_preset(PRESETS / "tiny/sft.yaml"))
     run.update_status(state="running", executor="ray", ray_address=ray_head, ray_job_id="gone-1234")
-    assert [r.run_id for r in ctx.runner.reconcile()] == [run.run_id]
+    assert [r.run_id for r in ctx.executor.reconcile()] == [run.run_id]
     st = run.read_status()
     assert st["state"] == "failed" and f"Ray at {ray_head} has no job gone-1234" in st["error"], st
 
