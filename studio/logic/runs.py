@@ -36,13 +36,18 @@ def run_method(run: RunDir) -> str:
     return run.method()
 
 
+def state_line(st: dict[str, Any]) -> str:
+    """A run's state as a person reads it: `running (generating)` while a phase is set."""
+    return st["state"] + (f" ({st['phase']})" if st["state"] == "running" and st.get("phase") else "")
+
+
 def run_row(run: RunDir, now: float | None = None) -> list[Any]:
     now = time.time() if now is None else now
     st = run.read_status()
     started, ended = st.get("started_at"), st.get("ended_at")
     elapsed = ((ended or now) - started) if started else None
     step = f"{st.get('step') or 0} / {st.get('total_steps') or '?'}"
-    state = st["state"] + (f" ({st['phase']})" if st["state"] == "running" and st.get("phase") else "")
+    state = state_line(st)
     return [
         run.run_id,
         run_method(run),
