@@ -4,7 +4,8 @@ the session's K people, held for whoever it is served to, then retires. Progress
 ETA update live; the session's guidelines sit above the item.
 
 Every label is committed to SQLite before the page shows the next item. The side panel
-is `label_setup`, the results below are `label_results`, the keyboard is `label_keys`."""
+is `label_setup`, the results below are `label_results`, the keyboard is `label_keys`; this
+file lays the tab out and wires it, what its events do is `label_handlers`."""
 
 from __future__ import annotations
 
@@ -13,26 +14,16 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core.labels.ranking import OrderError, format_order, parse_order, response_ranks, shown_tiers
-from backends.core.labels.store import MAX_RANKED, Item, StoreError
+from backends.core.labels.store import MAX_RANKED
 from studio.context import StudioContext
-from studio.logic.label_order import ordering_note
-from studio.logic.label_view import (
-    NOTHING_LEFT,
-    LabelState,
-    answer_texts,
-    default_session,
-    progress_text,
-    session_label,
-)
-from studio.logic.labeling import message_text
+from studio.logic.label_view import LabelState, default_session, session_label
+from studio.tabs.label_handlers import NO_SESSION, LabelHandlers, LabelPage, annotator_of
 from studio.tabs.label_keys import KEYBOARD_JS
 from studio.tabs.label_order import build_label_order
 from studio.tabs.label_results import build_label_results
 from studio.tabs.label_setup import build_label_setup, wire_label_setup
 
 __all__ = ["KEYBOARD_JS", "LabelTab", "build_label_tab"]
-NO_SESSION = "Pick or create a labeling session."
 
 
 @dataclass
@@ -40,17 +31,6 @@ class LabelTab:
     sessions: gr.Dropdown
     on_page_load: Any  # refreshes the session list and opens this login's session
     on_show: Any  # refreshes the session list (a session made elsewhere appears); with a value, opens it
-
-
-def annotator_of(request: gr.Request | None, typed: str) -> str:
-    """The login name under --auth; otherwise the name typed in the box."""
-    user = getattr(request, "username", None) if request is not None else None
-    return user or (typed or "").strip() or "anonymous"
-
-
-def _pad(texts: list[str]) -> list[str]:
-    """One text per answer box: the shown answers, then empty boxes."""
-    return texts + [""] * (MAX_RANKED - len(texts))
 
 
 def build_label_tab(ctx: StudioContext) -> LabelTab:
@@ -125,148 +105,25 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
             note = gr.Textbox(label="Note (optional)", lines=1, elem_id="label-note")
             timer = gr.Timer(5.0)
     build_label_results(ctx, state)
-
-    # What each event updates. Gradio rebuilds a whole component for every output that gets a
-    # property update, and `gr.skip()` counts as one (gradio 6.31, Blocks.postprocess_data:
-    # about half a millisecond each), while a plain new value is cheap. So a vote updates only
-    # the text it changes, with plain values; changing session or undoing updates everything.
-    pair_out = [state, progress, prompt, left, right, note]
-    rank_out = [state, progress, prompt, *answers, order, note]
-    skip_out = [state, progress, prompt, left, right, *answers, order, note]
-    full_out = [*skip_out, guidelines, *votes, pair_box, rank_box, submit, b_skip, b_undo, setup.guide_edit]
-
-    # --- views -------------------------------------------------------------------------
-    def progress_md(st: LabelState, who: str) -> str:
-        if st.session_id is None:
-            return NO_SESSION
-        text = progress_text(ctx.store.progress(st.session_id, who), who, st.k)
-        ordered = ctx.store.ordering(st.session_id, with_scores=False)
-        return f"{text}\n\n{ordering_note(ordered, st.kind)}" if ordered else text
-
-    def item_view(
-        st: LabelState, who: str, item: Item | None, typed_order: str = "", full: bool = False
-    ) -> dict[Any, Any]:
-        """The item (or 'nothing left') and the progress line, as plain values for every text
-        output; `full` adds which buttons work (the page shows nothing of this session yet)."""
-        has = item is not None
-        out: dict[Any, Any] = {state: st, progress: progress_md(st, who), note: "", order: typed_order}
-        out[prompt] = message_text(item.prompt) if item else (NOTHING_LEFT if st.session_id else "")
-        pair = st.kind == "pair" and has
-        out[left] = message_text(item.responses[st.left]) if pair else ""
-        out[right] = message_text(item.responses[st.right]) if pair else ""
-        texts = answer_texts(item, st.shown) if item and st.kind == "ranking" else []
-        if full or len(texts) != st.answers_on:  # boxes appear or hide
-            out.update(
-                {
-                    box: gr.update(value=t, visible=bool(t))
-                    for box, t in zip(answers, _pad(texts), strict=True)
-                }
-            )
-            st.answers_on = len(texts)
-        else:
-            out.update(dict(zip(answers, _pad(texts), strict=True)))
-        if full:
-            out.update({b: gr.update(interactive=has) for b in [*votes, submit, b_skip]})
-        return out
-
-    def only(outs: list[Any], out: dict[Any, Any]) -> dict[Any, Any]:
-        return {k: v for k, v in out.items() if k in outs}
-
-    def next_view(st: LabelState, who: str) -> dict[Any, Any]:
-        return item_view(st, who, st.advance(ctx.store, who))
-
-    # --- handlers ----------------------------------------------------------------------
-    def on_session(sid: Any, typed: str, st: LabelState, request: gr.Request) -> dict[Any, Any]:
-        who = annotator_of(request, typed)
-        try:
-            found = ctx.store.session(int(sid)) if sid not in (None, "") else None
-        except (TypeError, ValueError, StoreError):
-            gr.Warning(f"No labeling session {sid!r}.")
-            found = None
-        st = LabelState()
-        st.open(found)
-        owner = found.owner if found else ""
-        out = item_view(st, who, st.advance(ctx.store, who), full=True)
-        out.update(
-            {
-                guidelines: gr.update(
-                    value=found.guidelines if found else "", visible=bool(found and found.guidelines)
-                ),
-                pair_box: gr.update(visible=st.kind == "pair"),
-                rank_box: gr.update(visible=st.kind == "ranking"),
-                b_undo: gr.update(interactive=found is not None),
-                setup.guide_edit: gr.update(
-                    value=found.guidelines if found else "",
-                    interactive=found is not None and owner in ("", who),
-                    info=f"Only {owner} can edit them." if owner and owner != who else None,
-                ),
-            }
-        )
-        return out
-
-    def vote(choice: str):
-        def on_vote(st: LabelState, typed: str, text: str, request: gr.Request) -> dict[Any, Any]:
-            who = annotator_of(request, typed)
-            if st.item_id is None or st.kind != "pair":
-                gr.Warning("Nothing to vote on: pick a session with unlabeled pairs.")
-                return {state: st}
-            try:
-                _, item = ctx.store.vote_and_next(st.item_id, who, choice, st.left, st.right, note=text or "")
-            except StoreError as e:
-                gr.Warning(f"Not counted: {e}")  # the next item shows instead
-                return only(pair_out, next_view(st, who))
-            st.put(item, who)
-            return only(pair_out, item_view(st, who, item))
-
-        return on_vote
-
-    def on_rank(
-        st: LabelState, typed: str, typed_order: str, text: str, request: gr.Request
-    ) -> dict[Any, Any]:
-        who = annotator_of(request, typed)
-        if st.item_id is None or st.kind != "ranking":
-            gr.Warning("Nothing to rank: pick a ranking session with items left.")
-            return {state: st}
-        try:
-            ranks = response_ranks(st.shown, parse_order(typed_order, len(st.shown)))
-            _, item = ctx.store.rank_and_next(st.item_id, who, ranks, st.shown, note=text or "")
-        except OrderError as e:
-            gr.Warning(str(e))
-            return {state: st}
-        except StoreError as e:
-            gr.Warning(f"Not counted: {e}")
-            return only(rank_out, next_view(st, who))
-        st.put(item, who)
-        return only(rank_out, item_view(st, who, item))
-
-    def on_skip(st: LabelState, typed: str, request: gr.Request) -> dict[Any, Any]:
-        who = annotator_of(request, typed)
-        if st.item_id is None:
-            return only(skip_out, next_view(st, who))
-        _, item = ctx.store.skip_and_next(st.item_id, who, st.shown)
-        st.put(item, who)
-        return only(skip_out, item_view(st, who, item))
-
-    def on_undo(st: LabelState, typed: str, request: gr.Request) -> dict[Any, Any]:
-        who = annotator_of(request, typed)
-        if st.session_id is None:
-            return {state: st}
-        undone = ctx.store.undo_last(st.session_id, who)
-        if undone is None:
-            gr.Info("Nothing of yours to undo in this session.")
-            return {state: st}
-        if not undone.held:
-            gr.Info("Skip undone, but that item has its labels from others by now.")
-            return item_view(st, who, st.advance(ctx.store, who), full=True)
-        item = ctx.store.item(undone.item_id)
-        st.put(item, who, undone.shown or None)
-        ranks = getattr(undone.label, "ranks", None)
-        out = item_view(st, who, item, format_order(shown_tiers(st.shown, ranks)) if ranks else "", full=True)
-        out[note] = undone.note
-        return out
-
-    def on_tick(st: LabelState, typed: str, request: gr.Request) -> Any:
-        return progress_md(st, annotator_of(request, typed)) if st.session_id is not None else gr.skip()
+    page = LabelPage(
+        state=state,
+        progress=progress,
+        guidelines=guidelines,
+        prompt=prompt,
+        pair_box=pair_box,
+        left=left,
+        right=right,
+        votes=votes,
+        rank_box=rank_box,
+        answers=answers,
+        order=order,
+        submit=submit,
+        b_skip=b_skip,
+        b_undo=b_undo,
+        note=note,
+        guide_edit=setup.guide_edit,
+    )
+    h = LabelHandlers(ctx, page)
 
     def on_page_load(request: gr.Request) -> Any:
         """A reload opens where this login labeled last (or the newest session)."""
@@ -274,21 +131,21 @@ def build_label_tab(ctx: StudioContext) -> LabelTab:
         return gr.Dropdown(choices=session_choices(), value=default_session(ctx.store, who))
 
     # --- wiring ------------------------------------------------------------------------
-    session.change(on_session, [session, name_box, state], full_out, api_name="label_session")
+    session.change(h.on_session, [session, name_box, state], page.full_out, api_name="label_session")
     for button, choice in zip(votes, ("left", "right", "tie", "both_bad"), strict=True):
         # Plain strings need no postprocessing, which gradio runs on a worker thread per output.
         button.click(
-            vote(choice),
+            h.vote(choice),
             [state, name_box, note],
-            pair_out,
+            page.pair_out,
             api_name=f"label_vote_{choice}",
             postprocess=False,
         )
-    submit.click(on_rank, [state, name_box, order, note], rank_out, api_name="label_rank")
-    order.submit(on_rank, [state, name_box, order, note], rank_out, api_visibility="private")
-    b_skip.click(on_skip, [state, name_box], skip_out, api_name="label_skip")
-    b_undo.click(on_undo, [state, name_box], full_out, api_name="label_undo")
-    timer.tick(on_tick, [state, name_box], progress, api_visibility="private", show_progress="hidden")
+    submit.click(h.on_rank, [state, name_box, order, note], page.rank_out, api_name="label_rank")
+    order.submit(h.on_rank, [state, name_box, order, note], page.rank_out, api_visibility="private")
+    b_skip.click(h.on_skip, [state, name_box], page.skip_out, api_name="label_skip")
+    b_undo.click(h.on_undo, [state, name_box], page.full_out, api_name="label_undo")
+    timer.tick(h.on_tick, [state, name_box], progress, api_visibility="private", show_progress="hidden")
     wire_label_setup(ctx, setup, session, name_box, guidelines, state, annotator_of, session_choices)
 
     def on_show(value: int | None = None) -> Any:
