@@ -131,7 +131,7 @@ def test_data_tab_opens_a_file_and_sends_it_to_train(studio) -> None:
     # the first method that takes preference pairs; TRL columns need no mapping
     assert request["method"] == "reward" and request["dataset"] == str(path)
     assert request["layout"] == "trl" and request["columns"] == {}
-    from studio.tabs.data import tokenizer_dir
+    from studio.tabs.data_handlers import tokenizer_dir
 
     assert tokenizer_dir(studio.ctx, "/usr/share") is None  # typed model folders follow the same rule
     refused, *_, table = client.predict("/etc/passwd", "builtin:tiny-llama", 256, api_name="/data_open")[:4]
