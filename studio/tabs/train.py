@@ -1,6 +1,7 @@
 """Train tab: pick a preset (or a run to rerun), edit it in a form, see the YAML and the exact
 commands, launch; the runs list beside it (runs_panel.py: details, log, Stop, Resume, config
-diff). "Edit and rerun" fills the form from a run's resolved config.yaml under a new name."""
+diff). "Edit and rerun" fills the form from a run's resolved config.yaml under a new name.
+Layout and wiring here; what the events do is train_handlers.py."""
 
 from __future__ import annotations
 
@@ -9,24 +10,15 @@ from typing import Any
 
 import gradio as gr
 
-from backends.core.pipelines.pipeline import create_pipeline, is_pipeline, start_pipeline
-from backends.core.pipelines.policy import check_pipeline
-from backends.core.runs.executors import ExecutorError
-from backends.core.spec.config import ConfigError, config_from_text, read_preset
+from backends.core.pipelines.pipeline import is_pipeline
+from backends.core.spec.config import read_preset
 from studio.context import StudioContext
 from studio.logic import forms
-from studio.logic.handoff import kept_values
-from studio.logic.rerun import find_run, pipeline_text, rerun_form
-from studio.logic.resources import resources
-from studio.logic.runs import runs_table
 from studio.tabs.form import build_form
 from studio.tabs.runs_panel import build_runs_panel
+from studio.tabs.train_handlers import TrainHandlers
 from studio.tabs.train_preview import (
     MARK_FIELDS_JS,
-    base_config,
-    checked_config,
-    elsewhere,
-    errors_md,
     placement_line,
     preview,
     read_text,
@@ -107,101 +99,21 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     rerun_of = gr.State("")
     carried = gr.State("")
 
-    # --- handlers ----------------------------------------------------------------------
-    def on_preset(name: str, request: str) -> list[Any]:
-        """A preset chosen by hand: the form starts from it (a rerun's base is dropped), with
-        the dataset carried from the Data tab where the preset's method fits it."""
-        raw = read_preset(ctx.preset_path(name))
-        if is_pipeline(raw):
-            return ["", "", gr.Column(visible=False), gr.Column(visible=True), read_text(ctx, name)] + [
-                gr.skip()
-            ] * len(fields)
-        try:
-            kept, note = kept_values(request, raw, name)
-            values = kept or forms.form_values(raw, name)
-        except (ConfigError, ValueError) as e:
-            gr.Warning(f"Preset {name} is invalid: {e}")
-            return [gr.skip()] * (5 + len(fields))
-        return ["", note, gr.Column(visible=True), gr.Column(visible=False), ""] + values
-
-    def fill_rerun(run_id: str | None) -> list[Any]:
-        """ "Edit and rerun": the run's resolved config fills the form (or, for a pipeline, the
-        editor) under a new name; launching goes through the form's one route as usual."""
-        run = find_run(ctx.runs_dir, run_id)  # refusals come back as gr.Error (studio/access.py)
-        base, values = rerun_form(run)
-        note = (
-            f"Editing a rerun of `{run.run_id}` (its config.yaml, new name `{base.get('name')}`). "
-            "Change what you like and launch; pick a preset to start from it instead."
-        )
-        if values is None:
-            shown = [gr.Column(visible=False), gr.Column(visible=True), pipeline_text(base)]
-            return [run.run_id, note, *shown] + [gr.skip()] * len(fields)
-        return [run.run_id, note, gr.Column(visible=True), gr.Column(visible=False), "", *values]
-
-    def on_method(method: str) -> list[Any]:
-        return form.on_method(method)
-
-    def on_form(name: str, rerun_id: str, *values: Any) -> tuple[str, str, str, str]:
-        return preview(ctx, name, list(values), rerun_id)
-
-    def launched_message(run_id: str, what: str = "Run") -> tuple[str, Any, Any]:
-        rows = runs_table(ctx.runs_dir)
-        msg = f"{what} `{run_id}` started. Watch it in the Monitor tab."
-        return msg, rows, gr.Dropdown(choices=[r[0] for r in rows], value=run_id)
-
-    def on_launch(name: str, pipeline_text: str, rerun_id: str, *values: Any) -> tuple[str, str, Any, Any]:
-        raw = base_config(ctx, name, rerun_id)
-        if is_pipeline(raw):
-            return launch_pipeline(name, pipeline_text)
-        source = f"Train form (rerun of {rerun_id})" if rerun_id else f"Train form (preset {name})"
-        try:
-            cfg = checked_config(ctx, raw, list(values), source)
-            needs, too_big = resources(cfg, ctx.launcher.gpus, elsewhere(ctx))
-            if too_big:
-                raise ConfigError([needs.split("**Memory:** ", 1)[-1]])
-        except ConfigError as e:
-            gr.Warning("The run was not started: fix the problems listed under the form.")
-            return errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
-        run = ctx.launcher.create_run(cfg)
-        try:
-            ctx.tick()  # start it now if a slot is free, instead of at the next scheduler tick
-        except ExecutorError as e:  # the run waits; the scheduler submits it when the cluster answers
-            gr.Warning(f"Run {run.run_id} is queued, not submitted yet: {e}")
-        msg, rows, drop = launched_message(run.run_id)
-        st = run.read_status()
-        if st.get("ray_job_id"):
-            msg = msg.replace("started", f"submitted to {ctx.executor.where()} as job `{st['ray_job_id']}`")
-        elif st["state"] == "pending" and not st.get("pid"):
-            msg = msg.replace("started", "queued (it starts when a slot is free)")
-        return msg, run.run_id, rows, drop
-
-    def launch_pipeline(name: str, text: str) -> tuple[str, str, Any, Any]:
-        source = f"pipeline editor (preset {name})"
-        try:
-            raw = check_pipeline(config_from_text(text, source), ctx.policy, source)
-        except ConfigError as e:
-            gr.Warning("The pipeline was not started: fix the problems listed under the form.")
-            return errors_md(e.problems), gr.skip(), gr.skip(), gr.skip()
-        pdir = create_pipeline(raw, ctx.runs_dir)
-        # Its stages are created by the pipeline process; their workers check them against this.
-        pdir.update_status(policy=ctx.policy.as_dict(), stage_executor=ctx.executor.config.as_dict())
-        start_pipeline(pdir, ctx.launcher.python)
-        msg, rows, drop = launched_message(pdir.run_id, "Pipeline")
-        return msg, pdir.run_id, rows, drop
+    h = TrainHandlers(ctx, len(fields))
 
     # --- wiring ------------------------------------------------------------------------
     # `.input`, not `.change`: "Train on this" sets the preset and the form together, and the
     # form must keep the dataset and mapping it brought rather than reload the preset's.
     rerun_outputs = [rerun_of, rerun_note, form_box, pipeline_box, pipeline_yaml, *fields]
-    preset.input(on_preset, [preset, carried], rerun_outputs, api_visibility="private")
+    preset.input(h.on_preset, [preset, carried], rerun_outputs, api_visibility="private")
     # the carried dataset is dropped once the user types another one, or edits a rerun
     form.by_key["data.dataset"].input(lambda: "", None, carried, api_visibility="private")
     rerun_of.change(lambda r: "" if r else gr.skip(), rerun_of, carried, api_visibility="private")
-    panel.rerun.click(fill_rerun, run_select, rerun_outputs, api_name="rerun")
-    fields[0].change(on_method, fields[0], [*fields, *form.containers], api_visibility="private")
+    panel.rerun.click(h.fill_rerun, run_select, rerun_outputs, api_name="rerun")
+    fields[0].change(form.on_method, fields[0], [*fields, *form.containers], api_visibility="private")
     gr.on(
         [c.change for c in fields],
-        on_form,
+        h.on_form,
         [preset, rerun_of, *fields],
         [errors, yaml_view, headless_view, method_help],
         api_name="preview",
@@ -218,7 +130,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     # the fields the problems name get a red frame (the problems name each by its key)
     errors.change(None, errors, None, js=MARK_FIELDS_JS, api_visibility="private")
     launch.click(
-        on_launch,
+        h.on_launch,
         [preset, pipeline_yaml, rerun_of, *fields],
         [launch_msg, launched, table, run_select],
         api_name="launch",
@@ -233,6 +145,6 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         pipeline_box,
         rerun_of,
         carried,
-        fill_rerun,
+        h.fill_rerun,
         rerun_outputs,
     )
