@@ -6,6 +6,7 @@ python launch.py --share --users users.txt        a share link; each user logs i
 python launch.py --share --auth alice:secret      a share link, one operator login
 python launch.py --preset presets/sft.yaml --headless [--set train.max_steps=10]
 python launch.py --resume runs/<run_id> --headless
+python launch.py --export runs/<run_id> --to exported/   the model merged, tokenizer, model card
 python launch.py --executor ray --ray-address http://head:8265 [--preset P --headless]   runs on a Ray cluster
 """
 
@@ -64,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a preset field, e.g. --set train.max_steps=10 (repeatable)",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint (headless)")
+    p.add_argument("--export", metavar="RUN_DIR", help="a finished run's model as a plain folder (with --to)")
+    p.add_argument("--to", metavar="DIR", help="with --export: the folder to write")
     p.add_argument("--runs-dir", default=os.environ.get("ALIGNMENT_STUDIO_RUNS", str(ROOT / "runs")))
     p.add_argument("--presets-dir", default=str(ROOT / "presets"))
     p.add_argument(
@@ -141,33 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def read_password(name: str) -> str:
-    """Twice from a terminal (not echoed), or one line from stdin (scripts)."""
-    if sys.stdin.isatty():
-        import getpass
-
-        first = getpass.getpass(f"password for {name}: ")
-        if getpass.getpass("again: ") != first:
-            raise SystemExit("error: the passwords differ; nothing written")
-        return first
-    return sys.stdin.readline().rstrip("\n")
-
-
-def add_user_command(args: argparse.Namespace) -> int:
-    from backends.core.access.accounts import AccountError, add_user
-
-    if not args.users:
-        print("error: --add-user needs --users FILE (the accounts file to write)", file=sys.stderr)
-        return 2
-    try:
-        verb = add_user(Path(args.users), args.add_user, args.role, read_password(args.add_user))
-    except AccountError as e:
-        print(f"error: {e}; nothing written", file=sys.stderr)
-        return 2
-    print(f"{verb} {args.add_user} ({args.role}) in {args.users}")
-    return 0
-
-
 def reward_functions(args: argparse.Namespace) -> list[str]:
     items = list(args.reward_module)
     if args.reward_modules_file:
@@ -199,7 +175,13 @@ def executor_config(args: argparse.Namespace) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.add_user:
-        return add_user_command(args)
+        from backends.core.access.accounts import add_user_command
+
+        return add_user_command(Path(args.users) if args.users else None, args.add_user, args.role)
+    if args.export:
+        from backends.worker.export import main as export_main
+
+        return export_main([args.export, "--to", args.to or ""])
     if args.headless:
         return run_headless(args)
     if args.share and not (args.auth or args.users):

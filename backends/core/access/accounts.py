@@ -173,3 +173,33 @@ class Accounts:
     def role(self, username: str | None) -> Role | None:
         account = self.accounts().get(username or "")
         return account.role if account else None
+
+
+def read_password(name: str) -> str:
+    """Twice from a terminal (not echoed), or one line from stdin (scripts)."""
+    import sys
+
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != first:
+            raise SystemExit("error: the passwords differ; nothing written")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def add_user_command(users: Path | None, name: str, role: str) -> int:
+    """`launch.py --add-user NAME --role R --users FILE`: the exit code, the outcome printed."""
+    import sys
+
+    if users is None:
+        print("error: --add-user needs --users FILE (the accounts file to write)", file=sys.stderr)
+        return 2
+    try:
+        verb = add_user(users, name, role, read_password(name))  # type: ignore[arg-type]
+    except AccountError as e:
+        print(f"error: {e}; nothing written", file=sys.stderr)
+        return 2
+    print(f"{verb} {name} ({role}) in {users}")
+    return 0
