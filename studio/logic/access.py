@@ -18,6 +18,7 @@ OPERATOR_ONLY = frozenset(
         "stop",  # Train: stop a run
         "rerun",  # Train: "Edit and rerun" fills the form to launch
         "resume",  # Train: a new run from a failed or stopped run's checkpoint
+        "export",  # Train: writes a run's model to the data folder (a child process loads it)
         "monitor_rerun",  # Monitor: "Edit and rerun"
         "monitor_resume",  # Monitor: Resume
         "data_mix",  # Data: writes a mixture file

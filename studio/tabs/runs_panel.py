@@ -1,5 +1,5 @@
 """The Train tab's runs list: a live table, the selected run's details and log, Stop, Edit and
-rerun (wired by train.py: it fills the form), Resume, and the config diff of several runs.
+rerun (wired by train.py: it fills the form), Resume, Export model, and the config diff of runs.
 Also the browser tab's title, which follows the newest run (`build_title`, `title_js`)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import gradio as gr
 
 from backends.core.runs.executors import ExecutorError
 from studio.context import StudioContext
+from studio.logic.export import export_from_studio
 from studio.logic.rerun import find_run, resume_hint, resume_run
 from studio.logic.rundiff import config_diff
 from studio.logic.runs import RUN_COLUMN_WIDTHS, RUN_COLUMNS, resolve_run, run_summary, runs_table, title_text
@@ -75,6 +76,7 @@ def build_runs_panel(ctx: StudioContext) -> RunsPanel:
     with gr.Row():
         rerun = gr.Button("Edit and rerun", elem_id="train-rerun", size="md")
         resume = gr.Button("Resume", elem_id="train-resume", size="md")
+        export = gr.Button("Export model", elem_id="train-export", size="md")
     hint = gr.Markdown(elem_id="train-run-hint")
     summary = gr.Markdown(elem_id="run-summary")
     with gr.Tabs():
@@ -137,6 +139,9 @@ def build_runs_panel(ctx: StudioContext) -> RunsPanel:
         )
         return msg, rows, gr.Dropdown(choices=[r[0] for r in rows], value=new.run_id)
 
+    def on_export(selected: str | None) -> str:
+        return export_from_studio(ctx, find_run(ctx.runs_dir, selected))  # refusals: gr.Error
+
     def on_compare(chosen: list[str]) -> tuple[str, Any]:
         headers, rows, note = config_diff(ctx.runs_dir, chosen or [])
         return note, gr.Dataframe(value=rows, headers=headers) if headers else gr.Dataframe(value=[])
@@ -149,6 +154,7 @@ def build_runs_panel(ctx: StudioContext) -> RunsPanel:
     table.select(on_table_select, None, run_select, api_visibility="private")
     stop.click(on_stop, run_select, None, api_name="stop")
     resume.click(on_resume, run_select, [hint, table, run_select], api_name="resume")
+    export.click(on_export, run_select, hint, api_name="export")
     compare.focus(
         lambda: gr.Dropdown(choices=[r[0] for r in runs_table(ctx.runs_dir)]),
         None,

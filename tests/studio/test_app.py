@@ -120,3 +120,28 @@ def test_stop_then_resume_from_the_app_continues_the_curve(studio) -> None:
     )
     steps = [json.loads(line)["step"] for line in (new / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 41))  # the old curve up to the checkpoint, then the rest
+
+
+def test_export_model_writes_a_finished_runs_model_to_the_data_folder(studio) -> None:
+    """The runs panel's Export: a child process writes the run's model to data/exports/<run>,
+    a folder plain transformers loads; a run still without a model is refused by name."""
+    client = Client(studio.url, verbose=False)
+    values = tiny_values()
+    keys = forms.keys()
+    values[keys.index("train.max_steps")] = 4
+    values[keys.index("train.eval_steps")] = None
+    _, run_id, _, _ = client.predict("tiny/sft.yaml", "", *values, api_name="/launch")
+    status = studio.runs_dir / run_id / "status.json"
+    deadline = time.time() + 180
+    while time.time() < deadline and '"succeeded"' not in status.read_text():
+        assert '"failed"' not in status.read_text(), (studio.runs_dir / run_id / "stdout.log").read_text()[
+            -2000:
+        ]
+        time.sleep(0.5)
+    msg = client.predict(run_id, api_name="/export")
+    out = studio.ctx.data_dir / "exports" / run_id
+    assert f"Exported `{run_id}` (full weights) to `{out}`" in msg, msg
+    assert (out / "model.safetensors").exists() and "method `sft`" in (out / "README.md").read_text()
+    import json
+
+    assert json.loads((out / "export.json").read_text())["run"] == run_id

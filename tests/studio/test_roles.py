@@ -52,6 +52,7 @@ OPERATOR_CALLS = {
     "/stop": lambda: ("any-run",),
     "/rerun": lambda: ("any-run",),
     "/resume": lambda: ("any-run",),
+    "/export": lambda: ("any-run",),
     "/monitor_rerun": lambda: ("any-run",),
     "/monitor_resume": lambda: ("any-run", ["any-run"]),
     "/arena_start": lambda: (
