@@ -78,6 +78,7 @@ def build_runs_panel(ctx: StudioContext) -> RunsPanel:
         resume = gr.Button("Resume", elem_id="train-resume", size="md")
         export = gr.Button("Export model", elem_id="train-export", size="md")
     hint = gr.Markdown(elem_id="train-run-hint")
+    export_msg = gr.Markdown(elem_id="train-export-msg")  # its own: the timer rewrites the hint
     summary = gr.Markdown(elem_id="run-summary")
     with gr.Tabs():
         with gr.Tab("Log"):
@@ -154,7 +155,7 @@ def build_runs_panel(ctx: StudioContext) -> RunsPanel:
     table.select(on_table_select, None, run_select, api_visibility="private")
     stop.click(on_stop, run_select, None, api_name="stop")
     resume.click(on_resume, run_select, [hint, table, run_select], api_name="resume")
-    export.click(on_export, run_select, hint, api_name="export")
+    export.click(on_export, run_select, export_msg, api_name="export")
     compare.focus(
         lambda: gr.Dropdown(choices=[r[0] for r in runs_table(ctx.runs_dir)]),
         None,
