@@ -6,6 +6,7 @@ current stage (it saves); a second one kills the pipeline.
 
 from __future__ import annotations
 
+import json
 import shlex
 import signal
 import sys
@@ -17,6 +18,7 @@ from tqdm import tqdm
 
 from backends.core.pipelines.headless import evaluation_line, follow, reports_line
 from backends.core.pipelines.pipeline import create_pipeline
+from backends.core.pipelines.sweep import SWEEP_FILE, sweep_table
 from backends.core.runs.executors import ExecutorConfig
 from backends.core.runs.forkserver import warm_server
 from backends.core.runs.launcher import REPO_ROOT, Launcher, RunDir, pipeline_command, start_detached
@@ -91,8 +93,6 @@ def _follow_pipeline(pdir: RunDir, proc: Any) -> int:
     for s_ in st.get("stages", []):
         winrate = RunDir(pdir.path.parent / (s_.get("run_id") or "-")).winrate_path
         if winrate.exists():
-            import json
-
             from backends.core.reports.report import pipeline_reference, stage_labels
             from backends.core.reports.verdicts import VS_BASE_HEADERS, tally_table, text_table, vs_base_rows
 
@@ -106,6 +106,11 @@ def _follow_pipeline(pdir: RunDir, proc: Any) -> int:
         stage_run = RunDir(pdir.path.parent / (s_.get("run_id") or "-"))
         if stage_run.exists():
             print(evaluation_line(stage_run, f"{s_['stage']}: "), end="")
+    if (pdir.path / SWEEP_FILE).exists():
+        print(
+            "\nsweep (best first; every trial in sweep.json):\n"
+            + sweep_table(json.loads((pdir.path / SWEEP_FILE).read_text()))
+        )
     print(reports_line(pdir), end="")
     if st["state"] == RunState.SUCCEEDED.value:
         print(f"pipeline succeeded\nrun directory: {pdir.path}")

@@ -42,6 +42,7 @@ from backends.core.pipelines.stages import (  # noqa: F401 - moved there; import
     stage_dicts,
     stage_outputs,
 )
+from backends.core.pipelines.sweep import is_sweep, write_sweep
 from backends.core.reports.report import write_pipeline_report
 from backends.core.runs.executor_kinds import make_executor
 from backends.core.runs.executors import Executor, ExecutorConfig, ExecutorError
@@ -115,6 +116,7 @@ class PipelineRunner:
             state=RunState.RUNNING, pid=os.getpid(), started_at=time.time(), phase="stages"
         )
         outputs: dict[str, Path] = {}
+        sweep = is_sweep(raw)
         for i, (name, merged) in enumerate(stages):
             cfg: RunConfig = validate_config(
                 resolve_refs(merged, outputs), f"{self.pdir.config_path}: {name}"
@@ -124,6 +126,8 @@ class PipelineRunner:
                 print(f"stage {name}: reusing succeeded run {run.run_id} (same config)", flush=True)
                 self._set_stage(i, run_id=run.run_id, state="succeeded", reused=True)
                 outputs[name] = run.path
+                if sweep:
+                    write_sweep(self.pdir, raw)
                 continue
             try:
                 preflight(cfg)  # `@stage` data exists now: refuse it before this stage's run exists
@@ -139,12 +143,20 @@ class PipelineRunner:
                 self.on_stage(name, run)
             state = self._wait(run)
             self._set_stage(i, state=state.value)
+            if sweep:
+                write_sweep(self.pdir, raw)
+                if state == RunState.FAILED:  # a sweep's trials are independent: try the next
+                    print(f"trial {name} failed: {run.read_status().get('error')}", flush=True)
+                    continue
             if state != RunState.SUCCEEDED:
                 reason = run.read_status().get("error") or state.value
                 final = RunState.STOPPED if state == RunState.STOPPED else RunState.FAILED
                 self.pdir.try_finalize(final, error=f"stage `{name}` {state.value}: {reason}")
                 return final
             outputs[name] = run.path
+        if sweep and not any(s["state"] == "succeeded" for s in self.pdir.read_status()["stages"]):
+            self.pdir.try_finalize(RunState.FAILED, error="every trial of the sweep failed")
+            return RunState.FAILED
         self.pdir.update_status(state=RunState.SUCCEEDED)
         return RunState.SUCCEEDED
 

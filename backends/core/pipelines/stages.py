@@ -14,6 +14,7 @@ from typing import Any
 
 from backends.core.data.dataplan import DataFormatError
 from backends.core.data.preflight import preflight
+from backends.core.pipelines.sweep import expand_sweep, is_sweep
 from backends.core.runs.rundir import RunDir
 from backends.core.spec import registry
 from backends.core.spec.config import (
@@ -28,7 +29,8 @@ REF = re.compile(r"^@([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?$")
 
 
 def is_pipeline(raw: Any) -> bool:
-    return isinstance(raw, dict) and "stages" in raw
+    """A preset of stages, or a sweep (which runs as a pipeline of its trials)."""
+    return isinstance(raw, dict) and ("stages" in raw or "sweep" in raw)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +54,8 @@ def stage_dicts(
     raw: dict[str, Any], source: str, check: Callable[[RunConfig], Any] | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     """(stage name, merged raw config) per stage; validates names, references and each config."""
+    if is_sweep(raw):
+        raw = expand_sweep(raw, source)
     problems: list[str] = []
     unknown = set(raw) - {"name", "defaults", "stages", "reference"}
     ref = raw.get("reference")

@@ -1,0 +1,108 @@
+"""Sweeps: a preset's `sweep:` block runs each trial as an ordinary run (a pipeline of its
+trials) and ranks them in sweep.json by the metric, best first."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from backends.core.pipelines.stages import is_pipeline, stage_dicts
+from backends.core.pipelines.sweep import expand_sweep, trial_overrides
+from backends.core.runs.rundir import RunDir
+from backends.core.spec.config import ConfigError, read_preset
+from tests.conftest import ROOT
+
+TINY = ROOT / "presets/tiny/sweep.yaml"
+
+
+def test_a_grid_is_every_combination_and_random_draws_are_seeded_and_in_range() -> None:
+    grid = trial_overrides({"parameters": {"a": [1, 2], "b": ["x", "y", "z"]}})
+    assert len(grid) == 6 and {"a": 2, "b": "z"} in grid
+    spec = {
+        "strategy": "random",
+        "trials": 5,
+        "seed": 3,
+        "parameters": {
+            "lr": {"low": 1e-5, "high": 1e-3, "log": True},
+            "n": {"low": 1, "high": 4, "type": "int"},
+        },
+    }
+    draws = trial_overrides(spec)
+    assert draws == trial_overrides(spec) and len({d["lr"] for d in draws}) == 5
+    assert all(1e-5 <= d["lr"] <= 1e-3 and d["n"] in (1, 2, 3, 4) for d in draws)
+
+
+def test_the_tiny_sweep_is_a_pipeline_of_its_trials() -> None:
+    raw = read_preset(TINY)
+    assert is_pipeline(raw)
+    stages = stage_dicts(raw, str(TINY))
+    assert [n for n, _ in stages] == ["t01", "t02", "t03", "t04"]
+    assert {(d["train"]["learning_rate"], d["train"]["warmup_steps"]) for _, d in stages} == {
+        (1e-4, 0),
+        (1e-4, 2),
+        (5e-3, 0),
+        (5e-3, 2),
+    }
+
+
+@pytest.mark.parametrize(
+    "sweep, message",
+    [
+        (
+            {"parameters": {"train.learning_rate": [1e-3]}, "metric": "loss", "strategy": "optuna"},
+            "optuna` is not supported yet",
+        ),
+        (
+            {"parameters": {"train.learning_rate": {"low": 1e-4, "high": 1e-3}}, "metric": "loss"},
+            "a grid needs a list",
+        ),
+        (
+            {"parameters": {"train.learning_rate": [1e-3]}, "metric": "loss", "tries": 3},
+            "`sweep.tries` is not a sweep setting",
+        ),
+        (
+            {"parameters": {"train.learning_rate": [1e-3]}, "strategy": "random", "metric": "loss"},
+            "needs `sweep.trials`",
+        ),
+        ({"parameters": {"train.nope": [1, 2]}, "metric": "loss"}, "`train.nope` is not a known key"),
+    ],
+)
+def test_a_bad_sweep_is_refused_naming_the_field(sweep: dict, message: str) -> None:
+    raw = {**yaml.safe_load(TINY.read_text()), "sweep": sweep}
+    with pytest.raises(ConfigError) as e:
+        stage_dicts(raw, "a sweep")
+    assert any(message in p for p in e.value.problems), e.value.problems
+
+
+def test_the_tiny_sweep_runs_headless_and_ranks_its_trials(runs_dir: Path, tiny_model: str) -> None:
+    cmd = [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs_dir), "--preset", str(TINY)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (pdir,) = [p for p in runs_dir.iterdir() if p.name.endswith("-pipeline") or "pipeline" in p.name]
+    summary = json.loads((pdir / "sweep.json").read_text())
+    trials = summary["trials"]
+    assert len(trials) == 4 and all(t["state"] == "succeeded" for t in trials)
+    for t in trials:  # each trial ran with its own values, and its metric is its run's last loss
+        run = RunDir(runs_dir / t["run_id"])
+        cfg = yaml.safe_load(run.config_path.read_text())
+        assert cfg["train"]["learning_rate"] == t["overrides"]["train.learning_rate"]
+        assert cfg["train"]["warmup_steps"] == t["overrides"]["train.warmup_steps"]
+        losses = [
+            json.loads(line)["loss"] for line in run.metrics_path.read_text().splitlines() if '"loss"' in line
+        ]
+        assert t["metric"] == pytest.approx(losses[-1])
+    metrics = [t["metric"] for t in trials]
+    assert metrics == sorted(metrics) and summary["best"] == trials[0]["trial"]
+    assert len({t["run_id"] for t in trials}) == 4
+    assert f"best (lowest loss): {summary['best']}" in proc.stdout
+
+
+def test_expansion_keeps_the_recipe_and_names_each_trial() -> None:
+    out = expand_sweep(yaml.safe_load(TINY.read_text()), "tiny")
+    assert [s["name"] for s in out["stages"]] == [f"tiny-sweep-t0{i}" for i in range(1, 5)]
+    assert all(s["method"] == "sft" and s["train"]["max_steps"] == 6 for s in out["stages"])
