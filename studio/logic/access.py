@@ -45,6 +45,7 @@ LABELER_OK = frozenset(
         "monitor_tick",
         "monitor_view",  # chart options (x axis, log y); writes the chart's CSV for download
         "monitor_diff",
+        "monitor_sweep",  # a selected sweep's table and chart
         "run_diff",
         "label_session",
         "label_create",

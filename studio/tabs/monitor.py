@@ -29,6 +29,7 @@ from studio.logic.monitoring import MonitorState, default_metrics, reward_length
 from studio.logic.rerun import find_run, resume_hint, resume_run
 from studio.logic.rundiff import config_diff
 from studio.logic.runs import default_runs, resolve_run, run_method, run_name
+from studio.logic.sweeps import selected_sweeps, sweep_figure, sweep_line, sweep_rows
 
 CSV_EVERY_S = 15.0  # while runs are live, the CSV behind the button is rewritten at most this often
 
@@ -118,7 +119,13 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
                     elem_id="monitor-samples",
                 )
                 scatter = gr.Plot(scale=2, elem_id="monitor-scatter")
+    with gr.Column(visible=False, elem_id="monitor-sweep-box") as sweep_box:
+        with gr.Accordion("Sweep: every trial, best first", open=True):
+            sweep_note = gr.Markdown(elem_id="monitor-sweep-note")
+            sweep_table = gr.Dataframe(interactive=False, wrap=True, max_height=360, elem_id="monitor-sweep")
+            sweep_plot = gr.Plot(show_label=False, elem_id="monitor-sweep-plot")
     state = gr.State(MonitorState())
+    sweep_seen = gr.State(None)  # what the sweep panel shows: (run id, sweep.json mtime) pairs
     timer = gr.Timer(1.0)
 
     # --- handlers ----------------------------------------------------------------------
@@ -201,6 +208,23 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         value = [new.run_id, *[s for s in selected or [] if s in ids]]
         return f"Resumed `{run_id}` as `{new.run_id}`.", gr.Dropdown(choices=ids, value=value)
 
+    def on_sweep(selected: list[str], seen: Any) -> list[Any]:
+        """The first selected sweep's table and chart; redrawn only when its sweep.json changed."""
+        sweeps = selected_sweeps(ctx.runs_dir, [s for s in selected or [] if isinstance(s, str)])
+        if not sweeps:
+            return [gr.Column(visible=False), gr.skip(), gr.skip(), gr.skip(), None]
+        run_id, summary = sweeps[0]
+        run = resolve_run(ctx.runs_dir, run_id)
+        key = (run_id, (run.path / "sweep.json").stat().st_mtime_ns if run else 0)
+        if key == seen:
+            return [gr.skip()] * 4 + [seen]
+        note = sweep_line(run_id, summary)
+        if "error" in summary:
+            return [gr.Column(visible=True), note, gr.Dataframe(value=[]), None, key]
+        headers, rows = sweep_rows(summary)
+        fig = PlotData(type="plotly", plot=figure_json(sweep_figure(summary), f"{run_name(run_id)}-sweep"))
+        return [gr.Column(visible=True), note, gr.Dataframe(value=rows, headers=headers), fig, key]
+
     # --- wiring ------------------------------------------------------------------------
     view = [metrics, smoothing, splits, state, x_axis, log_y]
     drawn = [plot, status, state, metrics, timer, samples, scatter, samples_box, csv]
@@ -209,6 +233,9 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
     )
     runs.change(on_diff, [runs, metrics], [diff_note, diff], api_name="monitor_diff", show_progress="hidden")
     timer.tick(on_tick, view, [*drawn, log_y], api_name="monitor_tick", show_progress="hidden")
+    sweep_out = [sweep_box, sweep_note, sweep_table, sweep_plot, sweep_seen]
+    runs.change(on_sweep, [runs, sweep_seen], sweep_out, api_name="monitor_sweep", show_progress="hidden")
+    timer.tick(on_sweep, [runs, sweep_seen], sweep_out, api_visibility="private", show_progress="hidden")
     gr.on(
         [metrics.input, smoothing.release, splits.input, x_axis.input, log_y.input],
         on_style,

@@ -145,3 +145,36 @@ def test_export_model_writes_a_finished_runs_model_to_the_data_folder(studio) ->
     import json
 
     assert json.loads((out / "export.json").read_text())["run"] == run_id
+
+
+def test_a_headless_sweep_shows_its_trials_best_first_in_the_monitor(studio) -> None:
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "launch.py", "--preset", "presets/tiny/sweep.yaml", "--headless"]
+        + ["--runs-dir", str(studio.runs_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "sweep (best first" in proc.stdout
+    sweep_id = next(p.name for p in studio.runs_dir.iterdir() if (p / "sweep.json").exists())
+    client = Client(studio.url, verbose=False)
+    note, table, plot = client.predict([sweep_id], api_name="/monitor_sweep")  # layout and state stay out
+    assert "4 of 4 trials done" in note and "best (lowest `loss`)" in note
+    assert table["headers"] == ["trial", "train.learning_rate", "train.warmup_steps", "loss", "state", "run"]
+    rows = table["value"]["data"]  # a component update: its value holds the rows
+    losses = [r[3] for r in rows]
+    assert len(losses) == 4 and losses == sorted(losses)  # best first
+    assert losses[0] < losses[-1]  # the learning rates train differently: the ranking means something
+    fig = json.loads(plot["plot"]) if isinstance(plot, dict) else json.loads(plot)
+    (trace,) = fig["data"]
+    assert trace["type"] == "parcoords"
+    assert [d["label"] for d in trace["dimensions"]] == ["train.learning_rate", "train.warmup_steps", "loss"]
+    # a trial's run opens in the Monitor like any run
+    _, status, *_ = client.predict([rows[0][5]], ["loss"], 0.0, ["train"], api_name="/monitor_select")
+    assert "succeeded" in status

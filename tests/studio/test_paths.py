@@ -213,6 +213,7 @@ ENTRY_POINTS: list[tuple[str, str, Callable[[Client, str], str]]] = [
         "run",
         lambda c, p: no_leak(call(c, "/monitor_select", [p], ["loss"], 0.0, ["train"])),
     ),
+    ("monitor: sweep id", "run", lambda c, p: no_leak(call(c, "/monitor_sweep", [p]))),
     ("train: run details id", "run", lambda c, p: no_leak(call(c, "/run_details", p))),
     ("arena: comparison id", "run", lambda c, p: no_leak(call(c, "/arena_show", p, False))),
 ]
