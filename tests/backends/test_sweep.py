@@ -55,7 +55,20 @@ def test_the_tiny_sweep_is_a_pipeline_of_its_trials() -> None:
     [
         (
             {"parameters": {"train.learning_rate": [1e-3]}, "metric": "loss", "strategy": "optuna"},
-            "optuna` is not supported yet",
+            "`sweep.strategy: optuna` needs `sweep.trials`",
+        ),
+        (
+            {"parameters": {"train.learning_rate": [1e-3]}, "metric": "loss", "pruning": True},
+            "`sweep.pruning` needs `sweep.strategy: optuna`",
+        ),
+        (  # optuna picks values as it goes: a range end that no run could use is refused up front
+            {
+                "parameters": {"train.learning_rate": {"low": -1.0, "high": 1e-3}},
+                "metric": "loss",
+                "strategy": "optuna",
+                "trials": 3,
+            },
+            "sweep.parameters.train.learning_rate = -1.0",
         ),
         (
             {"parameters": {"train.learning_rate": {"low": 1e-4, "high": 1e-3}}, "metric": "loss"},
@@ -106,3 +119,58 @@ def test_expansion_keeps_the_recipe_and_names_each_trial() -> None:
     out = expand_sweep(yaml.safe_load(TINY.read_text()), "tiny")
     assert [s["name"] for s in out["stages"]] == [f"tiny-sweep-t0{i}" for i in range(1, 5)]
     assert all(s["method"] == "sft" and s["train"]["max_steps"] == 6 for s in out["stages"])
+
+
+OPTUNA = ROOT / "presets/tiny/sweep_optuna.yaml"
+
+
+def test_optuna_asks_values_from_the_trials_before_and_ranks_them(runs_dir: Path, tiny_model: str) -> None:
+    cmd = [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs_dir), "--preset", str(OPTUNA)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (pdir,) = [p for p in runs_dir.iterdir() if "pipeline" in p.name]
+    summary = json.loads((pdir / "sweep.json").read_text())
+    trials = summary["trials"]
+    assert summary["strategy"] == "optuna" and len(trials) == 5
+    assert all(t["state"] in ("succeeded", "pruned") for t in trials)
+    for t in trials:  # the values the study asked are the values the run trained with
+        lr = t["overrides"]["train.learning_rate"]
+        assert 1e-5 <= lr <= 1e-2 and t["overrides"]["train.warmup_steps"] in (0, 2)
+        cfg = yaml.safe_load(RunDir(runs_dir / t["run_id"]).config_path.read_text())
+        assert cfg["train"]["learning_rate"] == lr
+    assert len({t["overrides"]["train.learning_rate"] for t in trials}) == 5
+    done = [t for t in trials if t["state"] == "succeeded"]
+    assert summary["best"] == done[0]["trial"] and done[0]["metric"] == min(t["metric"] for t in done)
+
+
+def _log(run: RunDir, step: int, loss: float) -> None:
+    with run.metrics_path.open("a") as f:
+        f.write(json.dumps({"step": step, "split": "train", "loss": loss}) + "\n")
+
+
+def test_the_median_pruner_stops_a_trial_behind_the_finished_ones(tmp_path: Path) -> None:
+    from backends.core.pipelines.optuna_sweep import OptunaTrials
+    from backends.core.runs.rundir import RunState
+
+    spec = yaml.safe_load(OPTUNA.read_text())["sweep"]
+    trials = OptunaTrials(spec, max_steps=8)
+    runs = []
+    for i, curve in enumerate([[6.0, 5.0, 4.0, 3.0], [6.0, 5.2, 4.2, 3.1], [6.0, 5.9, 5.8, 5.7]]):
+        run = RunDir(tmp_path / f"r{i}")
+        run.path.mkdir()
+        runs.append(run)
+        trials.values(i)
+        stopped_at = None
+        for n, loss in enumerate(curve, 1):  # the run logs one step at a time
+            _log(run, n, loss)
+            if trials.should_stop(run):
+                stopped_at = n
+                break
+        shown = trials.tell(RunState.STOPPED if stopped_at else RunState.SUCCEEDED, curve[-1])
+        if i < 2:  # the first two finish: the pruner needs trials to compare with
+            assert stopped_at is None and shown == "succeeded"
+        else:  # behind the median once the warm-up is over (from step 2 on): stopped at step 2
+            assert stopped_at == 2 and shown == "pruned"
+    states = [t.state.name for t in trials.study.trials]
+    assert states == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert trials.study.best_value == 3.0

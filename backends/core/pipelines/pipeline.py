@@ -42,7 +42,7 @@ from backends.core.pipelines.stages import (  # noqa: F401 - moved there; import
     stage_dicts,
     stage_outputs,
 )
-from backends.core.pipelines.sweep import is_sweep, write_sweep
+from backends.core.pipelines.sweep import is_sweep, metric_value, trial_config, write_sweep
 from backends.core.reports.report import write_pipeline_report
 from backends.core.runs.executor_kinds import make_executor
 from backends.core.runs.executors import Executor, ExecutorConfig, ExecutorError
@@ -101,6 +101,7 @@ def _same_config(earlier: str, cfg_yaml: str) -> bool:
 class PipelineRunner:
     def __init__(self, pdir: RunDir, launcher: Launcher | Executor, on_stage: Any = None) -> None:
         self.pdir, self.launcher, self.on_stage = pdir, launcher, on_stage
+        self.asked: Any = None
 
     def _set_stage(self, i: int, **fields: Any) -> None:
         stages = self.pdir.read_status()["stages"]
@@ -117,7 +118,17 @@ class PipelineRunner:
         )
         outputs: dict[str, Path] = {}
         sweep = is_sweep(raw)
+        self.asked = None  # an optuna sweep's study: it picks each trial's values as it starts
+        if sweep and raw["sweep"].get("strategy") == "optuna":
+            from backends.core.pipelines.optuna_sweep import OptunaTrials
+
+            self.asked = OptunaTrials(raw["sweep"], (raw.get("train") or {}).get("max_steps"))
         for i, (name, merged) in enumerate(stages):
+            if self.asked is not None:
+                values = self.asked.values(i)
+                merged = trial_config(merged, values)
+                self._set_stage(i, overrides=values)
+                print(f"trial {name}: " + ", ".join(f"{k} = {v!r}" for k, v in values.items()), flush=True)
             cfg: RunConfig = validate_config(
                 resolve_refs(merged, outputs), f"{self.pdir.config_path}: {name}"
             )
@@ -127,6 +138,7 @@ class PipelineRunner:
                 self._set_stage(i, run_id=run.run_id, state="succeeded", reused=True)
                 outputs[name] = run.path
                 if sweep:
+                    self._tell(i, run, RunState.SUCCEEDED)
                     write_sweep(self.pdir, raw)
                 continue
             try:
@@ -144,9 +156,15 @@ class PipelineRunner:
             state = self._wait(run)
             self._set_stage(i, state=state.value)
             if sweep:
+                shown = self._tell(i, run, state)
                 write_sweep(self.pdir, raw)
                 if state == RunState.FAILED:  # a sweep's trials are independent: try the next
                     print(f"trial {name} failed: {run.read_status().get('error')}", flush=True)
+                    continue
+                if shown == "pruned":
+                    print(
+                        f"trial {name} pruned: its {raw['sweep']['metric']} was behind the median", flush=True
+                    )
                     continue
             if state != RunState.SUCCEEDED:
                 reason = run.read_status().get("error") or state.value
@@ -160,11 +178,21 @@ class PipelineRunner:
         self.pdir.update_status(state=RunState.SUCCEEDED)
         return RunState.SUCCEEDED
 
+    def _tell(self, i: int, run: RunDir, state: RunState) -> str:
+        """An optuna sweep's study learns how trial i ended; the state its sweep.json shows."""
+        if self.asked is None:
+            return state.value
+        shown = self.asked.tell(state, metric_value(run, self.asked.metric))
+        self._set_stage(i, state=shown)
+        return shown
+
     def _wait(self, run: RunDir) -> RunState:
         while True:
             try:
                 if self.pdir.stop_requested() and not run.stop_requested():
                     self.launcher.stop(run)
+                elif self.asked is not None and self.asked.should_stop(run) and not run.stop_requested():
+                    self.launcher.stop(run)  # pruned: the run saves and ends as stopped
                 self.launcher.reconcile()
                 self.launcher.schedule()
             except ExecutorError as e:  # a cluster out of reach for a moment: its runs go on

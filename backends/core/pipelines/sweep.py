@@ -8,7 +8,7 @@ fields, each trial an ordinary run in its own run directory.
       parameters:                         # any preset fields: a list of values, or a range
         train.learning_rate: [1.0e-3, 5.0e-3]
         train.warmup_steps: {low: 0, high: 4, type: int}
-      strategy: grid                      # grid (every combination of the lists) | random
+      strategy: grid                      # grid (every combination of the lists) | random | optuna
       trials: 4                           # random: how many draws; grid: all when omitted
       metric: loss                        # a logged metric's last value; eval_<m> for the eval split
       goal: minimize                      # or maximize
@@ -18,12 +18,13 @@ A sweep runs as a pipeline whose stages are its trials (no trial refers to anoth
 failed trial does not stop the others), so it queues, stops, resumes its finished trials and
 reports like any pipeline, headless or from the Train tab. Its folder holds sweep.json: every
 trial's overrides, run, state and metric, best first. `strategy: optuna` (TPE sampling and
-pruning) is not here yet and is refused by name.
+pruning) picks each trial's values from the ones before it: backends/core/pipelines/optuna_sweep.py.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import itertools
 import json
 import math
@@ -31,10 +32,10 @@ import random
 from typing import Any
 
 from backends.core.runs.rundir import RunDir, atomic_write_text
-from backends.core.spec.config import ConfigError, apply_overrides
+from backends.core.spec.config import ConfigError, apply_overrides, validate_config
 
-STRATEGIES = ("grid", "random")
-SWEEP_KEYS = {"parameters", "strategy", "trials", "metric", "goal", "seed"}
+STRATEGIES = ("grid", "random", "optuna")
+SWEEP_KEYS = {"parameters", "strategy", "trials", "metric", "goal", "seed", "pruning"}
 SWEEP_FILE = "sweep.json"
 
 
@@ -55,9 +56,16 @@ def _problems(spec: Any, where: str) -> list[str]:
             f"`sweep.parameters` must map preset fields to values, e.g. train.learning_rate: [1.0e-4, 3.0e-4] ({where})"
         )
     strategy = spec.get("strategy", "grid")
-    if strategy == "optuna":
-        out.append(f"`sweep.strategy: optuna` is not supported yet; use {' or '.join(STRATEGIES)} ({where})")
-    elif strategy not in STRATEGIES:
+    if strategy == "optuna" and importlib.util.find_spec("optuna") is None:
+        out.append(f"`sweep.strategy: optuna` needs the package optuna: pip install -e '.[sweep]' ({where})")
+    if "pruning" in spec and strategy != "optuna":
+        out.append(f"`sweep.pruning` needs `sweep.strategy: optuna` (this sweep is {strategy}) ({where})")
+    pruning = spec.get("pruning")
+    if pruning is not None and not isinstance(pruning, bool | dict):
+        out.append(
+            f"`sweep.pruning` is {pruning!r}; expected true, false or {{startup_trials, warmup_steps}} ({where})"
+        )
+    if strategy not in STRATEGIES:
         out.append(f"`sweep.strategy` is {strategy!r}; expected one of {', '.join(STRATEGIES)} ({where})")
     if spec.get("goal", "minimize") not in ("minimize", "maximize"):
         out.append(f"`sweep.goal` is {spec.get('goal')!r}; expected minimize or maximize ({where})")
@@ -66,8 +74,8 @@ def _problems(spec: Any, where: str) -> list[str]:
     trials = spec.get("trials")
     if trials is not None and (not isinstance(trials, int) or trials < 1):
         out.append(f"`sweep.trials` is {trials!r}; expected a whole number of trials, 1 or more ({where})")
-    if strategy == "random" and trials is None:
-        out.append(f"`sweep.strategy: random` needs `sweep.trials` ({where})")
+    if strategy in ("random", "optuna") and trials is None:
+        out.append(f"`sweep.strategy: {strategy}` needs `sweep.trials` ({where})")
     for key, values in (params or {}).items() if isinstance(params, dict) else ():
         if isinstance(values, list):
             if not values:
@@ -94,8 +102,11 @@ def _draw(values: Any, rng: random.Random) -> Any:
 
 
 def trial_overrides(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each trial's field values, in the order they run."""
+    """Each trial's field values, in the order they run (optuna's are asked as they run: none
+    here)."""
     params: dict[str, Any] = spec["parameters"]
+    if spec.get("strategy") == "optuna":
+        return [{} for _ in range(spec["trials"])]
     if spec.get("strategy", "grid") == "grid":
         combos = [dict(zip(params, c, strict=True)) for c in itertools.product(*params.values())]
         n = spec.get("trials")
@@ -118,11 +129,36 @@ def expand_sweep(raw: dict[str, Any], where: str) -> dict[str, Any]:
         raise ConfigError(problems)
     base = {k: v for k, v in raw.items() if k != "sweep"}
     name = str(base.get("name", "sweep"))
+    if spec.get("strategy") == "optuna":
+        _check_extremes(base, spec["parameters"], where)
     stages = []
     for i, values in enumerate(trial_overrides(spec), 1):
-        trial = apply_overrides(copy.deepcopy(base), [f"{k}={json.dumps(v)}" for k, v in values.items()])
+        trial = _with(base, values)
         stages.append({"stage": f"t{i:02d}", **trial, "name": f"{name}-t{i:02d}"})
     return {"name": name, "stages": stages}
+
+
+def _with(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    return apply_overrides(copy.deepcopy(base), [f"{k}={json.dumps(v)}" for k, v in values.items()])
+
+
+def trial_config(merged: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A stage's merged config with an optuna trial's values put in."""
+    return _with(merged, values)
+
+
+def _check_extremes(base: dict[str, Any], params: dict[str, Any], where: str) -> None:
+    """Values optuna will pick from are refused before any trial runs: each listed value and
+    each range's two ends, one field at a time."""
+    problems: list[str] = []
+    for key, values in params.items():
+        for v in values if isinstance(values, list) else [values["low"], values["high"]]:
+            try:
+                validate_config(_with(base, {key: v}), f"{where}: sweep.parameters.{key} = {v!r}")
+            except ConfigError as e:
+                problems += e.problems
+    if problems:
+        raise ConfigError(problems)
 
 
 def metric_value(run: RunDir, metric: str) -> float | None:
@@ -139,7 +175,8 @@ def write_sweep(pdir: RunDir, raw: dict[str, Any]) -> dict[str, Any]:
     spec = raw["sweep"]
     stages = pdir.read_status().get("stages", [])
     rows = []
-    for values, st in zip(trial_overrides(spec), stages, strict=False):
+    for planned, st in zip(trial_overrides(spec), stages, strict=False):
+        values = st.get("overrides", planned)  # optuna's, recorded as each trial starts
         run = RunDir(pdir.path.parent / st["run_id"]) if st.get("run_id") else None
         value = metric_value(run, spec["metric"]) if run is not None and run.exists() else None
         rows.append(
@@ -152,13 +189,16 @@ def write_sweep(pdir: RunDir, raw: dict[str, Any]) -> dict[str, Any]:
             }
         )
     sign = 1 if spec.get("goal", "minimize") == "minimize" else -1
-    rows.sort(key=lambda r: (r["metric"] is None, sign * (r["metric"] or 0.0)))
+    # finished trials by their metric, then pruned ones (stopped early: not comparable), then the rest
+    rows.sort(key=lambda r: (r["metric"] is None, r["state"] == "pruned", sign * (r["metric"] or 0.0)))
     summary = {
         "metric": spec["metric"],
         "goal": spec.get("goal", "minimize"),
         "strategy": spec.get("strategy", "grid"),
         "parameters": list(spec["parameters"]),
-        "best": rows[0]["trial"] if rows and rows[0]["metric"] is not None else None,
+        "best": next(
+            (r["trial"] for r in rows if r["state"] == "succeeded" and r["metric"] is not None), None
+        ),
         "trials": rows,
     }
     atomic_write_text(pdir.path / SWEEP_FILE, json.dumps(summary, indent=2))
@@ -169,10 +209,15 @@ def sweep_table(summary: dict[str, Any]) -> str:
     """The sweep as a text table, best first (the headless command prints it)."""
     params = summary["parameters"]
     head = ["trial", *params, summary["metric"], "state"]
-    lines = ["  ".join(f"{h:>14}" for h in head)]
-    for r in summary["trials"]:
-        cells = [r["trial"], *(r["overrides"].get(p) for p in params), r["metric"], r["state"]]
-        lines.append("  ".join(f"{c:>14.4g}" if isinstance(c, float) else f"{c!s:>14}" for c in cells))
+    body = [
+        [
+            f"{c:.4g}" if isinstance(c, float) else str(c)
+            for c in [r["trial"], *(r["overrides"].get(p) for p in params), r["metric"], r["state"]]
+        ]
+        for r in summary["trials"]
+    ]
+    widths = [max(len(str(row[i])) for row in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(f"{c:>{w}}" for c, w in zip(row, widths, strict=True)) for row in [head, *body]]
     best = summary["best"]
     goal = "lowest" if summary["goal"] == "minimize" else "highest"
     lines.append(f"best ({goal} {summary['metric']}): {best}" if best else "no trial logged the metric")
