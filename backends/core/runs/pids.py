@@ -28,5 +28,7 @@ def pid_alive(pid: int | None) -> bool:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
     return state not in ("Z", "X") and (
-        "backends.worker" in cmdline or "backends.core.pipelines.pipeline" in cmdline
+        "backends.worker" in cmdline
+        or "backends.core.pipelines.pipeline" in cmdline
+        or "vllm.entrypoints.openai" in cmdline  # a Chat server that became vLLM's (worker/serve.py)
     )

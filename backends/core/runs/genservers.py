@@ -1,0 +1,189 @@
+"""Generation servers for the Chat tab: one process per model (backends/worker/serve.py, or vLLM's
+server on a GPU), started on first use, reused while warm, stopped after an idle time, and at
+most `max_loaded` at once (the least recently used one goes first). The studio process loads no
+model: it only starts these, reads their state files and talks HTTP to them. Torch-free.
+
+Each server has a state file `<folder>/<key>.json` (key: a hash of the model's name) written by
+the server itself: its pid, port, model and state (`loading`, `ready`, `failed`). A server
+outlives the studio that started it (its own session, like a run) and is found again by the
+next studio from its state file; a file whose pid is gone is stale and removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backends.core.runs.launcher import start_detached
+from backends.core.runs.pids import pid_alive
+
+
+class ServerError(RuntimeError):
+    """A generation server failed to start or to answer; the message says why."""
+
+
+@dataclass
+class ServerInfo:
+    model: str
+    state: str  # loading | ready | failed | starting
+    pid: int | None = None
+    port: int | None = None
+    engine: str = ""
+    device: str = ""
+    dtype: str = ""
+    error: str = ""
+    last_used: float = 0.0
+
+    def memory_mb(self) -> float | None:
+        """The process's resident memory (GPU memory is not counted)."""
+        try:
+            import psutil
+
+            return psutil.Process(self.pid).memory_info().rss / 2**20 if self.pid else None
+        except Exception:  # noqa: BLE001 - a process that just ended has no memory to show
+            return None
+
+
+class ServerPool:
+    def __init__(
+        self, folder: Path, max_loaded: int = 2, idle_s: float = 600.0, python: str = sys.executable
+    ) -> None:
+        self.folder, self.max_loaded, self.idle_s, self.python = Path(folder), max_loaded, idle_s, python
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.used: dict[str, float] = {}  # model -> when this studio last asked for it
+        self.started: dict[str, int] = {}  # model -> pid of the server this pool started
+
+    def state_path(self, model: str) -> Path:
+        return self.folder / f"{hashlib.sha1(model.encode()).hexdigest()[:16]}.json"
+
+    def info(self, model: str) -> ServerInfo | None:
+        """The model's server as its state file says, or None (no file, or its process is gone)."""
+        path = self.state_path(model)
+        try:
+            st = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return ServerInfo(model, "starting")  # being written
+        if st.get("state") != "failed" and not pid_alive(int(st.get("pid") or 0)):
+            path.unlink(missing_ok=True)
+            return None
+        fields = {k: st.get(k) or "" for k in ("engine", "device", "dtype", "error")}
+        return ServerInfo(model, st.get("state", "starting"), st.get("pid"), st.get("port"), **fields,
+                          last_used=self.used.get(model, st.get("started_at", 0.0)))  # fmt: skip
+
+    def servers(self) -> list[ServerInfo]:
+        out = []
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                model = json.loads(path.read_text()).get("model")
+            except (OSError, ValueError):
+                continue
+            info = self.info(model) if model else None
+            if info is not None:
+                out.append(info)
+        return out
+
+    def ensure(self, model: str) -> ServerInfo:
+        """The model's server, started when there is none (a failed one is started again)."""
+        self.used[model] = time.time()
+        info = self.info(model)
+        if info is not None and info.state != "failed":
+            return info
+        self.state_path(model).unlink(missing_ok=True)
+        live = sorted((s for s in self.servers() if s.model != model), key=lambda s: s.last_used)
+        for old in live[: max(0, len(live) - self.max_loaded + 1)]:
+            self.stop(old.model)  # at most max_loaded at once: the least recently used goes
+        cmd = [self.python, "-m", "backends.worker.serve", "--model", model]
+        cmd += ["--state", str(self.state_path(model)), "--idle", str(self.idle_s)]
+        log = self.folder / f"{self.state_path(model).stem}.log"
+        proc = start_detached(cmd, log)
+        self.started[model] = proc.pid
+        return ServerInfo(model, "starting", proc.pid)
+
+    def wait_ready(self, model: str, timeout_s: float = 300.0) -> ServerInfo:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            info = self.info(model)
+            if info is not None and info.state == "failed":
+                raise ServerError(f"the server for {model} failed: {info.error}")
+            if info is not None and info.state == "ready" and info.port:
+                return info
+            if info is not None and info.engine == "vllm" and info.port and _healthy(info.port):
+                return info  # vLLM writes no `ready`: its /health answers once it is
+            if info is None and not self._starting(model):
+                log = self.folder / f"{self.state_path(model).stem}.log"
+                tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
+                raise ServerError(f"the server for {model} exited before it was ready: {tail.strip()}")
+            time.sleep(0.2)
+        raise ServerError(f"the server for {model} was not ready after {timeout_s:.0f} s")
+
+    def _starting(self, model: str) -> bool:
+        """Started by this pool and still alive, its state file not written yet."""
+        return pid_alive(self.started.get(model))
+
+    def stop(self, model: str) -> bool:
+        info = self.info(model)
+        self.state_path(model).unlink(missing_ok=True)
+        if info is None or not info.pid:
+            return False
+        try:
+            os.killpg(info.pid, signal.SIGTERM)  # its own session: the group is the server
+        except ProcessLookupError:
+            return False
+        return True
+
+    def stop_all(self) -> None:
+        for s in self.servers():
+            self.stop(s.model)
+
+
+def _healthy(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/health")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def chat_stream(info: ServerInfo, messages: list[dict[str, str]], **settings: Any) -> Iterator[str]:
+    """The answer's text as it is generated (OpenAI's streamed chat completions)."""
+    conn = http.client.HTTPConnection("127.0.0.1", int(info.port or 0), timeout=600)
+    body = json.dumps({"model": info.model, "messages": messages, "stream": True, **settings})
+    try:
+        conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        if resp.status != 200:
+            detail = resp.read().decode(errors="replace")
+            try:
+                detail = json.loads(detail)["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                pass
+            raise ServerError(f"{info.model}: {resp.status} {detail}")
+        for raw in resp:
+            line = raw.decode(errors="replace").strip()
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            event = json.loads(data)
+            if "error" in event:
+                raise ServerError(f"{info.model}: {event['error'].get('message')}")
+            piece = event["choices"][0].get("delta", {}).get("content")
+            if piece:
+                yield piece
+    except OSError as e:
+        raise ServerError(f"{info.model}: the server did not answer ({e})") from e
+    finally:
+        conn.close()

@@ -1,0 +1,72 @@
+"""The Chat tab's generation servers: one process per model, started on first use, streaming
+OpenAI-style chat completions, reused while warm, at most `max_loaded` at once, gone when idle."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from backends.core.runs.genservers import ServerError, ServerPool, chat_stream
+from backends.core.runs.pids import pid_alive
+
+CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
+
+
+def test_a_server_streams_the_greedy_answer_piece_by_piece_and_is_reused(
+    tmp_path: Path, tiny_model: str
+) -> None:
+    pool = ServerPool(tmp_path / "servers", idle_s=120)
+    pool.ensure(tiny_model)
+    info = pool.wait_ready(tiny_model, timeout_s=180)
+    assert info.engine == "transformers" and info.device == "cpu" and info.memory_mb() > 50
+    try:
+        pieces = list(chat_stream(info, CHAT, max_tokens=24, temperature=0.0))
+        again = list(chat_stream(info, CHAT, max_tokens=24, temperature=0.0))
+        assert len(pieces) > 3 and "".join(pieces) == "".join(again)  # streamed, and greedy repeats
+        # the same tokens plain transformers gives (the server adds nothing of its own)
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(tiny_model)
+        model = AutoModelForCausalLM.from_pretrained(tiny_model)
+        ids = tok.apply_chat_template(CHAT, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        out = model.generate(**ids, max_new_tokens=24, do_sample=False, pad_token_id=tok.pad_token_id)
+        expected = tok.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+        assert "".join(pieces) == expected
+        assert pool.ensure(tiny_model).pid == info.pid  # warm: no second process
+        with pytest.raises(ServerError, match="max_tokens"):
+            list(chat_stream(info, CHAT, max_tokens=0))
+    finally:
+        pool.stop_all()
+    deadline = time.time() + 20
+    while pid_alive(info.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not pid_alive(info.pid) and pool.servers() == []
+
+
+def test_at_most_max_loaded_servers_and_an_idle_one_stops_itself(tmp_path: Path, tiny_model: str) -> None:
+    import shutil
+
+    other = tmp_path / "tiny-copy"
+    shutil.copytree(tiny_model, other)
+    pool = ServerPool(tmp_path / "servers", max_loaded=1, idle_s=3)
+    try:
+        first = pool.wait_ready(pool.ensure(tiny_model).model, timeout_s=180)
+        second = pool.wait_ready(pool.ensure(str(other)).model, timeout_s=180)
+        assert [s.model for s in pool.servers()] == [str(other)]  # the first was stopped for it
+        deadline = time.time() + 30
+        while (pid_alive(first.pid) or pid_alive(second.pid)) and time.time() < deadline:
+            time.sleep(0.3)
+        assert not pid_alive(second.pid), "the idle server did not stop itself"
+        assert pool.servers() == []  # it removed its state file
+    finally:
+        pool.stop_all()
+
+
+def test_a_model_that_cannot_load_says_why(tmp_path: Path) -> None:
+    pool = ServerPool(tmp_path / "servers")
+    missing = str(tmp_path / "no-such-model")
+    pool.ensure(missing)
+    with pytest.raises(ServerError, match="no-such-model"):
+        pool.wait_ready(missing, timeout_s=120)
