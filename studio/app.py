@@ -21,6 +21,7 @@ from studio.context import StudioContext
 from studio.logic import forms
 from studio.logic.handoff import TrainRequest, preset_for, preset_method, request_values
 from studio.tabs.arena import build_arena_tab
+from studio.tabs.chat import build_chat_tab
 from studio.tabs.data import build_data_tab
 from studio.tabs.label import KEYBOARD_JS, build_label_tab
 from studio.tabs.monitor import build_monitor_tab, chart_exports_dir, preload_plotly_js
@@ -46,6 +47,8 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
                 label = build_label_tab(ctx)
             with gr.Tab("Arena", id="arena") as arena_tab:
                 arena = build_arena_tab(ctx)
+            with gr.Tab("Chat", id="chat"):
+                build_chat_tab(ctx)
         build_title(ctx)  # the browser tab's title follows the newest run
 
         def on_launched(run_id: str, selected: list[str] | None) -> Any:

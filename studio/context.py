@@ -14,6 +14,7 @@ from backends.core.labels.store import LabelStore
 from backends.core.pipelines.policy import RewardFunctions, StudioPolicy, check_config
 from backends.core.runs.executor_kinds import make_executor
 from backends.core.runs.executors import Executor, ExecutorConfig, ExecutorError
+from backends.core.runs.genservers import ServerPool
 from backends.core.runs.launcher import REPO_ROOT, Launcher
 from backends.core.runs.rundir import RunDir
 from backends.core.spec.config import RunConfig
@@ -47,6 +48,8 @@ class StudioContext:
     # where runs start, are watched and stopped (executors.py): this machine's queue unless
     # given; creating a run is the launcher's job, running it the executor's
     executor: Executor = None  # type: ignore[assignment]  # filled in __post_init__
+    # the Chat tab's generation servers, one process per model (the studio loads no model)
+    servers: ServerPool = None  # type: ignore[assignment]  # filled in __post_init__
     poll_seconds: float = 1.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -93,6 +96,8 @@ class StudioContext:
     def __post_init__(self) -> None:
         if self.executor is None:
             self.executor = make_executor(None, self.launcher)
+        if self.servers is None:
+            self.servers = ServerPool(self.data_dir / "servers")
 
     @property
     def roots(self) -> list[Path]:

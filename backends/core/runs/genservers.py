@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class ServerPool:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.used: dict[str, float] = {}  # model -> when this studio last asked for it
         self.started: dict[str, int] = {}  # model -> pid of the server this pool started
+        self.lock = threading.Lock()  # two chats asking for one model start one server
 
     def state_path(self, model: str) -> Path:
         return self.folder / f"{hashlib.sha1(model.encode()).hexdigest()[:16]}.json"
@@ -95,10 +97,16 @@ class ServerPool:
 
     def ensure(self, model: str) -> ServerInfo:
         """The model's server, started when there is none (a failed one is started again)."""
+        with self.lock:
+            return self._ensure(model)
+
+    def _ensure(self, model: str) -> ServerInfo:
         self.used[model] = time.time()
         info = self.info(model)
         if info is not None and info.state != "failed":
             return info
+        if info is None and self._starting(model):
+            return ServerInfo(model, "starting", self.started[model])
         self.state_path(model).unlink(missing_ok=True)
         live = sorted((s for s in self.servers() if s.model != model), key=lambda s: s.last_used)
         for old in live[: max(0, len(live) - self.max_loaded + 1)]:
