@@ -29,7 +29,6 @@ OPERATOR_ONLY = frozenset(
         "label_order",  # Label: a run that orders a session by a reward model's uncertainty
         "arena_start",  # Arena: a comparison run
         "arena_to_label",  # Arena: a labeling session from a comparison
-        "chat_send",  # Chat: starts a model's generation server on first use
         "chat_to_label",  # Chat: a labeling session from the last two answers
         "chat_stop",  # Chat: stops every generation server
     }
@@ -64,6 +63,7 @@ LABELER_OK = frozenset(
         "label_guidelines",  # the store lets only a session's owner change them
         "arena_show",
         "chat_servers",  # Chat: the generation servers' table
+        "chat_send",  # Chat: a labeler's message goes to a running server only (the tab checks)
     }
 )
 

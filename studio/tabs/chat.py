@@ -63,6 +63,20 @@ def build_chat_tab(ctx: StudioContext) -> None:
             yield gr.skip(), gr.skip(), gr.skip(), "Type a message first."
             return
         models = chosen_models(ctx, a, b)  # a refused path comes back as the tab's error
+        request = LocalContext.request.get(None)
+        if ctx.role_of(getattr(request, "username", None)) != "operator":
+            cold = [m for m in models if ctx.servers.info(m) is None]
+            if cold:  # a labeler talks to servers already up; starting one is an operator's
+                yield (
+                    gr.skip(),
+                    gr.skip(),
+                    gr.skip(),
+                    (
+                        f"**Not sent:** no server is running for {', '.join(cold)}, and starting one needs "
+                        "the operator role; pick a model an operator has started (Generation servers below)."
+                    ),
+                )
+                return
         histories = [list(hist_a or []), list(hist_b or [])][: len(models)]
         sampling = Sampling(int(n), float(temp), float(p), int(s or 0))
         waiting = [m for m in models if (i := ctx.servers.info(m)) is None or i.state != "ready"]
@@ -89,7 +103,7 @@ def build_chat_tab(ctx: StudioContext) -> None:
 
     inputs = [model_a, model_b, system, max_tokens, temperature, top_p, seed, bot_a, bot_b, text]
     outputs = [bot_a, bot_b, text, note]
-    # Send and Enter: one endpoint, operator-only (studio/logic/access.py)
+    # Send and Enter: one endpoint; a labeler may use it with servers already running
     sent = gr.on(
         [send.click, text.submit], on_send, inputs, outputs, api_name="chat_send", show_progress="hidden"
     )

@@ -67,7 +67,6 @@ OPERATOR_CALLS = {
         "",
     ),
     "/arena_to_label": lambda: ("any-run",),
-    "/chat_send": lambda: ("builtin:tiny-llama", "none", "", 16, 0.0, 1.0, 0, [], [], "hi"),
     "/chat_to_label": lambda: ("s2", "builtin:tiny-llama", "builtin:tiny-llama", "", [], []),
     "/chat_stop": lambda: (),
     "/label_generate": lambda: ("builtin:tiny-llama", "", "builtin:tasks", 2, 2),
@@ -130,6 +129,19 @@ def test_a_labeler_labels_under_the_login_name_and_sees_read_only_views(accounts
     assert errors == "" and "--runs-dir" in command  # the form still previews: read-only, not hidden
     summary, *_ = client.predict("pairs.jsonl", "builtin:tiny-llama", 128, api_name="/data_open")
     assert "1 rows" in summary
+
+
+def test_a_labeler_chats_only_with_a_server_an_operator_started(accounts_studio) -> None:
+    server = accounts_studio
+    client = Client(server.url, auth=LABELER, verbose=False)
+    a, b, _, note = client.predict(
+        "builtin:tiny-llama", "none", "", 16, 0.0, 1.0, 0, [], [], "hi", api_name="/chat_send"
+    )
+    assert "needs the operator role" in note and "builtin:tiny-llama" in note
+    assert server.ctx.servers.servers() == []  # nothing was started
+    assert not (server.ctx.data_dir / "servers").exists() or not any(
+        (server.ctx.data_dir / "servers").glob("*.log")
+    )
 
 
 def test_an_operator_launches_and_stops(accounts_studio) -> None:
