@@ -174,3 +174,28 @@ def test_the_median_pruner_stops_a_trial_behind_the_finished_ones(tmp_path: Path
     states = [t.state.name for t in trials.study.trials]
     assert states == ["COMPLETE", "COMPLETE", "PRUNED"]
     assert trials.study.best_value == 3.0
+
+
+def test_a_swept_pipeline_stage_hands_its_best_trial_to_the_next_stage(
+    runs_dir: Path, tiny_model: str
+) -> None:
+    preset = ROOT / "presets/tiny/sweep_stage.yaml"
+    cmd = [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs_dir), "--preset", str(preset)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (pdir,) = [p for p in runs_dir.iterdir() if "pipeline" in p.name]
+    summary = json.loads((pdir / "sweep.json").read_text())
+    assert summary["stage"] == "sft" and [t["trial"] for t in summary["trials"]] == ["sft-t02", "sft-t01"]
+    best = summary["trials"][0]
+    assert best["metric"] < summary["trials"][1]["metric"]
+    (dpo,) = [RunDir(p) for p in runs_dir.iterdir() if "-dpo-" in p.name]
+    cfg = yaml.safe_load(dpo.config_path.read_text())
+    assert cfg["model"]["name_or_path"] == str(runs_dir.resolve() / best["run_id"] / "model")
+
+
+def test_only_one_stage_may_be_swept() -> None:
+    raw = yaml.safe_load((ROOT / "presets/tiny/sweep_stage.yaml").read_text())
+    raw["stages"][1]["sweep"] = {"parameters": {"train.learning_rate": [1e-3, 1e-4]}, "metric": "loss"}
+    with pytest.raises(ConfigError) as e:
+        stage_dicts(raw, "two sweeps")
+    assert any("only one stage of a pipeline may be swept (`sft` is)" in p for p in e.value.problems)

@@ -42,7 +42,7 @@ from backends.core.pipelines.stages import (  # noqa: F401 - moved there; import
     stage_dicts,
     stage_outputs,
 )
-from backends.core.pipelines.sweep import is_sweep, metric_value, trial_config, write_sweep
+from backends.core.pipelines.sweep import is_sweep, metric_value, swept_stage, trial_config, write_sweep
 from backends.core.reports.report import write_pipeline_report
 from backends.core.runs.executor_kinds import make_executor
 from backends.core.runs.executors import Executor, ExecutorConfig, ExecutorError
@@ -117,13 +117,20 @@ class PipelineRunner:
             state=RunState.RUNNING, pid=os.getpid(), started_at=time.time(), phase="stages"
         )
         outputs: dict[str, Path] = {}
-        sweep = is_sweep(raw)
+        group = swept_stage(raw)  # a pipeline stage tried over a grid: its trials, then the best
+        trials = set(group[2]) if group else set()
         self.asked = None  # an optuna sweep's study: it picks each trial's values as it starts
-        if sweep and raw["sweep"].get("strategy") == "optuna":
+        if is_sweep(raw) and raw["sweep"].get("strategy") == "optuna":
             from backends.core.pipelines.optuna_sweep import OptunaTrials
 
             self.asked = OptunaTrials(raw["sweep"], (raw.get("train") or {}).get("max_steps"))
         for i, (name, merged) in enumerate(stages):
+            sweep = is_sweep(raw) or name in trials
+            if group and name == group[2][0]:
+                print(
+                    f"stage {group[0]}: {len(group[2])} trials, the best by {group[1]['metric']} goes on",
+                    flush=True,
+                )
             if self.asked is not None:
                 values = self.asked.values(i)
                 merged = trial_config(merged, values)
@@ -140,6 +147,8 @@ class PipelineRunner:
                 if sweep:
                     self._tell(i, run, RunState.SUCCEEDED)
                     write_sweep(self.pdir, raw)
+                if not self._pick_best(group, name, raw, outputs):
+                    return RunState.FAILED
                 continue
             try:
                 preflight(cfg)  # `@stage` data exists now: refuse it before this stage's run exists
@@ -172,11 +181,33 @@ class PipelineRunner:
                 self.pdir.try_finalize(final, error=f"stage `{name}` {state.value}: {reason}")
                 return final
             outputs[name] = run.path
-        if sweep and not any(s["state"] == "succeeded" for s in self.pdir.read_status()["stages"]):
+            if not self._pick_best(group, name, raw, outputs):
+                return RunState.FAILED
+        if is_sweep(raw) and not any(s["state"] == "succeeded" for s in self.pdir.read_status()["stages"]):
             self.pdir.try_finalize(RunState.FAILED, error="every trial of the sweep failed")
             return RunState.FAILED
         self.pdir.update_status(state=RunState.SUCCEEDED)
         return RunState.SUCCEEDED
+
+    def _pick_best(self, group: Any, name: str, raw: dict[str, Any], outputs: dict[str, Path]) -> bool:
+        """After a swept stage's last trial: later stages' `@stage` is its best trial's run.
+        False (and the pipeline failed) when no trial succeeded with the metric."""
+        if not group or name != group[2][-1]:
+            return True
+        summary = write_sweep(self.pdir, raw)
+        best = next((t for t in summary["trials"] if t["trial"] == summary["best"]), None)
+        if best is None:
+            self.pdir.try_finalize(
+                RunState.FAILED,
+                error=f"stage `{group[0]}`: no trial succeeded with `{group[1]['metric']}` logged",
+            )
+            return False
+        outputs[group[0]] = self.launcher.runs_dir / best["run_id"]
+        print(
+            f"stage {group[0]}: best trial {best['trial']} ({group[1]['metric']} {best['metric']:.4g})",
+            flush=True,
+        )
+        return True
 
     def _tell(self, i: int, run: RunDir, state: RunState) -> str:
         """An optuna sweep's study learns how trial i ended; the state its sweep.json shows."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from backends.core.data.dataplan import DataFormatError
 from backends.core.data.preflight import preflight
-from backends.core.pipelines.sweep import expand_sweep, is_sweep
+from backends.core.pipelines.sweep import expand_sweep, is_sweep, stage_trials
 from backends.core.runs.rundir import RunDir
 from backends.core.spec import registry
 from backends.core.spec.config import (
@@ -75,13 +75,14 @@ def stage_dicts(
     defaults = raw.get("defaults") or {}
     out: list[tuple[str, dict[str, Any]]] = []
     methods: dict[str, str] = {}
+    swept = ""
     for i, st in enumerate(stages):
         where = f"{source}: stages[{i}]"
         if not isinstance(st, dict) or not isinstance(st.get("stage"), str):
             problems.append(f"{where} needs a `stage` name")
             continue
         name = st["stage"]
-        body = {k: v for k, v in st.items() if k != "stage"}
+        body = {k: v for k, v in st.items() if k not in ("stage", "sweep")}
         merged = _merge(defaults, body)
         merged.setdefault("name", f"{raw.get('name', 'pipeline')}-{name}")
         for ref in _refs(merged):
@@ -97,24 +98,43 @@ def stage_dicts(
                     f"{where} ({name}): `{ref}`: stage `{m.group(1)}` ({methods[m.group(1)]}) writes "
                     + (f"the datasets {', '.join(made)}" if made else "no datasets, only a model")
                 )
-        placeholder = resolve_refs(merged, {n: Path("/pipeline") / n for n in methods})
-        try:
-            if check is not None:  # the studio's path policy, before the preflight opens anything
-                check(validate_config(merged, f"{where} ({name})"))
-            cfg = validate_config(placeholder, f"{where} ({name})")
-            if not str((merged.get("data") or {}).get("dataset", "")).startswith("@"):
-                preflight(cfg)  # a stage's own data is checked now; `@stage` data when its stage starts
-        except ConfigError as e:
-            problems += e.problems
-        except DataFormatError as e:
-            problems.append(f"{where} ({name}): {e}")
+        trials = [(name, merged)]
+        if "sweep" in st:  # its trials run in its place; `@name` later is the best trial's run
+            if swept:
+                problems.append(f"{where} ({name}): only one stage of a pipeline may be swept (`{swept}` is)")
+            swept = name
+            try:
+                trials = stage_trials(name, merged, st["sweep"], f"{where} ({name})")
+            except ConfigError as e:
+                problems += e.problems
+                trials = []
+        for tname, tmerged in trials:
+            problems += _check_stage(tmerged, f"{where} ({tname})", methods, check)
+            out.append((tname, tmerged))
         if name in methods:
             problems.append(f"{where}: stage name `{name}` is used twice")
         methods[name] = str(merged.get("method", "sft"))
-        out.append((name, merged))
     if problems:
         raise ConfigError(problems)
     return out
+
+
+def _check_stage(
+    merged: dict[str, Any], where: str, methods: dict[str, str], check: Callable[[RunConfig], Any] | None
+) -> list[str]:
+    """A stage's config problems, its `@stage` references standing in for the runs to come."""
+    placeholder = resolve_refs(merged, {n: Path("/pipeline") / n for n in methods})
+    try:
+        if check is not None:  # the studio's path policy, before the preflight opens anything
+            check(validate_config(merged, where))
+        cfg = validate_config(placeholder, where)
+        if not str((merged.get("data") or {}).get("dataset", "")).startswith("@"):
+            preflight(cfg)  # a stage's own data is checked now; `@stage` data when its stage starts
+    except ConfigError as e:
+        return e.problems
+    except DataFormatError as e:
+        return [f"{where}: {e}"]
+    return []
 
 
 def stage_outputs(method: str) -> tuple[str, ...]:

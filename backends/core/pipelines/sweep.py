@@ -16,7 +16,9 @@ fields, each trial an ordinary run in its own run directory.
 
 A sweep runs as a pipeline whose stages are its trials (no trial refers to another, and a
 failed trial does not stop the others), so it queues, stops, resumes its finished trials and
-reports like any pipeline, headless or from the Train tab. Its folder holds sweep.json: every
+reports like any pipeline, headless or from the Train tab. One stage of a pipeline may carry a
+`sweep:` block instead (grid or random): its trials `<stage>-t01`, ... run in its place, and
+later stages' `@stage` is the best trial's run. Its folder holds sweep.json: every
 trial's overrides, run, state and metric, best first. `strategy: optuna` (TPE sampling and
 pruning) picks each trial's values from the ones before it: backends/core/pipelines/optuna_sweep.py.
 """
@@ -161,6 +163,33 @@ def _check_extremes(base: dict[str, Any], params: dict[str, Any], where: str) ->
         raise ConfigError(problems)
 
 
+def swept_stage(raw: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]] | None:
+    """(stage, its sweep, its trials' stage names) of a pipeline whose one stage has a `sweep:`
+    block; later stages' `@stage` is the best trial's run."""
+    for st in raw.get("stages") or []:
+        if isinstance(st, dict) and isinstance(st.get("sweep"), dict):
+            n = len(trial_overrides(st["sweep"]))
+            return st["stage"], st["sweep"], [f"{st['stage']}-t{i:02d}" for i in range(1, n + 1)]
+    return None
+
+
+def stage_trials(
+    name: str, merged: dict[str, Any], spec: Any, where: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """A swept pipeline stage as its trials: (`<stage>-t01`, config), ... (grid or random)."""
+    problems = _problems(spec, where)
+    if isinstance(spec, dict) and spec.get("strategy") == "optuna":
+        problems.append(
+            f"a pipeline stage's sweep takes grid or random; optuna sweeps a whole preset ({where})"
+        )
+    if problems:
+        raise ConfigError(problems)
+    return [
+        (f"{name}-t{i:02d}", {**_with(merged, values), "name": f"{merged['name']}-t{i:02d}"})
+        for i, values in enumerate(trial_overrides(spec), 1)
+    ]
+
+
 def metric_value(run: RunDir, metric: str) -> float | None:
     """The last logged value of `metric` (`eval_<m>`: of the eval split)."""
     from backends.core.reports.model_card import final_metrics
@@ -172,8 +201,9 @@ def metric_value(run: RunDir, metric: str) -> float | None:
 
 def write_sweep(pdir: RunDir, raw: dict[str, Any]) -> dict[str, Any]:
     """sweep.json: every trial with its overrides, run, state and metric, best first."""
-    spec = raw["sweep"]
-    stages = pdir.read_status().get("stages", [])
+    swept = swept_stage(raw)
+    spec, names = (raw["sweep"], None) if swept is None else (swept[1], swept[2])
+    stages = [s for s in pdir.read_status().get("stages", []) if names is None or s["stage"] in names]
     rows = []
     for planned, st in zip(trial_overrides(spec), stages, strict=False):
         values = st.get("overrides", planned)  # optuna's, recorded as each trial starts
@@ -192,6 +222,7 @@ def write_sweep(pdir: RunDir, raw: dict[str, Any]) -> dict[str, Any]:
     # finished trials by their metric, then pruned ones (stopped early: not comparable), then the rest
     rows.sort(key=lambda r: (r["metric"] is None, r["state"] == "pruned", sign * (r["metric"] or 0.0)))
     summary = {
+        **({"stage": swept[0]} if swept else {}),
         "metric": spec["metric"],
         "goal": spec.get("goal", "minimize"),
         "strategy": spec.get("strategy", "grid"),
