@@ -20,6 +20,7 @@ PATHY = re.compile(r"file|path|dataset|model|config|folder|director", re.IGNOREC
 NOT_PATHS = {
     ("RunConfig", "name"): "a run name, sanitized into the run directory's name",
     ("TrainConfig", "metric_for_best_model"): "a metric's name",
+    ("HarnessParams", "tasks"): "lm-evaluation-harness task names (a task folder is harness.include_path)",
 }
 
 
