@@ -104,8 +104,14 @@ def run_harness(ctx: RunContext) -> RunState:
     problems = [p for t, c in configs.items() if (p := offline_problem(t, c, h.include_path))]
     if problems:  # before any model loads
         raise ValueError("; ".join(problems))
-    out: dict[str, Any] = {"version": lm_eval.__version__, "limit": h.limit, "num_fewshot": h.num_fewshot,
-                           "tasks": list(h.tasks), "models": {}, "labels": {}}  # fmt: skip
+    out: dict[str, Any] = {
+        "version": lm_eval.__version__,
+        "limit": h.limit,
+        "num_fewshot": h.num_fewshot,
+        "tasks": list(h.tasks),
+        "models": {},
+        "labels": {},
+    }
     progress.begin("evaluating", len(models))
     for i, name in enumerate(models, 1):
         backend, args = model_args(name, ctx.runtime.device)

@@ -238,9 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     touched = [time.time()]
     server.RequestHandlerClass = make_handler(model, args.model, touched)
     write_state(
-        args.state, state="ready", port=port, model=args.model, engine="transformers",
-        device=model.device, dtype=model.dtype, started_at=time.time(),
-    )  # fmt: skip
+        args.state,
+        state="ready",
+        port=port,
+        model=args.model,
+        engine="transformers",
+        device=model.device,
+        dtype=model.dtype,
+        started_at=time.time(),
+    )
     print(f"serve: {args.model} on 127.0.0.1:{port} ({model.device}, {model.dtype})", flush=True)
 
     def idle_watch() -> None:

@@ -31,8 +31,12 @@ class Sampling:
     seed: int = 0
 
     def settings(self) -> dict[str, Any]:
-        return {"max_tokens": int(self.max_tokens), "temperature": float(self.temperature),
-                "top_p": float(self.top_p), "seed": int(self.seed)}  # fmt: skip
+        return {
+            "max_tokens": int(self.max_tokens),
+            "temperature": float(self.temperature),
+            "top_p": float(self.top_p),
+            "seed": int(self.seed),
+        }
 
 
 def chosen_models(ctx: StudioContext, a: str | None, b: str | None) -> list[str]:
@@ -70,9 +74,13 @@ def with_system(system: str, history: list[dict[str, Any]]) -> list[dict[str, st
 
 
 def stream_turn(
-    ctx: StudioContext, models: list[str], histories: list[list[dict[str, str]]], user: str,
-    system: str, sampling: Sampling,
-) -> Iterator[list[list[dict[str, str]]]]:  # fmt: skip
+    ctx: StudioContext,
+    models: list[str],
+    histories: list[list[dict[str, str]]],
+    user: str,
+    system: str,
+    sampling: Sampling,
+) -> Iterator[list[list[dict[str, str]]]]:
     """Put the user's turn in every conversation and stream each model's answer into its own,
     all at once; yields the conversations each time any answer grew. A model that fails says
     why in its answer; the others go on."""
@@ -109,8 +117,14 @@ def stream_turn(
         yield histories
 
 
-def to_labeling(ctx: StudioContext, name: str, models: list[str], histories: list[list[dict[str, str]]],
-                system: str, owner: str = "") -> str:  # fmt: skip
+def to_labeling(
+    ctx: StudioContext,
+    name: str,
+    models: list[str],
+    histories: list[list[dict[str, str]]],
+    system: str,
+    owner: str = "",
+) -> str:
     """A labeling session of one pair: the conversation up to the last user turn and the two
     models' last answers to it."""
     if len(histories) < 2 or not all(h and h[-1]["role"] == "assistant" for h in histories[:2]):
@@ -133,6 +147,14 @@ def server_rows(ctx: StudioContext) -> list[list[Any]]:
     rows = []
     for s in ctx.servers.servers():
         mem = s.memory_mb()
-        rows.append([s.model, s.state + (f" ({s.error})" if s.error else ""), s.engine, s.device,
-                     f"{mem:.0f} MB" if mem else "", f"{now - s.last_used:.0f} s" if s.last_used else ""])  # fmt: skip
+        rows.append(
+            [
+                s.model,
+                s.state + (f" ({s.error})" if s.error else ""),
+                s.engine,
+                s.device,
+                f"{mem:.0f} MB" if mem else "",
+                f"{now - s.last_used:.0f} s" if s.last_used else "",
+            ]
+        )
     return rows

@@ -23,10 +23,22 @@ SERVER_HEADERS = ["model", "state", "engine", "device", "memory", "idle for"]
 def build_chat_tab(ctx: StudioContext) -> None:
     choices = model_choices(ctx)
     with gr.Row(equal_height=True):
-        model_a = gr.Dropdown(choices, value=choices[0], label="Model A", allow_custom_value=True,
-                              scale=3, elem_id="chat-model-a")  # fmt: skip
-        model_b = gr.Dropdown(["none", *choices], value="none", label="Model B (side by side)",
-                              allow_custom_value=True, scale=3, elem_id="chat-model-b")  # fmt: skip
+        model_a = gr.Dropdown(
+            choices,
+            value=choices[0],
+            label="Model A",
+            allow_custom_value=True,
+            scale=3,
+            elem_id="chat-model-a",
+        )
+        model_b = gr.Dropdown(
+            ["none", *choices],
+            value="none",
+            label="Model B (side by side)",
+            allow_custom_value=True,
+            scale=3,
+            elem_id="chat-model-b",
+        )
         refresh = gr.Button("Refresh models", scale=1)
     system = gr.Textbox(label="System prompt", lines=2, placeholder="optional", elem_id="chat-system")
     with gr.Accordion("Sampling", open=False):
@@ -88,8 +100,14 @@ def build_chat_tab(ctx: StudioContext) -> None:
     def on_label(name, a, b, sys_prompt, hist_a, hist_b) -> str:
         request = LocalContext.request.get(None)
         models = chosen_models(ctx, a, b)
-        return to_labeling(ctx, name, models, [hist_a or [], hist_b or []], sys_prompt or "",
-                           owner=getattr(request, "username", None) or "")  # fmt: skip
+        return to_labeling(
+            ctx,
+            name,
+            models,
+            [hist_a or [], hist_b or []],
+            sys_prompt or "",
+            owner=getattr(request, "username", None) or "",
+        )
 
     def on_stop() -> tuple[Any, str]:
         ctx.servers.stop_all()

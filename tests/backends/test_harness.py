@@ -92,7 +92,7 @@ def test_a_harness_stage_after_training_compares_base_and_trained_in_the_report(
                         },
                     },
                 ],
-            }  # fmt: skip
+            }
         )
     )
     proc = headless(runs_dir, preset)

@@ -46,8 +46,9 @@ def test_two_models_stream_side_by_side_and_the_pair_goes_to_labeling(studio, pa
         page.wait_for_function(
             "() => window.__lengths.a.length > 3 && window.__lengths.b.length > 3", timeout=240_000
         )
-        page.wait_for_function("() => !document.querySelector('#chat-note')?.innerText.includes('Starting')",
-                               timeout=240_000)  # fmt: skip
+        page.wait_for_function(
+            "() => !document.querySelector('#chat-note')?.innerText.includes('Starting')", timeout=240_000
+        )
         page.wait_for_timeout(1500)
         lengths = page.evaluate("() => window.__lengths")
         # streamed: each answer was drawn at several growing lengths before its last
@@ -56,8 +57,9 @@ def test_two_models_stream_side_by_side_and_the_pair_goes_to_labeling(studio, pa
             assert len(seen) > 3 and seen[-1] > seen[1], (side, seen)
         shot(page, tmp_path, "chat.png")
         page.get_by_role("button", name="Send last two answers to labeling").click()
-        page.wait_for_function("() => document.querySelector('#chat-note').innerText.includes('created')",
-                               timeout=30_000)  # fmt: skip
+        page.wait_for_function(
+            "() => document.querySelector('#chat-note').innerText.includes('created')", timeout=30_000
+        )
         (session,) = [s for s in studio.ctx.store.sessions() if s.name.startswith("chat-")]
         (item,) = studio.ctx.store.items(session.id)
         assert item.prompt[0] == {"role": "system", "content": "You are terse."}

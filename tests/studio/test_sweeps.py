@@ -15,14 +15,29 @@ SUMMARY = {
     "parameters": ["train.learning_rate", "train.lr_scheduler_type"],
     "best": "t02",
     "trials": [
-        {"trial": "t02", "overrides": {"train.learning_rate": 3e-4, "train.lr_scheduler_type": "cosine"},
-         "run_id": "r2", "state": "succeeded", "metric": 1.23456},
-        {"trial": "t01", "overrides": {"train.learning_rate": 1e-4, "train.lr_scheduler_type": "linear"},
-         "run_id": "r1", "state": "succeeded", "metric": 2.5},
-        {"trial": "t03", "overrides": {"train.learning_rate": 1e-3, "train.lr_scheduler_type": "linear"},
-         "run_id": "r3", "state": "failed", "metric": None},
+        {
+            "trial": "t02",
+            "overrides": {"train.learning_rate": 3e-4, "train.lr_scheduler_type": "cosine"},
+            "run_id": "r2",
+            "state": "succeeded",
+            "metric": 1.23456,
+        },
+        {
+            "trial": "t01",
+            "overrides": {"train.learning_rate": 1e-4, "train.lr_scheduler_type": "linear"},
+            "run_id": "r1",
+            "state": "succeeded",
+            "metric": 2.5,
+        },
+        {
+            "trial": "t03",
+            "overrides": {"train.learning_rate": 1e-3, "train.lr_scheduler_type": "linear"},
+            "run_id": "r3",
+            "state": "failed",
+            "metric": None,
+        },
     ],
-}  # fmt: skip
+}
 
 
 def test_rows_and_line_name_the_best_trial_and_its_values() -> None:

@@ -80,8 +80,14 @@ class ServerPool:
             path.unlink(missing_ok=True)
             return None
         fields = {k: st.get(k) or "" for k in ("engine", "device", "dtype", "error")}
-        return ServerInfo(model, st.get("state", "starting"), st.get("pid"), st.get("port"), **fields,
-                          last_used=self.used.get(model, st.get("started_at", 0.0)))  # fmt: skip
+        return ServerInfo(
+            model,
+            st.get("state", "starting"),
+            st.get("pid"),
+            st.get("port"),
+            **fields,
+            last_used=self.used.get(model, st.get("started_at", 0.0)),
+        )
 
     def servers(self) -> list[ServerInfo]:
         out = []
