@@ -150,15 +150,13 @@ def make_handler(model: Model, name: str, touched: list[float]) -> type[BaseHTTP
                 return
             pieces = model.stream(*settings)
             if not body.get("stream"):
-                self._json(
-                    200,
-                    {
-                        "model": name,
-                        "choices": [
-                            {"index": 0, "message": {"role": "assistant", "content": "".join(pieces)}}
-                        ],
-                    },
-                )
+                try:
+                    text = "".join(pieces)
+                except Exception as e:  # noqa: BLE001 - the client gets the reason, not a dropped connection
+                    self._json(500, {"error": {"message": f"{type(e).__name__}: {e}"}})
+                    return
+                message = {"role": "assistant", "content": text}
+                self._json(200, {"model": name, "choices": [{"index": 0, "message": message}]})
                 return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
