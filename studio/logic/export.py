@@ -34,8 +34,14 @@ def export_from_studio(ctx: StudioContext, run: RunDir) -> str:
         return f"**Not exported:** {lines[-1] if lines else f'exit code {proc.returncode}'}"
     manifest = json.loads((out / "export.json").read_text(encoding="utf-8"))
     what = "its LoRA adapter merged into full weights" if manifest["merged_adapter"] else "full weights"
+    gguf = (
+        f" `{manifest['gguf']['file']}` ({manifest['gguf']['type']}) is for llama.cpp, Ollama and LM Studio."
+        if manifest.get("gguf")
+        else f" No GGUF: {manifest['not_exported']['gguf']}."
+    )
     return (
         f"Exported `{run.run_id}` ({what}) to `{out}` in {manifest['seconds']:.0f} s: "
         + ", ".join(manifest["files"])
         + ". It loads with `AutoModelForCausalLM.from_pretrained` (no peft); README.md is its model card."
+        + gguf
     )
