@@ -50,6 +50,14 @@ def test_the_tiny_sweep_is_a_pipeline_of_its_trials() -> None:
     }
 
 
+OPTUNA_ONE = {
+    "parameters": {"train.learning_rate": [1e-3]},
+    "metric": "loss",
+    "strategy": "optuna",
+    "trials": 2,
+}
+
+
 @pytest.mark.parametrize(
     "sweep, message",
     [
@@ -83,6 +91,15 @@ def test_the_tiny_sweep_is_a_pipeline_of_its_trials() -> None:
             "needs `sweep.trials`",
         ),
         ({"parameters": {"train.nope": [1, 2]}, "metric": "loss"}, "`train.nope` is not a known key"),
+        (
+            {**OPTUNA_ONE, "pruning": {"on": "best_guess"}},
+            "`sweep.pruning.on` is 'best_guess'; expected one of early_stopping, metric",
+        ),
+        ({**OPTUNA_ONE, "pruning": {"patience": 2}}, "`sweep.pruning.patience` is not a pruning setting"),
+        (  # the tiny preset does not evaluate while it trains: nothing to prune on
+            {**OPTUNA_ONE, "pruning": {"on": "early_stopping"}},
+            "the trials do not evaluate while training: set train.eval_steps",
+        ),
     ],
 )
 def test_a_bad_sweep_is_refused_naming_the_field(sweep: dict, message: str) -> None:
@@ -143,9 +160,9 @@ def test_optuna_asks_values_from_the_trials_before_and_ranks_them(runs_dir: Path
     assert summary["best"] == done[0]["trial"] and done[0]["metric"] == min(t["metric"] for t in done)
 
 
-def _log(run: RunDir, step: int, loss: float) -> None:
+def _log(run: RunDir, step: int, loss: float, split: str = "train", key: str = "loss") -> None:
     with run.metrics_path.open("a") as f:
-        f.write(json.dumps({"step": step, "split": "train", "loss": loss}) + "\n")
+        f.write(json.dumps({"step": step, "split": split, key: loss}) + "\n")
 
 
 def test_the_median_pruner_stops_a_trial_behind_the_finished_ones(tmp_path: Path) -> None:
@@ -153,7 +170,7 @@ def test_the_median_pruner_stops_a_trial_behind_the_finished_ones(tmp_path: Path
     from backends.core.runs.rundir import RunState
 
     spec = yaml.safe_load(OPTUNA.read_text())["sweep"]
-    trials = OptunaTrials(spec, max_steps=8)
+    trials = OptunaTrials(spec, {"max_steps": 8})
     runs = []
     for i, curve in enumerate([[6.0, 5.0, 4.0, 3.0], [6.0, 5.2, 4.2, 3.1], [6.0, 5.9, 5.8, 5.7]]):
         run = RunDir(tmp_path / f"r{i}")
@@ -174,6 +191,49 @@ def test_the_median_pruner_stops_a_trial_behind_the_finished_ones(tmp_path: Path
     states = [t.state.name for t in trials.study.trials]
     assert states == ["COMPLETE", "COMPLETE", "PRUNED"]
     assert trials.study.best_value == 3.0
+
+
+def test_the_pruner_watches_the_early_stopping_metric_when_the_trials_evaluate(tmp_path: Path) -> None:
+    """The sweep ranks by train loss (minimize), but the trials evaluate every step and stop
+    early on eval rewards/accuracies (higher is better): the pruner is told the accuracy, turned
+    to the study's direction, and stops the trial whose accuracy falls though its loss is best."""
+    from backends.core.pipelines.optuna_sweep import OptunaTrials
+    from backends.core.runs.rundir import RunState
+
+    spec = {
+        **yaml.safe_load(OPTUNA.read_text())["sweep"],
+        "pruning": {"startup_trials": 2, "warmup_steps": 2},
+    }
+    train = {"max_steps": 8, "eval_steps": 1, "metric_for_best_model": "rewards/accuracies"}
+    trials = OptunaTrials(spec, train)
+    assert trials.describe() == (
+        "median pruning on eval rewards/accuracies (the early-stopping metric) from step 2, after 2 trials"
+    )
+    curves = [  # (train loss, eval accuracy) per step
+        [(3.0, 0.5), (2.5, 0.6), (2.0, 0.7), (1.5, 0.8)],
+        [(3.0, 0.5), (2.6, 0.62), (2.1, 0.72), (1.6, 0.82)],
+        [(2.0, 0.5), (1.0, 0.3), (0.5, 0.2), (0.2, 0.1)],  # the lowest loss, the accuracy falling
+    ]
+    stops = []
+    for i, curve in enumerate(curves):
+        run = RunDir(tmp_path / f"r{i}")
+        run.path.mkdir()
+        trials.values(i)
+        stopped_at = None
+        for n, (loss, acc) in enumerate(curve, 1):
+            _log(run, n, loss)
+            _log(run, n, acc, split="eval", key="rewards/accuracies")
+            if trials.should_stop(run):
+                stopped_at = n
+                break
+        stops.append(stopped_at)
+        trials.tell(RunState.STOPPED if stopped_at else RunState.SUCCEEDED, curve[-1][0])
+    assert stops == [None, None, 2]
+    assert [t.state.name for t in trials.study.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    # what the study was told along the way: the accuracies, negated (it minimizes)
+    assert trials.study.trials[0].intermediate_values == {1: -0.5, 2: -0.6, 3: -0.7, 4: -0.8}
+    # without evaluation during training it watches the sweep's own metric
+    assert OptunaTrials(spec, {"max_steps": 8}).describe().startswith("median pruning on train loss from")
 
 
 def test_a_swept_pipeline_stage_hands_its_best_trial_to_the_next_stage(

@@ -3,8 +3,8 @@ before it, and its median pruner stops a trial whose metric is worse than the fi
 median at the same step (the trial is stopped the ordinary way, by its STOP file, and saves).
 
 The trials are still ordinary runs, one after another in the sweep's pipeline: before trial i
-starts, the study is asked for its values; while it runs, each new logged value of the metric
-is reported to the study; when it ends, the study is told its last value (or that it was pruned
+starts, the study is asked for its values; while it runs, each new logged value of the pruning
+metric is reported to the study; when it ends, the study is told its last value (or that it was pruned
 or failed). The study lives in the pipeline process's memory with a fixed seed: a rerun of the
 same sweep asks the same first values and reuses the trials that already succeeded.
 
@@ -16,7 +16,12 @@ same sweep asks the same first values and reuses the trials that already succeed
         train.warmup_steps: [0, 5, 10]
       metric: eval_loss
       goal: minimize
-      pruning: true            # or false, or {startup_trials: 2, warmup_steps: 10}
+      pruning: true            # or false, or {startup_trials: 2, warmup_steps: 10, on: early_stopping}
+
+What the pruner watches (`pruning.on`): `early_stopping`, the trials' own early-stopping metric
+(`train.metric_for_best_model` on the eval split, lower is better for a name ending in loss),
+the default when the trials evaluate while they train (`train.eval_steps`); else `metric`, the
+sweep's metric as it is logged. The sweep still ranks trials by its metric at the end.
 
 Optuna is the `sweep` extra (`pip install -e ".[sweep]"`; make setup installs it).
 """
@@ -39,35 +44,49 @@ def _distribution(values: Any) -> Any:
     return FloatDistribution(float(values["low"]), float(values["high"]), log=bool(values.get("log")))
 
 
-def pruning_settings(spec: dict[str, Any], max_steps: int | None) -> dict[str, int] | None:
+def pruning_settings(spec: dict[str, Any], train: dict[str, Any]) -> dict[str, Any] | None:
     """The median pruner's settings, or None when pruning is off. By default a trial is never
-    pruned before step max_steps / 4 (`warmup_steps`), nor before two trials have finished."""
+    pruned before step max_steps / 4 (`warmup_steps`), nor before two trials have finished, and
+    it is judged on its early-stopping metric when it evaluates while training."""
     pruning = spec.get("pruning", True)
     if pruning is False:
         return None
     given = pruning if isinstance(pruning, dict) else {}
     return {
         "startup_trials": int(given.get("startup_trials", 2)),
-        "warmup_steps": int(given.get("warmup_steps", (max_steps or 0) // 4)),
+        "warmup_steps": int(given.get("warmup_steps", (train.get("max_steps") or 0) // 4)),
+        "on": given.get("on", "early_stopping" if train.get("eval_steps") else "metric"),
     }
+
+
+def watched(spec: dict[str, Any], train: dict[str, Any], on: str) -> tuple[str, str, float]:
+    """(split, key, sign) of what the pruner is told: sign -1 turns a value whose better
+    direction is not the study's into one that is."""
+    minimize = spec.get("goal", "minimize") == "minimize"
+    if on == "early_stopping":
+        key = str(train.get("metric_for_best_model") or "loss").removeprefix("eval_")
+        return "eval", key, 1.0 if key.endswith("loss") == minimize else -1.0
+    metric = str(spec["metric"])
+    if metric.startswith("eval_"):
+        return "eval", metric.removeprefix("eval_"), 1.0
+    return "train", metric, 1.0
 
 
 class OptunaTrials:
     """One study for the sweep's pipeline: `values(i)` asks, `should_stop(run)` reports and
     asks the pruner, `tell(run, state)` finishes a trial."""
 
-    def __init__(self, spec: dict[str, Any], max_steps: int | None = None) -> None:
+    def __init__(self, spec: dict[str, Any], train: dict[str, Any] | None = None) -> None:
+        """train: the trials' `train` section (max_steps, eval_steps, metric_for_best_model)."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.spec = spec
-        self.metric = spec["metric"]
-        self.split, self.key = (
-            ("eval", self.metric.removeprefix("eval_"))
-            if self.metric.startswith("eval_")
-            else ("train", self.metric)
+        self.metric = str(spec["metric"])  # what ranks the finished trials
+        self.pruning = pruning_settings(spec, train or {})
+        self.split, self.key, self.sign = watched(
+            spec, train or {}, self.pruning["on"] if self.pruning else "metric"
         )
-        self.pruning = pruning_settings(spec, max_steps)
         trials = int(spec["trials"])
         pruner = (
             optuna.pruners.MedianPruner(
@@ -95,8 +114,17 @@ class OptunaTrials:
         self.tail, self.pruned = None, False
         return dict(self.current.params)
 
+    def describe(self) -> str:
+        """What the pruner watches, for the pipeline's log."""
+        if not self.pruning:
+            return "pruning off"
+        what = f"{self.split} {self.key}" + (
+            " (the early-stopping metric)" if self.pruning["on"] == "early_stopping" else ""
+        )
+        return f"median pruning on {what} from step {self.pruning['warmup_steps']}, after {self.pruning['startup_trials']} trials"
+
     def should_stop(self, run: RunDir) -> bool:
-        """Report the run's new values of the metric; True once the pruner says stop."""
+        """Report the run's new values of the pruning metric; True once the pruner says stop."""
         if self.current is None or self.pruned:
             return False
         if self.tail is None:
@@ -107,7 +135,7 @@ class OptunaTrials:
         for row in self.tail.rows[before:]:
             value = row.get(self.key)
             if str(row.get("split", "train")) == self.split and isinstance(value, int | float):
-                self.current.report(float(value), int(row.get("step", 0)))
+                self.current.report(self.sign * float(value), int(row.get("step", 0)))
         if self.pruning and self.current.should_prune():
             self.pruned = True
             return True

@@ -123,7 +123,8 @@ class PipelineRunner:
         if is_sweep(raw) and raw["sweep"].get("strategy") == "optuna":
             from backends.core.pipelines.optuna_sweep import OptunaTrials
 
-            self.asked = OptunaTrials(raw["sweep"], (raw.get("train") or {}).get("max_steps"))
+            self.asked = OptunaTrials(raw["sweep"], raw.get("train") or {})
+            print(f"optuna: {self.asked.describe()}", flush=True)
         for i, (name, merged) in enumerate(stages):
             sweep = is_sweep(raw) or name in trials
             if group and name == group[2][0]:

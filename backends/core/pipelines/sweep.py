@@ -62,11 +62,7 @@ def _problems(spec: Any, where: str) -> list[str]:
         out.append(f"`sweep.strategy: optuna` needs the package optuna: pip install -e '.[sweep]' ({where})")
     if "pruning" in spec and strategy != "optuna":
         out.append(f"`sweep.pruning` needs `sweep.strategy: optuna` (this sweep is {strategy}) ({where})")
-    pruning = spec.get("pruning")
-    if pruning is not None and not isinstance(pruning, bool | dict):
-        out.append(
-            f"`sweep.pruning` is {pruning!r}; expected true, false or {{startup_trials, warmup_steps}} ({where})"
-        )
+    out += _pruning_problems(spec.get("pruning"), where)
     if strategy not in STRATEGIES:
         out.append(f"`sweep.strategy` is {strategy!r}; expected one of {', '.join(STRATEGIES)} ({where})")
     if spec.get("goal", "minimize") not in ("minimize", "maximize"):
@@ -90,6 +86,43 @@ def _problems(spec: Any, where: str) -> list[str]:
         else:
             out.append(f"`sweep.parameters.{key}` must be a list of values or {{low, high}} ({where})")
     return out
+
+
+PRUNING_KEYS = {"startup_trials", "warmup_steps", "on"}
+PRUNE_ON = ("early_stopping", "metric")
+
+
+def _pruning_problems(pruning: Any, where: str) -> list[str]:
+    if pruning is None or isinstance(pruning, bool):
+        return []
+    if not isinstance(pruning, dict):
+        return [
+            f"`sweep.pruning` is {pruning!r}; expected true, false or {{{', '.join(sorted(PRUNING_KEYS))}}} ({where})"
+        ]
+    out = [
+        f"`sweep.pruning.{k}` is not a pruning setting; use {', '.join(sorted(PRUNING_KEYS))} ({where})"
+        for k in sorted(set(pruning) - PRUNING_KEYS)
+    ]
+    if pruning.get("on", PRUNE_ON[0]) not in PRUNE_ON:
+        out.append(
+            f"`sweep.pruning.on` is {pruning['on']!r}; expected one of {', '.join(PRUNE_ON)} ({where})"
+        )
+    return out
+
+
+def _prune_on_needs_eval(base: dict[str, Any], spec: dict[str, Any], where: str) -> list[str]:
+    """Pruning on the early-stopping metric needs trials that evaluate while they train."""
+    pruning = spec.get("pruning")
+    if (
+        isinstance(pruning, dict)
+        and pruning.get("on") == "early_stopping"
+        and not (base.get("train") or {}).get("eval_steps")
+    ):
+        return [
+            f"`sweep.pruning.on` is early_stopping, but the trials do not evaluate while training: "
+            f"set train.eval_steps (and data.eval_fraction), or prune on the sweep's metric (on: metric) ({where})"
+        ]
+    return []
 
 
 def _draw(values: Any, rng: random.Random) -> Any:
@@ -132,6 +165,8 @@ def expand_sweep(raw: dict[str, Any], where: str) -> dict[str, Any]:
     base = {k: v for k, v in raw.items() if k != "sweep"}
     name = str(base.get("name", "sweep"))
     if spec.get("strategy") == "optuna":
+        if problems := _prune_on_needs_eval(base, spec, where):
+            raise ConfigError(problems)
         _check_extremes(base, spec["parameters"], where)
     stages = []
     for i, values in enumerate(trial_overrides(spec), 1):
