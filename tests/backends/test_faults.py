@@ -1,5 +1,6 @@
 """Faults: a worker killed with SIGKILL, broken run directories, a disk that fills up while a
-checkpoint is saved, and the studio killed while four annotators vote over the API."""
+checkpoint is saved, the studio killed while four annotators vote over the API, and a
+scheduler that looks at a pipeline's folder while it is being created."""
 
 from __future__ import annotations
 
@@ -250,3 +251,30 @@ def test_killing_the_studio_mid_vote_loses_no_acknowledged_vote(tmp_path: Path) 
     for name in names:
         kept = len(after.votes(sid, name))
         assert kept >= acked[name] >= 5, (name, kept, acked[name])  # nothing acknowledged was lost
+
+
+def test_a_pipeline_folder_is_never_a_pending_training_run(runs_dir: Path, monkeypatch) -> None:
+    """The studio's scheduler claims pending runs. A pipeline's status.json once appeared
+    without its kind for a moment; under load the scheduler claimed the folder and started it
+    as a training run (the suite saw it: "`stages` is not a known key"). Every write of the
+    pipeline's status carries its kind, and claim() refuses a pipeline."""
+    import yaml
+
+    from backends.core.pipelines.pipeline import create_pipeline
+    from backends.core.runs import rundir
+
+    writes: list[dict] = []
+    real = rundir.atomic_write_text
+
+    def spy(path: Path, text: str) -> None:
+        if path.name == "status.json":
+            writes.append(json.loads(text))
+        real(path, text)
+
+    monkeypatch.setattr(rundir, "atomic_write_text", spy)
+    raw = yaml.safe_load((ROOT / "presets/tiny/sft_dpo.yaml").read_text())
+    pdir = create_pipeline(raw, runs_dir)
+    assert writes and all(w.get("kind") == "pipeline" for w in writes), writes
+    assert [s["stage"] for s in writes[0]["stages"]] == ["sft", "dpo"]
+    assert pdir.state() == RunState.PENDING and not pdir.claim("cpu")
+    assert not pdir.read_status().get("claimed")

@@ -60,11 +60,12 @@ def create_pipeline(raw: dict[str, Any], runs_dir: str | os.PathLike[str]) -> Ru
     from backends.core.runs.launcher import new_run_id
 
     pdir = RunDir(Path(runs_dir).resolve() / new_run_id(f"{raw.get('name', 'pipeline')}-pipeline"))
+    stages = stage_dicts(raw, str(pdir.config_path))  # a bad preset leaves no folder behind
     pdir.path.mkdir(parents=True)
     pdir.config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    pdir.init_status()
-    stages = stage_dicts(raw, str(pdir.config_path))
-    pdir.update_status(
+    # one write with the kind: a scheduler that saw a pending run without it would claim the
+    # pipeline's folder and start it as a training run (it did, under load, in the test suite)
+    pdir.init_status(
         kind="pipeline",
         stages=[
             {"stage": n, "method": d.get("method", "sft"), "run_id": None, "state": "pending"}

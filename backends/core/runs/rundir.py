@@ -194,6 +194,8 @@ class RunDir:
             status = self.read_status()
             if status["state"] != RunState.PENDING.value or status.get("claimed"):
                 return False
+            if status.get("kind") == "pipeline":  # a pipeline's folder runs its own process
+                return False
             status.update(claimed=True, device=device)
             atomic_write_text(self.status_path, json.dumps(status))
             return True
