@@ -51,6 +51,8 @@ def ctx_preset_name(preset: str, presets_dir: str) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from backends.worker.gguf import GGUF_TYPES  # no torch: the export's own choices
+
     p = argparse.ArgumentParser(
         description="Alignment Studio", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
     )
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gguf",
         default="auto",
-        metavar="TYPE",
+        choices=["auto", "none", *GGUF_TYPES],
         help="with --export: model.gguf as f32 / f16 / bf16 / q8_0, none, or auto (f16 when "
         "llama.cpp's converter is installed)",
     )

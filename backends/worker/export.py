@@ -98,7 +98,7 @@ def export_run(
         "files": sorted(p.name for p in out.iterdir()),
         "seconds": round(time.time() - t0, 2),
         "gguf": gguf_entry,
-        "hub": hub_repo,
+        "push_to_hub": hub_repo,  # asked for; the push itself comes after this file
         "not_exported": not_exported,
     }
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2))

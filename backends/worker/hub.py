@@ -1,38 +1,24 @@
 """Pushing an export to the Hugging Face Hub (`launch.py --export RUN --to DIR --push-to-hub
-USER/NAME`): huggingface_hub's create_repo + upload_folder, after the folder is complete. Offline
-(HF_HUB_OFFLINE set, or huggingface.co not reachable) the push is refused, naming the step, and
-the export on disk stays as written."""
+USER/NAME`): huggingface_hub's create_repo + upload_folder, after the folder is complete.
+Offline (the studio's one rule, backends/core/data/online.py) the push is refused, naming the
+step, and the export on disk stays as written."""
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
-HUB_HOST = "huggingface.co"
+from backends.core.data.online import hub_offline
 
 
 class HubError(RuntimeError):
     """The push did not happen; the message names the step and why."""
 
 
-def offline_reason() -> str | None:
-    """Why the Hub cannot be reached from here, or None when it can."""
-    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
-    if flag in {"1", "true", "yes", "on"}:
-        return f"HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']} is set"
-    try:
-        socket.create_connection((HUB_HOST, 443), timeout=3).close()
-    except OSError as e:
-        return f"{HUB_HOST}:443 cannot be reached ({e.__class__.__name__}: {e})"
-    return None
-
-
 def push_folder(folder: Path, repo_id: str, private: bool = True) -> str:
     """Upload `folder` as the model repo `repo_id`; returns the repo's URL."""
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise HubError(f"push to the Hub refused: repo {repo_id!r} is not of the form user/name")
-    reason = offline_reason()
+    reason = hub_offline()  # the one offline rule every loader uses
     if reason:
         raise HubError(
             f"push to the Hub refused: this machine is offline ({reason}); the export in {folder} is "
