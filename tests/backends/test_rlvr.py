@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from backends.core.runs.rundir import RunDir, list_runs
 from backends.core.spec.config import validate_config
 from backends.methods.grpo import TRL_OPTIONS, RLParams, trl_options
@@ -89,7 +91,10 @@ def test_an_unknown_loss_type_is_refused_before_a_run(runs_dir: Path) -> None:
     assert list_runs(runs_dir) == []
 
 
-def test_rlvr_presets_reuse_the_quickstart_sft() -> None:
+@pytest.mark.parametrize("preset", ["rlvr", "instructgpt", "study_sda"])
+def test_presets_reuse_the_quickstart_sft(preset: str) -> None:
+    """Every shipped study that starts from the quickstart's SFT resolves it to the same config,
+    so a finished quickstart run is reused instead of trained again (on other rows)."""
     from backends.core.pipelines.pipeline import load_pipeline, stage_dicts
     from backends.core.spec.config import config_to_yaml
 
@@ -97,7 +102,7 @@ def test_rlvr_presets_reuse_the_quickstart_sft() -> None:
         stages = dict(stage_dicts(load_pipeline(ROOT / preset), preset))
         return config_to_yaml(validate_config(stages["sft"], preset))
 
-    assert sft("presets/rlvr.yaml") == sft("presets/quickstart.yaml")
+    assert sft(f"presets/{preset}.yaml") == sft("presets/quickstart.yaml")
 
 
 def test_tiny_rlvr_ends_with_base_sft_and_grpo_compared(runs_dir: Path, tiny_model: str) -> None:
