@@ -40,8 +40,18 @@ STARTED_ENV = dict(os.environ)
 
 
 def env_differs(env: dict[str, str]) -> str | None:
+    """The first import-time variable whose value in `env` is not the server's. A variable the
+    server's own imports set is the server's when `env` has the value they set: a caller that
+    imported trl itself (a test, a notebook) carries torch's $TORCHINDUCTOR_CACHE_DIR, and every
+    worker it started used to be refused and start cold (~4.5 s each in the test suite)."""
     keys = {k for k in (*STARTED_ENV, *env) if k.startswith(IMPORT_TIME_ENV)}
-    return next((k for k in sorted(keys) if STARTED_ENV.get(k) != env.get(k)), None)
+    for k in sorted(keys):
+        if STARTED_ENV.get(k) == env.get(k):
+            continue
+        if k not in STARTED_ENV and os.environ.get(k) == env.get(k):
+            continue  # set by the server's imports, to the same value
+        return k
+    return None
 
 
 def preload() -> None:

@@ -88,7 +88,9 @@ def test_a_forked_run_outlives_its_server_and_is_reconciled_as_a_cold_one(
     assert "is gone without a final state" in run.read_status()["error"]
 
 
-def test_a_stale_or_foreign_request_is_refused_and_the_worker_starts_cold(tmp_path: Path) -> None:
+def test_a_stale_or_foreign_request_is_refused_and_the_worker_starts_cold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from backends.worker.forkserver import SOURCES, Server
 
     server = Server(tmp_path / "x.sock")
@@ -108,6 +110,17 @@ def test_a_stale_or_foreign_request_is_refused_and_the_worker_starts_cold(tmp_pa
     assert goes_on and "refused" in reply  # another checkout's code
     goes_on, reply = ask({**base, "python": sys.executable, "env": {**os.environ, "HF_HUB_OFFLINE": "0"}})
     assert goes_on and "HF_HUB_OFFLINE" in reply["refused"]  # read when the server imported
+    # a caller that imported trl carries the variables its imports set (torch's
+    # $TORCHINDUCTOR_CACHE_DIR), as the server's own imports set them: not a difference (the
+    # suite's headless runs were all refused for it and started cold)
+    from backends.worker import forkserver as server_side
+
+    before = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    monkeypatch.setattr(server_side, "STARTED_ENV", before)  # the server's env before its imports
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_x")  # ... set by its imports
+    env_differs = server_side.env_differs
+    assert env_differs(dict(os.environ)) is None
+    assert env_differs({**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}) == "TORCHINDUCTOR_CACHE_DIR"
     goes_on, reply = ask({**base, "python": sys.executable})
     assert not goes_on and "gone.py" in reply["stale"]  # the server exits; no child was forked
     assert server.children == {}
