@@ -61,7 +61,8 @@ class ServerPool:
         self.folder, self.max_loaded, self.idle_s, self.python = Path(folder), max_loaded, idle_s, python
         self.folder.mkdir(parents=True, exist_ok=True)
         self.used: dict[str, float] = {}  # model -> when this studio last asked for it
-        self.started: dict[str, int] = {}  # model -> pid of the server this pool started
+        # model -> the server process this pool started (its handle, not its pid: see _starting)
+        self.started: dict[str, Any] = {}
         self.lock = threading.Lock()  # two chats asking for one model start one server
 
     def state_path(self, model: str) -> Path:
@@ -112,7 +113,7 @@ class ServerPool:
         if info is not None and info.state != "failed":
             return info
         if info is None and self._starting(model):
-            return ServerInfo(model, "starting", self.started[model])
+            return ServerInfo(model, "starting", self.started[model].pid)
         self.state_path(model).unlink(missing_ok=True)
         live = sorted((s for s in self.servers() if s.model != model), key=lambda s: s.last_used)
         for old in live[: max(0, len(live) - self.max_loaded + 1)]:
@@ -121,7 +122,7 @@ class ServerPool:
         cmd += ["--state", str(self.state_path(model)), "--idle", str(self.idle_s)]
         log = self.folder / f"{self.state_path(model).stem}.log"
         proc = start_detached(cmd, log)
-        self.started[model] = proc.pid
+        self.started[model] = proc
         return ServerInfo(model, "starting", proc.pid)
 
     def wait_ready(self, model: str, timeout_s: float = 300.0) -> ServerInfo:
@@ -142,8 +143,12 @@ class ServerPool:
         raise ServerError(f"the server for {model} was not ready after {timeout_s:.0f} s")
 
     def _starting(self, model: str) -> bool:
-        """Started by this pool and still alive, its state file not written yet."""
-        return pid_alive(self.started.get(model))
+        """Started by this pool and still running, its state file not written yet. Asked of the
+        process handle: between fork and exec a new server's /proc cmdline is still this
+        process's, so `pid_alive` (which checks it) called it gone, and a server that was about
+        to load was reported as "exited before it was ready" (seen once in a loaded suite)."""
+        proc = self.started.get(model)
+        return proc is not None and proc.poll() is None
 
     def stop(self, model: str) -> bool:
         info = self.info(model)
