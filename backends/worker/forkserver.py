@@ -34,6 +34,15 @@ SOURCES = Path(__file__).resolve().parents[1]  # backends/
 IMPORT_TIME_ENV = ("HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "KMP_", "ACCELERATE_")
 
 
+# Read when the server imported, but nothing a worker does depends on them, so a caller's own
+# value needs no cold start (the studio's and the suite's workers were all refused for them):
+# gradio's Blocks sets HF_HUB_DISABLE_TELEMETRY in the studio's process when its analytics are
+# off, after the studio's server started (the forked worker applies it itself, become_worker);
+# scikit-learn's import (through lm-eval) sets KMP_DUPLICATE_LIB_OK, which OpenMP reads only
+# when it loads, and the server loaded it before any request.
+HARMLESS_ENV = frozenset({"HF_HUB_DISABLE_TELEMETRY", "KMP_DUPLICATE_LIB_OK"})
+
+
 # the environment as the server was started, before its imports set some of their own (torch
 # sets $TORCHINDUCTOR_CACHE_DIR): what a caller's is compared with
 STARTED_ENV = dict(os.environ)
@@ -44,7 +53,7 @@ def env_differs(env: dict[str, str]) -> str | None:
     server's own imports set is the server's when `env` has the value they set: a caller that
     imported trl itself (a test, a notebook) carries torch's $TORCHINDUCTOR_CACHE_DIR, and every
     worker it started used to be refused and start cold (~4.5 s each in the test suite)."""
-    keys = {k for k in (*STARTED_ENV, *env) if k.startswith(IMPORT_TIME_ENV)}
+    keys = {k for k in (*STARTED_ENV, *env) if k.startswith(IMPORT_TIME_ENV) and k not in HARMLESS_ENV}
     for k in sorted(keys):
         if STARTED_ENV.get(k) == env.get(k):
             continue
@@ -188,6 +197,11 @@ class Server:
             os.chdir(req["cwd"])
             os.environ.clear()
             os.environ.update(req["env"])
+            from huggingface_hub import constants
+
+            # read once when the server imported huggingface_hub (HARMLESS_ENV)
+            if os.environ.get("HF_HUB_DISABLE_TELEMETRY", "").upper() in {"1", "ON", "YES", "TRUE"}:
+                constants.HF_HUB_DISABLE_TELEMETRY = True
             sys.stdout.reconfigure(line_buffering=True, write_through=True)  # as PYTHONUNBUFFERED
             sys.stderr.reconfigure(line_buffering=True, write_through=True)
             sys.argv = ["backends.worker", req["run_dir"]]

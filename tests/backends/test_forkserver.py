@@ -115,12 +115,13 @@ def test_a_stale_or_foreign_request_is_refused_and_the_worker_starts_cold(
     # suite's headless runs were all refused for it and started cold)
     from backends.worker import forkserver as server_side
 
-    before = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
-    monkeypatch.setattr(server_side, "STARTED_ENV", before)  # the server's env before its imports
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_x")  # ... set by its imports
-    env_differs = server_side.env_differs
-    assert env_differs(dict(os.environ)) is None
-    assert env_differs({**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}) == "TORCHINDUCTOR_CACHE_DIR"
+    with monkeypatch.context() as m:
+        before = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+        m.setattr(server_side, "STARTED_ENV", before)  # the server's env before its imports
+        m.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_x")  # ... which set this
+        assert server_side.env_differs(dict(os.environ)) is None
+        other = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
+        assert server_side.env_differs(other) == "TORCHINDUCTOR_CACHE_DIR"
     goes_on, reply = ask({**base, "python": sys.executable})
     assert not goes_on and "gone.py" in reply["stale"]  # the server exits; no child was forked
     assert server.children == {}

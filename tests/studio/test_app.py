@@ -18,6 +18,11 @@ def tiny_values() -> list:
 
 
 def test_launch_from_the_app_shows_in_table_and_monitor(studio) -> None:
+    from backends.core.runs import forkserver
+
+    # the studio's process has built gradio's Blocks (which sets env variables of its own) and
+    # its runs still fork from the warm server (here the suite's) instead of starting cold
+    assert forkserver.wait_until_up(studio.runs_dir, timeout=120)
     client = Client(studio.url, verbose=False)
     values = tiny_values()
     errors, yaml_text, command, _ = client.predict("tiny/sft.yaml", *values, api_name="/preview")
@@ -36,6 +41,8 @@ def test_launch_from_the_app_shows_in_table_and_monitor(studio) -> None:
     assert row is not None and row[2] == "succeeded", (row, summary)
     assert row[3] == "20 / 20" and row[1] == "sft"
     assert "running" not in hint and hint.startswith("Resume")  # the hint follows the state, too
+    log = (studio.runs_dir / run_id / "stdout.log").read_text()
+    assert "forked from the warm fork server" in log, log[:400]
 
     plot, status, metrics, *_ = client.predict(
         [run_id], ["loss"], 0.0, ["train", "eval"], api_name="/monitor_select"
