@@ -23,7 +23,7 @@ from torch import nn
 
 from backends.core.data.formats import load_for_method
 from backends.core.runs.rundir import RunState
-from backends.worker import ppo_checkpoint
+from backends.worker import ppo_checkpoint, rollouts
 from backends.worker import ppo_math as pm
 from backends.worker.context import RunContext
 from backends.worker.models import load_policy, load_tokenizer
@@ -69,6 +69,8 @@ class PPORunner:
         self.model, self.opt = self.acc.prepare(self.model, self.opt)
         if resume is not None:
             ppo_checkpoint.load_state(self, resume)
+        if rollouts.wanted(rt, self.rl.rollouts):
+            rollouts.install(self.acc.unwrap_model(self.model).lm)
         self.names = reward_names(self.rl.rewards)
         self.rewards = [build_reward(s) for s in self.rl.rewards]
         self.recorder = SampleRecorder(run, self.rl.samples_per_log, ctx.main_process)

@@ -4,6 +4,7 @@ the trainer with the run-directory callback, trains (resuming if asked) and save
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,9 +152,11 @@ def fit(
     *,
     peft_task: str = "CAUSAL_LM",
     callbacks: list[Any] | None = None,
+    before_train: Callable[[Any], None] | None = None,
     **trainer_args: Any,
 ) -> RunState:
-    """Build a TRL trainer with the run-directory callback, train, save model/, return the state."""
+    """Build a TRL trainer with the run-directory callback, train, save model/, return the state.
+    `before_train(trainer)` may adjust the built trainer (the RL methods' rollouts)."""
     callback = RunDirCallback(ctx.progress)
     stopper = early_stopping(ctx.cfg)
     trainer = trainer_cls(
@@ -166,6 +169,8 @@ def fit(
         callbacks=[callback, *([stopper] if stopper else []), *(callbacks or [])],
         **trainer_args,
     )
+    if before_train is not None:
+        before_train(trainer)
     return run_and_save(trainer, ctx, callback, inputs.tokenizer, stopper)
 
 
