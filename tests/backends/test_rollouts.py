@@ -19,7 +19,6 @@ def _policy(tiny_model: str):
     from accelerate import Accelerator
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
-
     from trl.trainer.utils import add_fused_lm_head
 
     torch.manual_seed(0)
