@@ -38,9 +38,10 @@ IMPORT_TIME_ENV = ("HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "OMP_", "MKL_", 
 # value needs no cold start (the studio's and the suite's workers were all refused for them):
 # gradio's Blocks sets HF_HUB_DISABLE_TELEMETRY in the studio's process when its analytics are
 # off, after the studio's server started (the forked worker applies it itself, become_worker);
-# scikit-learn's import (through lm-eval) sets KMP_DUPLICATE_LIB_OK, which OpenMP reads only
-# when it loads, and the server loaded it before any request.
-HARMLESS_ENV = frozenset({"HF_HUB_DISABLE_TELEMETRY", "KMP_DUPLICATE_LIB_OK"})
+# scikit-learn's and joblib's imports (through lm-eval) set KMP_DUPLICATE_LIB_OK and
+# KMP_INIT_AT_FORK, which Intel's OpenMP reads only when it loads (torch here uses GNU's), and
+# the server loaded its OpenMP before any request.
+HARMLESS_ENV = frozenset({"HF_HUB_DISABLE_TELEMETRY", "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"})
 
 
 # the environment as the server was started, before its imports set some of their own (torch

@@ -122,6 +122,21 @@ def test_a_stale_or_foreign_request_is_refused_and_the_worker_starts_cold(
         assert server_side.env_differs(dict(os.environ)) is None
         other = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
         assert server_side.env_differs(other) == "TORCHINDUCTOR_CACHE_DIR"
+        # a caller whose imports set what no worker reads later: gradio's Blocks (telemetry),
+        # scikit-learn and joblib (OpenMP's KMP_*; CI's studio runs were all refused for
+        # $KMP_INIT_AT_FORK when the suite's server had not imported scikit-learn)
+        clean = {k: v for k, v in os.environ.items() if k not in server_side.HARMLESS_ENV}
+        m.setattr(server_side, "STARTED_ENV", clean)
+        for k in server_side.HARMLESS_ENV:
+            m.delenv(k, raising=False)
+        caller = {
+            **clean,
+            "KMP_INIT_AT_FORK": "FALSE",
+            "KMP_DUPLICATE_LIB_OK": "True",
+            "HF_HUB_DISABLE_TELEMETRY": "True",
+        }
+        assert server_side.env_differs(caller) is None
+        assert server_side.env_differs({**clean, "KMP_AFFINITY": "compact"}) == "KMP_AFFINITY"
     goes_on, reply = ask({**base, "python": sys.executable})
     assert not goes_on and "gone.py" in reply["stale"]  # the server exits; no child was forked
     assert server.children == {}
