@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 # The CPU build of torch. On a GPU machine: make setup TORCH=torch
 TORCH ?= torch==2.13.0
 ARGS ?=
+# pytest-xdist workers for `make test`, each taking a whole test file at a time (its module
+# fixtures, a Ray head, stay in one worker); TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: setup run test lint browser bench
 
@@ -42,7 +45,7 @@ browser:
 test: setup browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

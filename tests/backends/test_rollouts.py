@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _policy(tiny_model: str):
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
     from trl.trainer.utils import add_fused_lm_head
@@ -26,8 +27,14 @@ def _policy(tiny_model: str):
     add_fused_lm_head(base)  # as TRL's trainers patch the model, before peft wraps it
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
     _scramble_adapter(model, seed=1)
-    # bf16 autocast wraps the instance's forward, as the trainers' accelerator does
-    return Accelerator(cpu=True, mixed_precision="bf16").prepare(model)
+    # bf16 autocast wraps the instance's forward, as the trainers' accelerator does. accelerate
+    # keeps one state per process: a trainer an earlier test made in this process set its own
+    # mixed precision (accelerate's own tests reset it the same way)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        return Accelerator(cpu=True, mixed_precision="bf16").prepare(model)
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def _scramble_adapter(model, seed: int) -> None:

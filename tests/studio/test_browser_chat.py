@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.studio.test_browser import page, shot  # noqa: F401 - the page fixture
+from tests.studio.test_browser import shot
 
 # Records every distinct length the answer in each chat column had, as the page redraws it.
 WATCH = """() => {

@@ -13,7 +13,7 @@ from pathlib import Path
 from backends.core.runs.rundir import RunDir
 from backends.core.spec.config import load_preset, validate_config
 from tests.studio.conftest import ROOT
-from tests.studio.test_browser import page, shot  # noqa: F401 - the page fixture
+from tests.studio.test_browser import shot
 
 PLOT = "document.querySelector('#monitor-plot .js-plotly-plot')"
 

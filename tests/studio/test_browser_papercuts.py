@@ -10,7 +10,7 @@ from pathlib import Path
 
 from backends.core.spec.config import load_preset
 from tests.studio.conftest import ROOT
-from tests.studio.test_browser import choose, page, shot  # noqa: F401 - the page fixture
+from tests.studio.test_browser import choose, shot
 
 
 def test_hints_title_and_model_list_follow_a_run_without_a_reload(studio, page, tmp_path: Path) -> None:  # noqa: F811

@@ -10,7 +10,7 @@ import pytest
 
 from backends.core.access.accounts import Accounts, add_user
 from tests.studio.conftest import ROOT, Server, free_port
-from tests.studio.test_browser import page, shot  # noqa: F401 - the page fixture
+from tests.studio.test_browser import shot
 
 OPERATOR_BUTTONS = ("#launch-button", "#arena-start", "#data-train")
 

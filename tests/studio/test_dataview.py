@@ -268,80 +268,74 @@ def test_train_on_this_picks_a_preset_of_the_method_beside_the_selected_one() ->
     assert run_name("reward", "/data/my prefs.v2.jsonl") == "reward-my-prefs-v2"
 
 
-def test_browser_opens_a_sharegpt_file_and_trains_on_it(studio, tmp_path: Path) -> None:
+def test_browser_opens_a_sharegpt_file_and_trains_on_it(studio, page, tmp_path: Path) -> None:
     """The Data tab says which layout it found, shows a stored row beside the row as read, and
     "Train on this" brings the layout and mapping into the Train form with a fitting preset and
     name; from a preference file it switches to the reward preset (it stayed on sft.yaml)."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.studio.test_browser import ARGS, CHROMIUM, choose, shot
+    from tests.studio.test_browser import choose, shot
 
     chat = write(studio.ctx.data_dir / "chat.jsonl", [SHAREGPT] * 6)
     prefs = write(studio.ctx.data_dir / "prefs.jsonl", [FORMATS["preference"]] * 6)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(studio.url)
-        source = page.locator("#data-source input")
+    page.goto(studio.url)
+    source = page.locator("#data-source input")
 
-        def open_file(path: Path) -> None:
-            source.click()
-            source.fill(str(path))
-            page.keyboard.press("Escape")
-            page.locator("#data-open").click()
-            page.locator("#data-summary").get_by_text(f"{6} rows").wait_for(timeout=30_000)
+    def open_file(path: Path) -> None:
+        source.click()
+        source.fill(str(path))
+        page.keyboard.press("Escape")
+        page.locator("#data-open").click()
+        page.locator("#data-summary").get_by_text(f"{6} rows").wait_for(timeout=30_000)
 
-        open_file(chat)
-        summary = page.locator("#data-summary").inner_text()
-        assert "Read as ShareGPT (found from the columns): messages -> messages (human -> user" in summary
-        assert "Fits: sft" in summary
-        read = page.locator("#data-read-row")
-        read.get_by_text('"assistant"').first.wait_for(timeout=10_000)
-        assert '"from": "human"' in page.locator("#data-raw-row").inner_text()
-        assert '"role": "system"' in read.inner_text() and '"content": "Say hi."' in read.inner_text()
-        page.locator("#data-hist .main-svg").first.wait_for(timeout=30_000)
-        shot(page, tmp_path, "data-tab.png")
-        page.locator("#data-train").click()
-        page.locator("#launch-button").wait_for(timeout=30_000)
+    open_file(chat)
+    summary = page.locator("#data-summary").inner_text()
+    assert "Read as ShareGPT (found from the columns): messages -> messages (human -> user" in summary
+    assert "Fits: sft" in summary
+    read = page.locator("#data-read-row")
+    read.get_by_text('"assistant"').first.wait_for(timeout=10_000)
+    assert '"from": "human"' in page.locator("#data-raw-row").inner_text()
+    assert '"role": "system"' in read.inner_text() and '"content": "Say hi."' in read.inner_text()
+    page.locator("#data-hist .main-svg").first.wait_for(timeout=30_000)
+    shot(page, tmp_path, "data-tab.png")
+    page.locator("#data-train").click()
+    page.locator("#launch-button").wait_for(timeout=30_000)
 
-        def field(key: str) -> str:
-            return page.locator(
-                f"#field-{key.replace('.', '-')} input, #field-{key.replace('.', '-')} textarea"
-            ).first.input_value()
+    def field(key: str) -> str:
+        return page.locator(
+            f"#field-{key.replace('.', '-')} input, #field-{key.replace('.', '-')} textarea"
+        ).first.input_value()
 
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('#field-name input, #field-name textarea')].some(e => e.value === 'sft-chat')",
-            timeout=30_000,
-        )
-        assert field("data.dataset") == str(chat) and field("data.layout") == "sharegpt"
-        assert field("data.columns") == "{conversations: messages}"
-        page.get_by_role("tab", name="Data").click()
-        open_file(prefs)
-        page.locator("#data-train").click()
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('#field-name input, #field-name textarea')].some(e => e.value === 'reward-prefs')",
-            timeout=30_000,
-        )
-        assert field("method") == "reward" and field("data.dataset") == str(prefs)
-        preset = page.get_by_label("Preset", exact=True).input_value()
-        assert preset == "reward.yaml"
-        page.get_by_text("Resolved config and commands").click()
-        # the preview ran the preflight on reward + this file and shows the command to repeat it
-        page.get_by_text("--set name=reward-prefs").first.wait_for(timeout=30_000)
-        assert "Fix before launching" not in page.locator("#train-errors").inner_text()
-        shot(page, tmp_path, "train-from-data.png")
-        # another preset of a method this data fits keeps it, and says so
-        choose(page, "Preset", "dpo.yaml")
-        note = page.locator("#rerun-note")
-        note.get_by_text("Kept the dataset").wait_for(timeout=30_000)
-        assert field("method") == "dpo" and field("data.dataset") == str(prefs)
-        assert field("name") == "dpo-prefs"
-        # one it does not fit loads the preset's own data, with a word about why
-        choose(page, "Preset", "sft.yaml")
-        note.get_by_text("fits reward, dpo").wait_for(timeout=30_000)
-        assert field("method") == "sft" and field("data.dataset") != str(prefs)
-        shot(page, tmp_path, "train-preset-after-data.png")
-        browser.close()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#field-name input, #field-name textarea')].some(e => e.value === 'sft-chat')",
+        timeout=30_000,
+    )
+    assert field("data.dataset") == str(chat) and field("data.layout") == "sharegpt"
+    assert field("data.columns") == "{conversations: messages}"
+    page.get_by_role("tab", name="Data").click()
+    open_file(prefs)
+    page.locator("#data-train").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#field-name input, #field-name textarea')].some(e => e.value === 'reward-prefs')",
+        timeout=30_000,
+    )
+    assert field("method") == "reward" and field("data.dataset") == str(prefs)
+    preset = page.get_by_label("Preset", exact=True).input_value()
+    assert preset == "reward.yaml"
+    page.get_by_text("Resolved config and commands").click()
+    # the preview ran the preflight on reward + this file and shows the command to repeat it
+    page.get_by_text("--set name=reward-prefs").first.wait_for(timeout=30_000)
+    assert "Fix before launching" not in page.locator("#train-errors").inner_text()
+    shot(page, tmp_path, "train-from-data.png")
+    # another preset of a method this data fits keeps it, and says so
+    choose(page, "Preset", "dpo.yaml")
+    note = page.locator("#rerun-note")
+    note.get_by_text("Kept the dataset").wait_for(timeout=30_000)
+    assert field("method") == "dpo" and field("data.dataset") == str(prefs)
+    assert field("name") == "dpo-prefs"
+    # one it does not fit loads the preset's own data, with a word about why
+    choose(page, "Preset", "sft.yaml")
+    note.get_by_text("fits reward, dpo").wait_for(timeout=30_000)
+    assert field("method") == "sft" and field("data.dataset") != str(prefs)
+    shot(page, tmp_path, "train-preset-after-data.png")
 
 
 def test_data_tab_starts_an_augmentation_of_a_users_file(

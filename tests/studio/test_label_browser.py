@@ -7,22 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from tests.studio.test_browser import ARGS, CHROMIUM, shot
-
-
-@pytest.fixture()
-def page(tmp_path: Path):
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield pg
-        browser.close()
+from tests.studio.test_browser import shot
 
 
 def pairs(n: int) -> list[dict]:
