@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import sys
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -142,6 +145,45 @@ def login_check(accounts: Accounts) -> Callable[[str, str], bool]:
     return check
 
 
+# How long the studio waits for its own page at start-up (gradio waits 3 s, once)
+STARTUP_CHECK_S = 60.0
+
+
+@contextlib.contextmanager
+def patient_startup_check(timeout: float = STARTUP_CHECK_S) -> Iterator[None]:
+    """gradio's launch asks for its own page once, with a 3 s timeout, and when that times out
+    refuses to start ("When localhost is not accessible, a shareable link must be created").
+    On a machine whose cores are busy training, the studio's everyday case, the first page can
+    take longer (seen with a pipeline and the test suite on 2 cores). Within this block the
+    check asks again until `timeout`, and says what it last got when it gives up."""
+    import httpx
+    from gradio import networking
+
+    original = networking.url_ok
+
+    def url_ok(url: str) -> bool:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.head(url, timeout=10)
+            except (httpx.TimeoutException, httpx.ConnectError) as e:
+                last = f"{type(e).__name__}: {e}"
+            else:
+                if r.status_code in (200, 401, 301, 302, 303, 307, 308):
+                    return True
+                last = f"HTTP {r.status_code}"
+            time.sleep(0.5)
+        print(f"studio: {url} did not answer within {timeout:.0f} s ({last})", file=sys.stderr)
+        return False
+
+    networking.url_ok = url_ok
+    try:
+        yield
+    finally:
+        networking.url_ok = original
+
+
 def launch_app(
     ctx: StudioContext,
     host: str,
@@ -162,23 +204,24 @@ def launch_app(
     # queue is made; once per 1,000 events keeps that page right enough.
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     app.queue(default_concurrency_limit=8)
-    app.launch(
-        server_name=host,
-        server_port=port,
-        share=share,
-        auth=login_check(ctx.accounts) if ctx.accounts is not None else None,
-        # the client's address, for the login throttle (Gradio's check gets name and password
-        # only); the login page without the app's API description (backends/core/access/logins.py)
-        app_kwargs={"middleware": [Middleware(ClientAddress), Middleware(LoginPageOnly)]},
-        max_file_size=MAX_UPLOAD,
-        show_error=True,
-        prevent_thread_lock=not block,
-        theme=gr.themes.Soft(),
-        footer_links=[],
-        js=f"() => {{ ({KEYBOARD_JS})(); ({title_js(TITLE)})(); ({preload_plotly_js()})(); }}",
-        # reports (report.html) from the runs folder; the Monitor's chart CSVs; label exports
-        allowed_paths=[str(ctx.runs_dir), str(chart_exports_dir(ctx)), str(ctx.data_dir / "labels")],
-    )
+    with patient_startup_check():
+        app.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            auth=login_check(ctx.accounts) if ctx.accounts is not None else None,
+            # the client's address, for the login throttle (Gradio's check gets name and password
+            # only); the login page without the app's API description (backends/core/access/logins.py)
+            app_kwargs={"middleware": [Middleware(ClientAddress), Middleware(LoginPageOnly)]},
+            max_file_size=MAX_UPLOAD,
+            show_error=True,
+            prevent_thread_lock=not block,
+            theme=gr.themes.Soft(),
+            footer_links=[],
+            js=f"() => {{ ({KEYBOARD_JS})(); ({title_js(TITLE)})(); ({preload_plotly_js()})(); }}",
+            # reports (report.html) from the runs folder; the Monitor's chart CSVs; label exports
+            allowed_paths=[str(ctx.runs_dir), str(chart_exports_dir(ctx)), str(ctx.data_dir / "labels")],
+        )
     if ctx.accounts is not None:  # a changed password or role ends that user's sessions
         tokens = app.server_app.tokens
         ctx.accounts.listeners.append(lambda names: end_sessions(tokens, names))

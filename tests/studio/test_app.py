@@ -185,3 +185,36 @@ def test_a_headless_sweep_shows_its_trials_best_first_in_the_monitor(studio) -> 
     # a trial's run opens in the Monitor like any run
     _, status, *_ = client.predict([rows[0][5]], ["loss"], 0.0, ["train"], api_name="/monitor_select")
     assert "succeeded" in status
+
+
+def test_the_studio_starts_when_its_first_page_is_slow(tmp_path: Path, tiny_model: str, monkeypatch) -> None:
+    """gradio asks for its own page once with a 3 s timeout and refuses to start when that
+    times out; on busy cores (a pipeline training beside the studio, CI) the first answer can
+    be late. The studio's launch asks again."""
+    import httpx
+
+    from studio.app import launch_app
+    from studio.context import StudioContext
+    from tests.studio.conftest import free_port
+
+    real_head = httpx.head
+    asked: list[str] = []
+
+    def late_once(url, **kw):  # the first start-up check times out, as on a loaded machine
+        asked.append(url)
+        if len(asked) == 1:
+            raise httpx.ReadTimeout("timed out")
+        return real_head(url, **kw)
+
+    monkeypatch.setattr(httpx, "head", late_once)
+    ctx = StudioContext.create(
+        runs_dir=tmp_path / "runs", presets_dir=ROOT / "presets", data_dir=tmp_path / "data"
+    )
+    port = free_port()
+    app = launch_app(ctx, host="127.0.0.1", port=port, block=False)
+    try:
+        assert len(asked) >= 2  # asked again after the timeout, and got the page
+        assert real_head(f"http://127.0.0.1:{port}/", timeout=30).status_code == 200
+    finally:
+        ctx.stop_scheduler()
+        app.close()
