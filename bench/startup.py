@@ -4,12 +4,17 @@ fork from the fork server the headless command starts), each as a user starts it
 
     python bench/startup.py                # ~2 minutes on a quiet 2-core machine
     python bench/startup.py --rounds 3
+    python bench/startup.py --per-method   # each method's tiny preset, cold and forked (~4 min)
 
 `import_s` is `python -c "import torch, transformers, trl, peft"` in a fresh process (what
 every stage's worker pays before its first step); `tiny_sft_s` and `tiny_pipeline_s` are
 the wall times of `launch.py --headless` from the command's start to its exit, so
 `per_stage_s` (the pipeline's time over its stages) against `import_s` says how much of a
 stage is start-up. Rounds interleave the three; the JSON carries the machine and the load.
+
+`--per-method` runs every method's tiny preset headless twice per round: cold (the worker
+imports the training stack) and forked (a fork server is up for the runs folder, as while the
+studio runs), and gives the wall time of each and what forking saved.
 """
 
 from __future__ import annotations
@@ -50,6 +55,42 @@ def headless(preset: str, cold: bool = False) -> float:
         return timed(cmd, env)
 
 
+METHODS = ("sft", "reward", "dpo", "simpo", "orpo", "kto", "grpo", "rloo", "ppo", "sample", "eval")
+
+
+def per_method(rounds: int) -> dict:
+    """Each tiny preset cold and forked, interleaved; the forked runs share one fork server."""
+    sys.path.insert(0, str(ROOT))
+    from backends.core.runs import forkserver
+
+    runs = Path(tempfile.mkdtemp(prefix="startup-forked-"))
+    env = {k: v for k, v in os.environ.items() if k != "ALIGNMENT_STUDIO_FORKSERVER"}
+    server = forkserver.start_server(runs, sys.executable, runs / "forkserver.log")
+    try:
+        if not forkserver.wait_until_up(runs, timeout=120):
+            raise SystemExit(f"the fork server did not start: {runs / 'forkserver.log'}")
+        out: dict[str, dict[str, list[float]]] = {m: {"cold_s": [], "forked_s": []} for m in METHODS}
+        for _ in range(rounds):
+            for m in METHODS:
+                preset = f"presets/tiny/{m}.yaml"
+                out[m]["cold_s"].append(headless(preset, cold=True))
+                cmd = [sys.executable, "launch.py", "--headless", "--runs-dir", str(runs), "--preset", preset]
+                out[m]["forked_s"].append(timed(cmd, env))
+    finally:
+        forkserver.stop_server(server)
+    logs = [p.read_text() for p in runs.glob("*/stdout.log")]
+    table = {
+        m: {
+            "cold_s": round(statistics.median(v["cold_s"]), 2),
+            "forked_s": round(statistics.median(v["forked_s"]), 2),
+            "saved_s": round(statistics.median(v["cold_s"]) - statistics.median(v["forked_s"]), 2),
+        }
+        for m, v in out.items()
+    }
+    forked = sum("forked from the warm fork server" in t for t in logs)
+    return {"rounds": out, "median": table, "runs_forked": f"{forked} of {len(logs)}"}
+
+
 def stages(preset: str) -> int:
     import yaml
 
@@ -59,9 +100,25 @@ def stages(preset: str) -> int:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--per-method", action="store_true", help="each method's tiny preset, cold and forked")
     a = p.parse_args()
     headless("presets/tiny/sft.yaml")  # builds the tiny model once, outside the timings
     before = load_avg()
+    if a.per_method:
+        result = per_method(a.rounds)
+        print(
+            json.dumps(
+                {
+                    "bench": "startup-per-method",
+                    "machine": machine(),
+                    "load_before": before,
+                    "load_after": load_avg(),
+                    **result,
+                },
+                indent=2,
+            )
+        )
+        return
     rows: dict[str, list[float]] = {
         "import_s": [],
         "tiny_sft_s": [],
