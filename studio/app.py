@@ -101,26 +101,30 @@ def build_app(ctx: StudioContext, initial_preset: str | None = None) -> gr.Block
             # the request is kept after the rerun base is cleared (that clears a carried one)
             return [gr.Tabs(selected="train"), name or gr.skip(), "", "", *shown, request, *values]
 
-        data.train_request.change(
-            on_train_request,
-            [data.train_request, train.preset],
-            [
-                tabs,
-                train.preset,
-                *train.rerun_outputs[:2],
-                train.form_box,
-                train.pipeline_box,
-                train.carried,
-                *form_fields,
-            ],
-            api_visibility="private",
+        train.refresh(
+            data.train_request.change(
+                on_train_request,
+                [data.train_request, train.preset],
+                [
+                    tabs,
+                    train.preset,
+                    *train.rerun_outputs[:2],
+                    train.form_box,
+                    train.pipeline_box,
+                    train.carried,
+                    *form_fields,
+                ],
+                api_visibility="private",
+            )
         )
         # "Edit and rerun" in the Monitor fills the Train form, as the Train tab's own button does.
-        monitor.rerun.click(
-            lambda run_id: [gr.Tabs(selected="train"), *train.fill_rerun(run_id)],
-            monitor.act_run,
-            [tabs, *train.rerun_outputs],
-            api_name="monitor_rerun",
+        train.refresh(
+            monitor.rerun.click(
+                lambda run_id: [gr.Tabs(selected="train"), *train.fill_rerun(run_id)],
+                monitor.act_run,
+                [tabs, *train.rerun_outputs],
+                api_name="monitor_rerun",
+            )
         )
         train.launched.change(
             on_launched, [train.launched, monitor.runs], monitor.runs, api_visibility="private"

@@ -178,7 +178,11 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
 
     def on_tick(chosen, smooth, split, st: MonitorState, x, logs):
         if not st.poll(ctx.runs_dir):
-            return [gr.skip()] * 10
+            # Nothing live on the chart (no run, or all ended): the timer rests until a selection
+            # or the tab's next visit. Each tick costs the page a walk of every component (Gradio's
+            # loading status), which kept a core busy once the Train tab's form was on the page.
+            rest = gr.Timer(active=False) if st.all_terminal() else gr.skip()
+            return [gr.skip()] * 4 + [rest] + [gr.skip()] * 5
         out = draw(st, chosen, smooth, split, x, logs, csv_now=False)
         choices = sorted(set(st.metric_names()) | set(chosen or []))
         return [*out[:3], gr.Dropdown(choices=choices), *out[3:], gr.skip()]

@@ -38,6 +38,7 @@ class TrainTab:
     carried: gr.State  # the Data tab's TrainRequest as JSON, kept across presets ("": none)
     fill_rerun: Any  # run id -> updates of `rerun_outputs` (the Monitor's "Edit and rerun" too)
     rerun_outputs: list[gr.components.Component]
+    refresh: Any  # event -> the event followed by the preview and placement (after a fill of the form)
 
 
 def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> TrainTab:
@@ -105,14 +106,27 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     # `.input`, not `.change`: "Train on this" sets the preset and the form together, and the
     # form must keep the dataset and mapping it brought rather than reload the preset's.
     rerun_outputs = [rerun_of, rerun_note, form_box, pipeline_box, pipeline_yaml, *fields]
-    preset.input(h.on_preset, [preset, carried], rerun_outputs, api_visibility="private")
+
+    # The preview and the placement line follow the person's edits (`.input`) and run once after
+    # each fill of the whole form (`refresh`). On `.change` a fill of 128 fields fired 256 events,
+    # each sending every field and walking every component in the page: ~20 s of a core per fill.
+    def refresh(event: Any) -> Any:
+        return event.then(
+            h.on_form,
+            [preset, rerun_of, *fields],
+            [errors, yaml_view, headless_view, method_help],
+            api_visibility="private",
+            show_progress="hidden",
+        ).then(lambda *values: placement_line(ctx, list(values)), fields, where, api_visibility="private")
+
+    refresh(preset.input(h.on_preset, [preset, carried], rerun_outputs, api_visibility="private"))
     # the carried dataset is dropped once the user types another one, or edits a rerun
     form.by_key["data.dataset"].input(lambda: "", None, carried, api_visibility="private")
     rerun_of.change(lambda r: "" if r else gr.skip(), rerun_of, carried, api_visibility="private")
-    panel.rerun.click(h.fill_rerun, run_select, rerun_outputs, api_name="rerun")
+    refresh(panel.rerun.click(h.fill_rerun, run_select, rerun_outputs, api_name="rerun"))
     fields[0].change(form.on_method, fields[0], [*fields, *form.containers], api_visibility="private")
     gr.on(
-        [c.change for c in fields],
+        [c.input for c in fields],
         h.on_form,
         [preset, rerun_of, *fields],
         [errors, yaml_view, headless_view, method_help],
@@ -120,7 +134,7 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         trigger_mode="always_last",
     )
     gr.on(
-        [c.change for c in fields],
+        [c.input for c in fields],
         lambda *values: placement_line(ctx, list(values)),
         fields,
         where,
@@ -147,4 +161,5 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         carried,
         h.fill_rerun,
         rerun_outputs,
+        refresh,
     )
