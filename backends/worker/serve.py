@@ -1,13 +1,16 @@
-"""`python -m backends.worker.serve --model M --state FILE`: a generation server for one model,
-the Chat tab's (backends/core/runs/genservers.py starts, reuses and stops them).
+"""`python -m backends.worker.serve --model M --state FILE`: a generation server for one model
+(backends/core/runs/genservers.py starts, reuses and stops them).
 
-It speaks the part of OpenAI's HTTP API the Chat tab uses, so vLLM's server can stand in for it
+It speaks the part of OpenAI's HTTP API the studio uses, so vLLM's server can stand in for it
 unchanged: `POST /v1/chat/completions` (`messages`, `max_tokens`, `temperature`, `top_p`,
-`seed`, `stream`: server-sent events of `choices[0].delta.content`, then `data: [DONE]`),
-`GET /v1/models`, and `GET /health`. On a GPU with vLLM installed the process becomes
-`vllm serve` on the same port (the model is first resolved to a plain folder: a builtin name is
-converted, a LoRA adapter merged); elsewhere transformers generates here, one request at a time,
-streamed token by token with `TextIteratorStreamer`.
+`seed`, `stream`: server-sent events of `choices[0].delta.content`, then `data: [DONE]`) for
+the Chat tab; `POST /v1/completions` (a list of `prompt`s, `n` answers each, in one batch) for
+runs that generate through a warm server (`eval.warm`, backends/worker/generation.py);
+`GET /v1/models`, and `GET /health`.
+
+The engine: vLLM's server where it is installed (backends/worker/serve_vllm.py: on a GPU, or its
+CPU build in an environment of its own); elsewhere transformers generates here, one request at
+a time: chat answers streamed token by token, completions batched as the workers batch them.
 
 The state file (JSON) says where the server listens and how it is: `loading`, then `ready`
 (with device, dtype, engine), or `failed` with the reason. After `--idle` seconds without a
@@ -86,6 +89,31 @@ class Model:
             if errors:
                 raise errors[0]
 
+    def complete(
+        self, prompts: list[str], n: int, max_tokens: int, temperature: float, seed: int
+    ) -> list[list[str]]:
+        """`n` answers per prompt (texts as they are, no chat template added), in batches."""
+        from backends.worker.generation import GENERATION_BATCH, generate_transformers
+
+        batch = max(1, GENERATION_BATCH.get(self.device, 32) // n)
+        with self.lock:
+            return generate_transformers(
+                self.model, self.tok, prompts, n, max_tokens, temperature, batch, seed
+            )
+
+
+def completion_settings(body: dict[str, Any]) -> tuple[list[str], int, int, float, int]:
+    """(prompts, n, max_tokens, temperature, seed) of a completions request, or ValueError."""
+    prompts = [body["prompt"]] if isinstance(body.get("prompt"), str) else body.get("prompt")
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise ValueError("`prompt` must be a text or a non-empty list of texts")
+    n = body.get("n", 1)
+    if not isinstance(n, int) or not 1 <= n <= 64:
+        raise ValueError(f"`n` is {n!r}; expected 1 to 64")
+    settings = {**body, "messages": [{"role": "user", "content": ""}]}  # the checks chat requests get
+    _, max_tokens, temperature, _, seed = request_settings(settings)
+    return prompts, n, max_tokens, temperature, seed
+
 
 def request_settings(body: dict[str, Any]) -> tuple[list[dict[str, str]], int, float, float, int]:
     """The request's messages and sampling settings, or ValueError naming the bad field."""
@@ -139,6 +167,9 @@ def make_handler(model: Model, name: str, touched: list[float]) -> type[BaseHTTP
 
         def do_POST(self) -> None:  # noqa: N802
             touched[0] = time.time()
+            if self.path == "/v1/completions":
+                self._complete()
+                return
             if self.path != "/v1/chat/completions":
                 self._json(404, {"error": {"message": f"no such path: {self.path}"}})
                 return
@@ -177,27 +208,30 @@ def make_handler(model: Model, name: str, touched: list[float]) -> type[BaseHTTP
             self.wfile.flush()
             self.close_connection = True
 
+        def _complete(self) -> None:
+            try:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                prompts, n, max_tokens, temperature, seed = completion_settings(body)
+            except ValueError as e:
+                self._json(400, {"error": {"message": str(e)}})
+                return
+            try:
+                out = model.complete(prompts, n, max_tokens, temperature, seed)
+            except Exception as e:  # noqa: BLE001 - the client gets the reason, not a dropped connection
+                self._json(500, {"error": {"message": f"{type(e).__name__}: {e}"}})
+                return
+            finally:
+                touched[0] = time.time()
+            choices = [
+                {"index": i * n + j, "text": t} for i, texts in enumerate(out) for j, t in enumerate(texts)
+            ]
+            self._json(200, {"model": name, "object": "text_completion", "choices": choices})
+
     return Handler
 
 
 def write_state(path: Path, **fields: Any) -> None:
     atomic_write_text(path, json.dumps({"pid": os.getpid(), **fields}))
-
-
-def exec_vllm(name: str, port: int, state: Path) -> None:
-    """Become vLLM's OpenAI-compatible server for the model (GPU, vLLM installed)."""
-    from backends.core.spec.config import ModelConfig
-    from backends.worker.models import adapter_base, merged_copy, resolve_model_path
-
-    path = resolve_model_path(name)
-    if adapter_base(path) is not None:
-        path = str(merged_copy(ModelConfig(name_or_path=name), "sdpa"))
-    write_state(state, state="loading", port=port, model=name, engine="vllm", started_at=time.time())
-    os.execvp(
-        sys.executable,
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", path]
-        + ["--served-model-name", name, "--host", "127.0.0.1", "--port", str(port)],
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,11 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     import torch
 
-    from backends.worker.generation import vllm_available
+    from backends.worker.serve_vllm import exec_vllm, serve_engine
 
-    if vllm_available("cuda" if torch.cuda.is_available() else "cpu"):
+    engine, python, why = serve_engine("cuda" if torch.cuda.is_available() else "cpu")
+    if python is not None:
         server.server_close()
-        exec_vllm(args.model, port, args.state)
+        exec_vllm(args.model, port, args.state, engine, python, why)
     try:
         model = Model(args.model)
     except Exception as e:
@@ -245,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         dtype=model.dtype,
         started_at=time.time(),
     )
-    print(f"serve: {args.model} on 127.0.0.1:{port} ({model.device}, {model.dtype})", flush=True)
+    print(f"serve: {args.model} on 127.0.0.1:{port}, transformers, {model.dtype} ({why})", flush=True)
 
     def idle_watch() -> None:
         while time.time() - touched[0] < args.idle or model.lock.locked():

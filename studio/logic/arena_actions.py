@@ -54,6 +54,7 @@ class ArenaForm:
     reward_model: str
     llm_judge: str
     samples_per_prompt: int
+    warm: bool = True  # keep the models loaded for the next comparison (eval.warm)
 
 
 def judge_specs(form: ArenaForm) -> list[dict[str, Any]]:
@@ -97,6 +98,7 @@ def start_comparison(ctx: StudioContext, form: ArenaForm) -> tuple[str, str | No
         "eval.max_new_tokens": form.max_new_tokens,
         "eval.temperature": form.temperature,
         "eval.samples_per_prompt": form.samples_per_prompt,
+        "eval.warm": form.warm,
     }
     try:
         cfg, _ = build_config({}, values, "Arena form", ctx.policy)

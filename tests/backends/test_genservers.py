@@ -11,6 +11,8 @@ import pytest
 from backends.core.runs.genservers import ServerError, ServerPool, chat_stream
 from backends.core.runs.pids import pid_alive
 
+ROOT = Path(__file__).resolve().parents[2]
+
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
 
 
@@ -70,3 +72,71 @@ def test_a_model_that_cannot_load_says_why(tmp_path: Path) -> None:
     pool.ensure(missing)
     with pytest.raises(ServerError, match="no-such-model"):
         pool.wait_ready(missing, timeout_s=120)
+
+
+def test_a_warm_comparison_generates_through_servers_the_next_one_finds_loaded(
+    tmp_path: Path, tiny_model: str
+) -> None:
+    """`eval.warm`: each model is loaded once, in its server; the next comparison with the same
+    models finds them loaded, and the answers are the ones a run that loads its models gives."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from backends.core.runs.genservers import servers_dir
+    from backends.core.runs.launcher import Launcher
+    from backends.core.spec.config import ModelConfig, validate_config
+    from backends.worker.generation import Generator
+
+    other = tmp_path / "copy"
+    shutil.copytree(tiny_model, other)
+    models = [tiny_model, str(other)]
+    cfg = validate_config(
+        {
+            "method": "eval",
+            "model": {"name_or_path": tiny_model},
+            "data": {"dataset": "builtin:tasks", "split": "heldout", "max_samples": 6},
+            "eval": {
+                "models": models,
+                "max_new_tokens": 12,
+                "temperature": 0.0,
+                "batch_size": 3,
+                "warm": True,
+                "judges": [{"kind": "function", "path": "tests.backends.rl_rewards:longer_is_better"}],
+            },
+            "train": {"bf16": False},
+        },
+        "test",
+    )
+    pool = ServerPool(servers_dir())
+    logs, answers = [], []
+    try:
+        for _ in range(2):
+            run = Launcher(tmp_path / "runs").create_run(cfg)
+            cmd = [sys.executable, "-m", "backends.worker", str(run.path)]
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            logs.append(proc.stdout)
+            rows = [json.loads(x) for x in run.samples_path.read_text().splitlines()]
+            answers.append({(r["model"], r["prompt_id"]): r["response"] for r in rows})
+            time.sleep(1.1)  # run ids order by their second
+        assert logs[0].count("engine transformers server") == 2 and "the server started" in logs[0]
+        assert logs[1].count("the server was loaded") == 2 and "the server started" not in logs[1]
+        assert {s.model for s in pool.servers()} == set(models)
+        assert answers[0] == answers[1] and len(answers[0]) == 12
+        # the answers of the model loaded in the test's own process, at the same batch
+        gen = Generator(ModelConfig(name_or_path=tiny_model), "cpu", "sdpa")
+        prompts = [r["prompt"] for r in _heldout_prompts(6)]
+        here = [o[0] for i in (0, 3) for o in gen.generate(prompts[i : i + 3], 1, 12, 0.0, 3, seed=0)]
+        assert [answers[0][(tiny_model, i)] for i in range(6)] == here
+    finally:
+        pool.stop_all()
+
+
+def _heldout_prompts(n: int) -> list[dict]:
+    from backends.core.data.formats import load_for_method
+    from backends.core.spec.sections import DataConfig
+
+    ds, _ = load_for_method("eval", DataConfig(dataset="builtin:tasks", split="heldout", max_samples=n), None)
+    return list(ds)

@@ -1,4 +1,4 @@
-"""Generation servers for the Chat tab: one process per model (backends/worker/serve.py, or vLLM's
+"""Generation servers for the Chat tab and for runs that keep their models loaded (`eval.warm`): one process per model (backends/worker/serve.py, or vLLM's
 server on a GPU), started on first use, reused while warm, stopped after an idle time, and at
 most `max_loaded` at once (the least recently used one goes first). The studio process loads no
 model: it only starts these, reads their state files and talks HTTP to them. Torch-free.
@@ -133,7 +133,7 @@ class ServerPool:
                 raise ServerError(f"the server for {model} failed: {info.error}")
             if info is not None and info.state == "ready" and info.port:
                 return info
-            if info is not None and info.engine == "vllm" and info.port and _healthy(info.port):
+            if info is not None and info.engine.startswith("vllm") and info.port and _healthy(info.port):
                 return info  # vLLM writes no `ready`: its /health answers once it is
             if info is None and not self._starting(model):
                 log = self.folder / f"{self.state_path(model).stem}.log"
@@ -173,6 +173,40 @@ def _healthy(port: int) -> bool:
         return conn.getresponse().status == 200
     except OSError:
         return False
+
+
+def servers_dir() -> Path:
+    """Where runs keep their generation servers (`eval.warm`): one folder per machine and cache,
+    so the next run that asks for the same model finds it loaded."""
+    from backends.core.spec.places import cache_dir
+
+    return cache_dir() / "servers"
+
+
+def complete(info: ServerInfo, prompts: list[str], n: int, **settings: Any) -> list[list[str]]:
+    """`n` answers per prompt, in one request (OpenAI's completions: choice i * n + j is prompt
+    i's answer j). The prompts are sent as they are: the caller applies the chat template."""
+    conn = http.client.HTTPConnection("127.0.0.1", int(info.port or 0), timeout=1800)
+    # add_special_tokens: vLLM's extension; the worker's own tokenizing adds none either
+    body = {"model": info.model, "prompt": prompts, "n": n, "add_special_tokens": False, **settings}
+    try:
+        conn.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read().decode(errors="replace")
+    except OSError as e:
+        raise ServerError(f"{info.model}: the server did not answer ({e})") from e
+    finally:
+        conn.close()
+    if resp.status != 200:
+        try:
+            data = json.loads(data)["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            pass
+        raise ServerError(f"{info.model}: {resp.status} {data}")
+    choices = sorted(json.loads(data)["choices"], key=lambda c: c["index"])
+    if len(choices) != len(prompts) * n:
+        raise ServerError(f"{info.model}: {len(choices)} answers for {len(prompts)} prompts x {n}")
+    return [[c["text"] for c in choices[i * n : (i + 1) * n]] for i in range(len(prompts))]
 
 
 def chat_stream(info: ServerInfo, messages: list[dict[str, str]], **settings: Any) -> Iterator[str]:
