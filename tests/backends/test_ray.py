@@ -291,3 +291,21 @@ def test_headless_runs_the_same_preset_on_ray_with_one_flag_and_accelerate_in_it
     assert st["request"] == {"cpus": 2, "gpus": 0, "processes": 2}  # the job reserved both CPUs
     assert st["launch"]["processes"] == 2 and "accelerate.commands.launch" in st["launch"]["command"]
     assert f"on Ray at {ray_head}" in out.stdout and len(loss_rows(run)) == 6
+
+
+def test_a_storage_refusal_is_named_even_before_the_jobs_own_line_reaches_rays_log() -> None:
+    """Under load Ray reported the check job FAILED with a log tail that ended before the job's
+    own "not shared" line; its exit code (3) says the same, and the reason must name it."""
+    from types import SimpleNamespace
+
+    from backends.core.runs.ray_executor import job_reason
+
+    message = (
+        "Job entrypoint command failed with exit code 3, last available logs (truncated to 20,000 chars):\n"
+        "Running entrypoint for job raysubmit_x: cd /repo && python -m backends.core.runs.rayjob --check f t"
+    )
+    info = SimpleNamespace(status="FAILED", driver_exit_code=3, message=message)
+    reason = job_reason("raysubmit_x", info)
+    assert "exit code 3" in reason and "the runs folder is not shared with Ray node" in reason, reason
+    other = SimpleNamespace(status="FAILED", driver_exit_code=1, message=message)
+    assert "not shared" not in job_reason("raysubmit_x", other)  # only exit code 3 means storage

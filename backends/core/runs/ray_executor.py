@@ -30,6 +30,7 @@ from typing import Any
 
 from backends.core.runs.executors import Executor, ExecutorConfig, ExecutorError, Request, request_of_run
 from backends.core.runs.launcher import REPO_ROOT, Launcher
+from backends.core.runs.rayjob import NOT_SHARED
 from backends.core.runs.rundir import RunDir, RunState, list_runs
 
 CHECK_FILE = ".cluster-check"  # in the runs folder: the token a check job must read
@@ -59,6 +60,11 @@ def job_reason(sid: str, info: Any) -> str:
     tail = f" ... {lines[-1]}" if len(lines) > 1 else ""
     killed = " (137: killed by SIGKILL: by hand, or out of memory)" if code == 137 else ""
     exit_code = f", exit code {code}{killed}" if code is not None else ""
+    if code == NOT_SHARED and "not shared" not in tail:
+        # the job's own line can reach Ray's log after the job's end is reported (seen under
+        # load): its exit code says the same
+        node = getattr(info, "driver_node_id", None) or "that ran the job"
+        tail = f" ... the runs folder is not shared with Ray node {node} (the job could not read the studio's token)"
     return f"Ray job {sid} {status}{exit_code}: {head}{tail}"[:600]
 
 
