@@ -4,6 +4,7 @@
     python bench/compare_llamafactory.py --job sft          # ~10 min on a quiet 2-core machine
     python bench/compare_llamafactory.py --job dpo
     python bench/compare_llamafactory.py --job sft --studio-set launch.processes=1
+    python bench/compare_llamafactory.py --warm             # the studio's runs fork, as in the studio
 
 The job (issue 12): SmolLM2-135M-Instruct, LoRA r16 alpha 32 dropout 0 on all linear layers,
 max length 256, lr cosine, 20 steps, bf16 autocast, activation checkpointing, the same 400
@@ -139,10 +140,11 @@ def lf_config(job: str, steps: int, data_dir: Path, out_dir: Path, model_path: s
     return cfg
 
 
-def run_studio(job: str, steps: int, sets: list[str], work: Path) -> dict[str, Any]:
+def run_studio(job: str, steps: int, sets: list[str], work: Path, runs: Path | None = None) -> dict[str, Any]:
+    """One headless studio run; into `runs` (where a fork server is up: --warm) or a new folder."""
     preset = work / f"studio-{job}.yaml"
     preset.write_text(yaml.safe_dump(studio_preset(job, steps)), encoding="utf-8")
-    runs = Path(tempfile.mkdtemp(prefix="runs-", dir=work))
+    runs = runs or Path(tempfile.mkdtemp(prefix="runs-", dir=work))
     cmd = [sys.executable, "launch.py", "--preset", str(preset), "--headless", "--runs-dir", str(runs)]
     for s in sets:
         cmd += ["--set", s]
@@ -151,7 +153,7 @@ def run_studio(job: str, steps: int, sets: list[str], work: Path) -> dict[str, A
     wall = time.time() - t0
     from backends.core.runs.rundir import list_runs
 
-    (run,) = list_runs(runs)
+    run = max(list_runs(runs), key=lambda r: r.run_id)
     rows = [json.loads(x) for x in run.metrics_path.read_text().splitlines()]
     train = [r for r in rows if r.get("split") == "train" and "loss" in r]
     status = run.read_status()
@@ -161,6 +163,7 @@ def run_studio(job: str, steps: int, sets: list[str], work: Path) -> dict[str, A
         "s_per_step": _rate([r["time"] for r in train]),
         "losses": [round(r["loss"], 4) for r in train],
         "processes": (status.get("launch") or {}).get("processes", 1),
+        "forked": "forked from the warm fork server" in run.log_path.read_text(errors="replace"),
         "error": None if proc.returncode == 0 else proc.stderr[-800:],
     }
 
@@ -243,6 +246,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="studio, LF pairs per job")
     ap.add_argument("--studio-set", action="append", default=[], help="extra --set for the studio run")
     ap.add_argument("--lf-set", action="append", default=[], help="LLaMA-Factory key=value, e.g. bf16=false")
+    ap.add_argument(
+        "--warm",
+        action="store_true",
+        help="the studio's runs fork from a fork server up for their folder, as while the studio runs",
+    )
     args = ap.parse_args()
     venv = Path(args.venv)
     if args.install:
@@ -255,15 +263,25 @@ def main() -> int:
         "machine": machine(),
         "load_before": load_avg(),
         "steps": args.steps,
+        "studio_warm": args.warm,
         "jobs": {},
     }
+    runs, server = None, None
+    if args.warm:
+        from backends.core.runs import forkserver
+
+        runs = work / "runs"
+        runs.mkdir()
+        server = forkserver.start_server(runs, sys.executable, work / "forkserver.log")
+        if not forkserver.wait_until_up(runs, timeout=120):
+            raise SystemExit(f"the fork server did not start: {work / 'forkserver.log'}")
     for job in list(JOBS) if args.job == "both" else [args.job]:
         data_dir = work / f"data-{job}"
         data_dir.mkdir()
         rows = export_rows(job, data_dir)
         studio, lf = [], []
         for _ in range(args.rounds):
-            studio.append(run_studio(job, args.steps, args.studio_set, work))
+            studio.append(run_studio(job, args.steps, args.studio_set, work, runs))
             print(f"{job} studio: {studio[-1]['wall_s']} s", file=sys.stderr, flush=True)
             lf.append(run_lf(job, args.steps, data_dir, work, venv, args.lf_set))
             print(f"{job} llama-factory: {lf[-1]['wall_s']} s", file=sys.stderr, flush=True)
@@ -275,6 +293,8 @@ def main() -> int:
             "llamafactory": lf,
             **summary(studio, lf),
         }
+    if server is not None:
+        forkserver.stop_server(server)
     result["load_after"] = load_avg()
     print(json.dumps(result, indent=1))
     return 0

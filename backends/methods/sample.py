@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from backends.core.spec.params import Params, RewardSpec, ui
+from backends.core.spec.params import Params, RewardSpec, ui, warm_field
 from backends.core.spec.registry import PROMPTS, MethodSpec
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ class SampleParams(Params):
     max_new_tokens: int = Field(64, gt=0, title="Max new tokens", json_schema_extra=ui(main=True))
     temperature: float = Field(0.9, gt=0.0, title="Temperature")
     batch_size: int = Field(16, gt=0, title="Generation batch", description="Prompts per generate call.")
+    warm: bool = warm_field()
     judge: RewardSpec = Field(
         default_factory=RewardSpec,
         title="Judge",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from backends.core.spec.params import ModelPath, Params, RewardSpec, ui
+from backends.core.spec.params import ModelPath, Params, RewardSpec, ui, warm_field
 from backends.core.spec.registry import PREFERENCE, MethodSpec
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ class SDAParams(Params):
         True, title="Merge with the original", description="pairs.jsonl = original rows + new pairs."
     )
     batch_size: int = Field(16, gt=0, title="Generation batch")
+    warm: bool = warm_field()
 
 
 def checkers_can_judge(cfg: RunConfig, rows: list[dict[str, Any]]) -> list[str]:

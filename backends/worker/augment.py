@@ -15,7 +15,7 @@ from backends.core.runs.rundir import RunState, atomic_write_text
 from backends.core.tasks.taskparse import conflicting, constraints_json, instruction_of, parse_constraints
 from backends.worker.context import RunContext
 from backends.worker.embed import Embedder
-from backends.worker.generation import Generator
+from backends.worker.generation import Generator, server_pool
 from backends.worker.rewards import build_reward
 
 # Self-Instruct's way: the model continues a numbered list of seed instructions (plain text,
@@ -71,14 +71,15 @@ def augment(ctx: RunContext) -> RunState:
     writer_cfg = (
         cfg.model.model_copy(update={"name_or_path": s.writer_model}) if s.writer_model else cfg.model
     )
-    writer = Generator(writer_cfg, rt.device, rt.attn_implementation)
+    pool = server_pool(s.warm, 2)
+    writer = Generator(writer_cfg, rt.device, rt.attn_implementation, pool)
     written = [
         o[0]
         for o in writer.generate(
             requests, 1, s.prompt_max_new_tokens, s.prompt_temperature, s.batch_size, seed
         )
     ]
-    gen = writer if not s.writer_model else Generator(cfg.model, rt.device, rt.attn_implementation)
+    gen = writer if not s.writer_model else Generator(cfg.model, rt.device, rt.attn_implementation, pool)
     del writer
     # one row per written prompt with its fate, so a user can see why few were kept
     log: list[dict[str, Any]] = []

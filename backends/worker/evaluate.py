@@ -11,11 +11,10 @@ from typing import Any
 from backends.core.data.formats import load_for_method, text_of
 from backends.core.reports.comparison import Answers, judge_name, outcome_from_scores, summarize
 from backends.core.reports.report_comparison import write_comparison_report
-from backends.core.runs.genservers import ServerPool, servers_dir
 from backends.core.runs.rundir import RunState, atomic_write_text
 from backends.core.spec.config import ModelConfig
 from backends.worker.context import RunContext
-from backends.worker.generation import Generator
+from backends.worker.generation import Generator, server_pool
 from backends.worker.ifeval import IFEvalTally
 from backends.worker.judges import build_judge
 from backends.worker.quality import QualityMeter
@@ -29,7 +28,7 @@ def evaluate(ctx: RunContext) -> RunState:
     attn = cfg.model.attn_implementation
     # eval.warm: the models stay loaded in their servers for the next comparison (at most one
     # server per model of this comparison kept at once)
-    pool = ServerPool(servers_dir(), max_loaded=max(2, len(e.models))) if e.warm else None
+    pool = server_pool(e.warm, len(e.models))
     gens = {
         m: Generator(
             ModelConfig(name_or_path=m, attn_implementation=attn), rt.device, rt.attn_implementation, pool

@@ -126,6 +126,16 @@ def generate_vllm(
     return [[o.text for o in r.outputs] for r in results]
 
 
+def server_pool(warm: bool, models: int = 1) -> Any:
+    """The machine's generation servers for a run with `warm` on (at least `models` kept at
+    once, so a comparison never stops its own), else None: the run loads its models itself."""
+    if not warm:
+        return None
+    from backends.core.runs.genservers import ServerPool, servers_dir
+
+    return ServerPool(servers_dir(), max_loaded=max(2, models))
+
+
 class Generator:
     """Loads the model once; vLLM when available, else transformers. `engine` says which.
 

@@ -8,7 +8,7 @@ from typing import Any
 from backends.core.data.formats import load_for_method
 from backends.core.runs.rundir import RunState
 from backends.worker.context import RunContext
-from backends.worker.generation import Generator
+from backends.worker.generation import Generator, server_pool
 from backends.worker.rewards import build_reward
 
 
@@ -18,7 +18,7 @@ def sample(ctx: RunContext) -> RunState:
     ds, _ = load_for_method("sample", cfg.data, None)
     rows = list(ds)
     judge = build_reward(s.judge)
-    gen = Generator(cfg.model, rt.device, rt.attn_implementation)
+    gen = Generator(cfg.model, rt.device, rt.attn_implementation, server_pool(s.warm))
     total = (len(rows) + s.batch_size - 1) // s.batch_size
     progress.begin("sampling", total)
     run.data_dir.mkdir(exist_ok=True)

