@@ -110,6 +110,8 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     # The preview and the placement line follow the person's edits (`.input`) and run once after
     # each fill of the whole form (`refresh`). On `.change` a fill of 128 fields fired 256 events,
     # each sending every field and walking every component in the page: ~20 s of a core per fill.
+    # Both ways into the preview share one queue of one (previews take ~50 ms): a fill's preview
+    # (with the values of the fill) never lands after the preview of an edit made just after it.
     def refresh(event: Any) -> Any:
         return event.then(
             h.on_form,
@@ -117,7 +119,16 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
             [errors, yaml_view, headless_view, method_help],
             api_visibility="private",
             show_progress="hidden",
-        ).then(lambda *values: placement_line(ctx, list(values)), fields, where, api_visibility="private")
+            concurrency_id="train-preview",
+            concurrency_limit=1,
+        ).then(
+            lambda *values: placement_line(ctx, list(values)),
+            fields,
+            where,
+            api_visibility="private",
+            concurrency_id="train-placement",
+            concurrency_limit=1,
+        )
 
     refresh(preset.input(h.on_preset, [preset, carried], rerun_outputs, api_visibility="private"))
     # the carried dataset is dropped once the user types another one, or edits a rerun
@@ -132,6 +143,8 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         [errors, yaml_view, headless_view, method_help],
         api_name="preview",
         trigger_mode="always_last",
+        concurrency_id="train-preview",
+        concurrency_limit=1,
     )
     gr.on(
         [c.input for c in fields],
@@ -140,6 +153,8 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
         where,
         api_visibility="private",
         trigger_mode="always_last",
+        concurrency_id="train-placement",
+        concurrency_limit=1,
     )
     # the fields the problems name get a red frame (the problems name each by its key)
     errors.change(None, errors, None, js=MARK_FIELDS_JS, api_visibility="private")

@@ -77,8 +77,8 @@ def test_a_model_that_cannot_load_says_why(tmp_path: Path) -> None:
 def test_a_warm_comparison_generates_through_servers_the_next_one_finds_loaded(
     tmp_path: Path, tiny_model: str
 ) -> None:
-    """`eval.warm`: each model is loaded once, in its server; the next comparison with the same
-    models finds them loaded, and the answers are the ones a run that loads its models gives."""
+    """`eval.warm`: each model is loaded once, in its server; the next generation with the same
+    model finds it loaded, and the answers are the ones of a model loaded in the process."""
     import json
     import shutil
     import subprocess
@@ -87,7 +87,7 @@ def test_a_warm_comparison_generates_through_servers_the_next_one_finds_loaded(
     from backends.core.runs.genservers import servers_dir
     from backends.core.runs.launcher import Launcher
     from backends.core.spec.config import ModelConfig, validate_config
-    from backends.worker.generation import Generator
+    from backends.worker.generation import Generator, server_pool
 
     other = tmp_path / "copy"
     shutil.copytree(tiny_model, other)
@@ -110,26 +110,24 @@ def test_a_warm_comparison_generates_through_servers_the_next_one_finds_loaded(
         "test",
     )
     pool = ServerPool(servers_dir())
-    logs, answers = [], []
     try:
-        for _ in range(2):
-            run = Launcher(tmp_path / "runs").create_run(cfg)
-            cmd = [sys.executable, "-m", "backends.worker", str(run.path)]
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-            assert proc.returncode == 0, proc.stderr[-3000:]
-            logs.append(proc.stdout)
-            rows = [json.loads(x) for x in run.samples_path.read_text().splitlines()]
-            answers.append({(r["model"], r["prompt_id"]): r["response"] for r in rows})
-            time.sleep(1.1)  # run ids order by their second
-        assert logs[0].count("engine transformers server") == 2 and "the server started" in logs[0]
-        assert logs[1].count("the server was loaded") == 2 and "the server started" not in logs[1]
-        assert {s.model for s in pool.servers()} == set(models)
-        assert answers[0] == answers[1] and len(answers[0]) == 12
-        # the answers of the model loaded in the test's own process, at the same batch
-        gen = Generator(ModelConfig(name_or_path=tiny_model), "cpu", "sdpa")
+        run = Launcher(tmp_path / "runs").create_run(cfg)
+        cmd = [sys.executable, "-m", "backends.worker", str(run.path)]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.count("engine transformers server") == 2 and "the server started" in proc.stdout
+        assert {s.model for s in pool.servers()} == set(models)  # still loaded after the run
+        rows = [json.loads(x) for x in run.samples_path.read_text().splitlines()]
+        answers = [r["response"] for r in rows if r["model"] == tiny_model]
+        # the next user of the model finds its server loaded, and gets the same answers
         prompts = [r["prompt"] for r in _heldout_prompts(6)]
-        here = [o[0] for i in (0, 3) for o in gen.generate(prompts[i : i + 3], 1, 12, 0.0, 3, seed=0)]
-        assert [answers[0][(tiny_model, i)] for i in range(6)] == here
+        warm = Generator(ModelConfig(name_or_path=tiny_model), "cpu", "sdpa", server_pool(True))
+        assert "the server was loaded" in warm.why and warm.server.pid == pool.info(tiny_model).pid
+        again = [o[0] for i in (0, 3) for o in warm.generate(prompts[i : i + 3], 1, 12, 0.0, 3, seed=0)]
+        # ... which are those of the model loaded in this process, at the same batch
+        here = Generator(ModelConfig(name_or_path=tiny_model), "cpu", "sdpa")
+        local = [o[0] for i in (0, 3) for o in here.generate(prompts[i : i + 3], 1, 12, 0.0, 3, seed=0)]
+        assert answers == again == local and len(answers) == 6
     finally:
         pool.stop_all()
 
