@@ -236,10 +236,21 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         on_select, [runs, *view], [*drawn, log_y, act_run], api_name="monitor_select", show_progress="hidden"
     )
     runs.change(on_diff, [runs, metrics], [diff_note, diff], api_name="monitor_diff", show_progress="hidden")
-    timer.tick(on_tick, view, [*drawn, log_y], api_name="monitor_tick", show_progress="hidden")
     sweep_out = [sweep_box, sweep_note, sweep_table, sweep_plot, sweep_seen]
+
+    def on_tick_all(chosen, smooth, split, st: MonitorState, x, logs, selected, seen) -> list[Any]:
+        """The chart and the sweep panel in one event a second: each event makes the page walk
+        every component (Gradio's loading status), and two a second kept its core busy."""
+        return [*on_tick(chosen, smooth, split, st, x, logs), *on_sweep(selected, seen)]
+
+    timer.tick(
+        on_tick_all,
+        [*view, runs, sweep_seen],
+        [*drawn, log_y, *sweep_out],
+        api_name="monitor_tick",
+        show_progress="hidden",
+    )
     runs.change(on_sweep, [runs, sweep_seen], sweep_out, api_name="monitor_sweep", show_progress="hidden")
-    timer.tick(on_sweep, [runs, sweep_seen], sweep_out, api_visibility="private", show_progress="hidden")
     gr.on(
         [metrics.input, smoothing.release, splits.input, x_axis.input, log_y.input],
         on_style,
