@@ -108,26 +108,18 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     rerun_outputs = [rerun_of, rerun_note, form_box, pipeline_box, pipeline_yaml, *fields]
 
     # The preview and the placement line follow the person's edits (`.input`) and run once after
-    # each fill of the whole form (`refresh`). On `.change` a fill of 128 fields fired 256 events,
-    # each sending every field and walking every component in the page: ~20 s of a core per fill.
-    # Both ways into the preview share one queue of one (previews take ~50 ms): a fill's preview
-    # (with the values of the fill) never lands after the preview of an edit made just after it.
+    # each fill of the whole form (`refresh`). On `.change` a fill of 128 fields triggered both
+    # per field (36 events reached the studio), each sending every field and walking every
+    # component in the page: ~20 s of a core per fill. Each has one queue of one (a preview takes
+    # ~50 ms): a fill's preview (with the fill's values) never lands after an edit's made just after.
+    to_preview = (h.on_form, [preset, rerun_of, *fields], [errors, yaml_view, headless_view, method_help])
+    to_placement = (lambda *values: placement_line(ctx, list(values)), fields, where)
+    in_preview = {"concurrency_id": "train-preview", "concurrency_limit": 1}
+    in_placement = {"concurrency_id": "train-placement", "concurrency_limit": 1}
+
     def refresh(event: Any) -> Any:
-        return event.then(
-            h.on_form,
-            [preset, rerun_of, *fields],
-            [errors, yaml_view, headless_view, method_help],
-            api_visibility="private",
-            show_progress="hidden",
-            concurrency_id="train-preview",
-            concurrency_limit=1,
-        ).then(
-            lambda *values: placement_line(ctx, list(values)),
-            fields,
-            where,
-            api_visibility="private",
-            concurrency_id="train-placement",
-            concurrency_limit=1,
+        return event.then(*to_preview, api_visibility="private", show_progress="hidden", **in_preview).then(
+            *to_placement, api_visibility="private", **in_placement
         )
 
     refresh(preset.input(h.on_preset, [preset, carried], rerun_outputs, api_visibility="private"))
@@ -136,26 +128,9 @@ def build_train_tab(ctx: StudioContext, initial_preset: str | None = None) -> Tr
     rerun_of.change(lambda r: "" if r else gr.skip(), rerun_of, carried, api_visibility="private")
     refresh(panel.rerun.click(h.fill_rerun, run_select, rerun_outputs, api_name="rerun"))
     fields[0].change(form.on_method, fields[0], [*fields, *form.containers], api_visibility="private")
-    gr.on(
-        [c.input for c in fields],
-        h.on_form,
-        [preset, rerun_of, *fields],
-        [errors, yaml_view, headless_view, method_help],
-        api_name="preview",
-        trigger_mode="always_last",
-        concurrency_id="train-preview",
-        concurrency_limit=1,
-    )
-    gr.on(
-        [c.input for c in fields],
-        lambda *values: placement_line(ctx, list(values)),
-        fields,
-        where,
-        api_visibility="private",
-        trigger_mode="always_last",
-        concurrency_id="train-placement",
-        concurrency_limit=1,
-    )
+    edits = [c.input for c in fields]
+    gr.on(edits, *to_preview, api_name="preview", trigger_mode="always_last", **in_preview)
+    gr.on(edits, *to_placement, api_visibility="private", trigger_mode="always_last", **in_placement)
     # the fields the problems name get a red frame (the problems name each by its key)
     errors.change(None, errors, None, js=MARK_FIELDS_JS, api_visibility="private")
     launch.click(
