@@ -23,6 +23,13 @@ os.environ.update(
     GRADIO_ANALYTICS_ENABLED="False",
     TOKENIZERS_PARALLELISM="false",
 )
+# pytest-xdist runs TEST_WORKERS test files at once, each starting workers, studios and servers
+# of its own: each gets its share of the cores for its math threads. torch's default (one
+# thread per core in every process) oversubscribed 2 cores with 2 workers, and the waiting
+# threads' spinning cost the suite ~3 minutes of CPU (docs/BENCHMARKS.md). Set before torch loads.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _share)))
 
 
 @pytest.fixture(scope="session", autouse=True)

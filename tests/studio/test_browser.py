@@ -60,12 +60,15 @@ def test_launch_tiny_sft_and_watch_the_chart(studio, page, tmp_path: Path) -> No
 
     page.get_by_role("tab", name="Monitor").click()
     status = page.locator("#monitor-status")
-    # live: the row count grows while the run is still running
-    page.wait_for_function(
-        "() => /running, [1-9][0-9]* rows/.test(document.querySelector('#monitor-status').innerText)",
+    # live: the row count grows while the run is still running (read in the page the moment it
+    # shows: the run may end before a second read)
+    first_seen = page.wait_for_function(
+        """() => {
+            const m = /running, ([1-9][0-9]*) rows/.exec(document.querySelector('#monitor-status').innerText);
+            return m && Number(m[1]);
+        }""",
         timeout=120_000,
-    )
-    first_seen = int(status.inner_text().split("running, ")[1].split(" rows")[0])
+    ).json_value()
     page.locator("#monitor-plot .js-line").first.wait_for(timeout=30_000)
     shot(page, tmp_path, "monitor-live.png")
     status.get_by_text("succeeded").wait_for(timeout=180_000)
