@@ -178,11 +178,13 @@ class Generator:
         from backends.core.runs.genservers import ServerError
 
         started = time.time()
+        pool.lease(name)  # until this run ends: another warm run's start does not stop it
         try:
             before = pool.info(name)
             pool.ensure(name)
             info = pool.wait_ready(name, timeout_s=SERVER_START_S)
         except ServerError as e:
+            pool.release(name)
             print(f"generation: no warm server for {name}, loading the model in this run ({e})", flush=True)
             return False
         was = "was loaded" if before is not None and before.state != "failed" else "started"

@@ -66,6 +66,58 @@ def test_at_most_max_loaded_servers_and_an_idle_one_stops_itself(tmp_path: Path,
         pool.stop_all()
 
 
+def test_a_server_a_live_run_leases_is_never_stopped_for_room(tmp_path: Path, monkeypatch) -> None:
+    """Two warm runs with different models share the servers folder: a new server stops the
+    least recently used one that no live run holds, and exceeds the cap rather than stop one a
+    run generates through. Stand-in processes play the servers (their state files as a server
+    writes them) and the runs; the rule is the pool's alone."""
+    import json
+    import subprocess
+    import sys
+
+    from backends.core.runs import genservers
+
+    def stand_in() -> subprocess.Popen[bytes]:  # "backends.worker" in its command line, as a server's
+        return subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(120)", "backends.worker.serve"],
+            start_new_session=True,
+        )
+
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+        model, state = cmd[cmd.index("--model") + 1], Path(cmd[cmd.index("--state") + 1])
+        procs.append(stand_in())
+        state.write_text(json.dumps({"model": model, "pid": procs[-1].pid, "port": 1, "state": "ready"}))
+        return procs[-1]
+
+    monkeypatch.setattr(genservers, "start_detached", start)
+    pool = ServerPool(tmp_path / "servers", max_loaded=2)
+    run = stand_in()  # a live run generating through model a
+    procs.append(run)
+    try:
+        pool.ensure("a")
+        pool.lease("a", pid=run.pid)
+        pool.ensure("b")
+        pool.used["a"] = 0.0  # a is the least recently used: the rule alone would stop it
+        pool.ensure("c")
+        assert {s.model for s in pool.servers()} == {"a", "c"}  # b went, a is leased
+        pool.lease("c", pid=run.pid)  # the run (a comparison) now also generates through c
+        pool.ensure("d")
+        assert {s.model for s in pool.servers()} == {"a", "c", "d"}  # over the cap: both held
+        run.kill()
+        run.wait()
+        assert not pool.in_use("a")  # the run ended: its leases are stale
+        pool.ensure("e")
+        assert {s.model for s in pool.servers()} == {"d", "e"}
+        assert not list(pool.folder.glob("*.lease-*"))  # and were removed when read
+    finally:
+        pool.stop_all()
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def test_a_model_that_cannot_load_says_why(tmp_path: Path) -> None:
     pool = ServerPool(tmp_path / "servers")
     missing = str(tmp_path / "no-such-model")

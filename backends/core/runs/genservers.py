@@ -1,7 +1,9 @@
-"""Generation servers for the Chat tab and for runs that keep their models loaded (`eval.warm`): one process per model (backends/worker/serve.py, or vLLM's
-server on a GPU), started on first use, reused while warm, stopped after an idle time, and at
-most `max_loaded` at once (the least recently used one goes first). The studio process loads no
-model: it only starts these, reads their state files and talks HTTP to them. Torch-free.
+"""Generation servers for the Chat tab and for runs that keep their models loaded (`eval.warm`):
+one process per model (backends/worker/serve.py, or vLLM's server on a GPU), started on first
+use, reused while warm, stopped after an idle time, and at most `max_loaded` at once (the least
+recently used one goes first, unless a live run holds a lease on it: `lease`). The studio
+process loads no model: it only starts these, reads their state files and talks HTTP to them.
+Torch-free.
 
 Each server has a state file `<folder>/<key>.json` (key: a hash of the model's name) written by
 the server itself: its pid, port, model and state (`loading`, `ready`, `failed`). A server
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.core.runs.launcher import start_detached
-from backends.core.runs.pids import pid_alive
+from backends.core.runs.pids import pid_alive, process_running
 
 
 class ServerError(RuntimeError):
@@ -115,15 +117,41 @@ class ServerPool:
         if info is None and self._starting(model):
             return ServerInfo(model, "starting", self.started[model].pid)
         self.state_path(model).unlink(missing_ok=True)
-        live = sorted((s for s in self.servers() if s.model != model), key=lambda s: s.last_used)
-        for old in live[: max(0, len(live) - self.max_loaded + 1)]:
-            self.stop(old.model)  # at most max_loaded at once: the least recently used goes
+        # at most max_loaded at once: the least recently used goes, unless a live run generates
+        # through it (a leased server is never stopped for room: the cap is exceeded instead)
+        others = [s for s in self.servers() if s.model != model]
+        free = sorted((s for s in others if not self.in_use(s.model)), key=lambda s: s.last_used)
+        for old in free[: max(0, len(others) - self.max_loaded + 1)]:
+            self.stop(old.model)
         cmd = [self.python, "-m", "backends.worker.serve", "--model", model]
         cmd += ["--state", str(self.state_path(model)), "--idle", str(self.idle_s)]
         log = self.folder / f"{self.state_path(model).stem}.log"
         proc = start_detached(cmd, log)
         self.started[model] = proc
         return ServerInfo(model, "starting", proc.pid)
+
+    def _lease_path(self, model: str, pid: int) -> Path:
+        return self.folder / f"{self.state_path(model).stem}.lease-{pid}"
+
+    def lease(self, model: str, pid: int | None = None) -> None:
+        """Mark `model`'s server as in use by process `pid` (this one: a run generating through
+        it) until that process ends or releases it. Two warm runs with different models share
+        this folder: without leases, the second's start stopped the first's server mid-run."""
+        self._lease_path(model, pid or os.getpid()).write_text(model, encoding="utf-8")
+
+    def release(self, model: str, pid: int | None = None) -> None:
+        self._lease_path(model, pid or os.getpid()).unlink(missing_ok=True)
+
+    def in_use(self, model: str) -> bool:
+        """Leased by a process that still runs (a lease whose process is gone is removed)."""
+        held = False
+        for path in self.folder.glob(f"{self.state_path(model).stem}.lease-*"):
+            pid = int(path.name.rsplit("-", 1)[1])
+            if process_running(pid):
+                held = True
+            else:
+                path.unlink(missing_ok=True)
+        return held
 
     def wait_ready(self, model: str, timeout_s: float = 300.0) -> ServerInfo:
         deadline = time.time() + timeout_s

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 
-def pid_alive(pid: int | None) -> bool:
-    """True if `pid` runs a worker (not a zombie, not a recycled pid of another program)."""
+def process_running(pid: int | None) -> bool:
+    """True if a process `pid` runs (not a zombie), whatever its program."""
     if not pid:
         return False
     try:
@@ -18,16 +18,26 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    proc = Path(f"/proc/{pid}")
-    if not proc.exists():
+    if not Path("/proc/self").exists():
         return True  # not Linux: trust kill(0)
     try:
-        stat = (proc / "stat").read_text()
-        cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X") and (
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True if `pid` runs a worker (not a zombie, not a recycled pid of another program)."""
+    if not process_running(pid):
+        return False
+    if not Path("/proc/self").exists():
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return (
         "backends.worker" in cmdline
         or "backends.core.pipelines.pipeline" in cmdline
         or "vllm.entrypoints.openai" in cmdline  # a Chat server that became vLLM's (worker/serve.py)
