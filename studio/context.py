@@ -14,7 +14,7 @@ from backends.core.labels.store import LabelStore
 from backends.core.pipelines.policy import RewardFunctions, StudioPolicy, check_config
 from backends.core.runs.executor_kinds import make_executor
 from backends.core.runs.executors import Executor, ExecutorConfig, ExecutorError
-from backends.core.runs.genservers import ServerPool
+from backends.core.runs.genservers import ServerPool, servers_dir
 from backends.core.runs.launcher import REPO_ROOT, Launcher
 from backends.core.runs.rundir import RunDir
 from backends.core.spec.config import RunConfig
@@ -48,7 +48,8 @@ class StudioContext:
     # where runs start, are watched and stopped (executors.py): this machine's queue unless
     # given; creating a run is the launcher's job, running it the executor's
     executor: Executor = None  # type: ignore[assignment]  # filled in __post_init__
-    # the Chat tab's generation servers, one process per model (the studio loads no model)
+    # the Chat tab's generation servers, one process per model (the studio loads no model);
+    # by default the machine's folder (the cache's servers/), where warm runs keep theirs too
     servers: ServerPool = None  # type: ignore[assignment]  # filled in __post_init__
     poll_seconds: float = 1.0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -65,6 +66,7 @@ class StudioContext:
         reward_functions: RewardFunctions | None = None,
         accounts: Accounts | None = None,
         executor: ExecutorConfig | None = None,
+        servers_folder: str | Path | None = None,
     ) -> StudioContext:
         data = Path(data_dir or Path(runs_dir).resolve().parent / "studio_data").resolve()
         data.mkdir(parents=True, exist_ok=True)
@@ -86,6 +88,7 @@ class StudioContext:
             extra,
             accounts,
             make_executor(executor, launcher),
+            servers=ServerPool(Path(servers_folder)) if servers_folder else None,
         )
         # A studio restarted mid-run finds its runs on disk: live workers (and cluster jobs)
         # keep going, runs whose worker died while nobody watched are marked failed with the reason.
@@ -97,7 +100,7 @@ class StudioContext:
         if self.executor is None:
             self.executor = make_executor(None, self.launcher)
         if self.servers is None:
-            self.servers = ServerPool(self.data_dir / "servers")
+            self.servers = ServerPool(servers_dir())
 
     @property
     def roots(self) -> list[Path]:

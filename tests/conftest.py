@@ -65,10 +65,11 @@ def warm_workers(model_cache: Path) -> Iterator[None]:
     proc = forkserver.start_server(ROOT, sys.executable, model_cache / f"forkserver-{os.getpid()}.log")
     yield
     forkserver.stop_server(proc)
-    # generation servers that warm comparisons left loaded (they would exit after 10 idle minutes)
+    # generation servers that warm comparisons left loaded (they would exit after 10 idle
+    # minutes); the other xdist worker's, while its tests generate through them, stay
     from backends.core.runs.genservers import ServerPool, servers_dir
 
-    ServerPool(servers_dir()).stop_all()
+    ServerPool(servers_dir()).stop_all(keep_leased=True)
 
 
 @pytest.fixture(scope="session")

@@ -142,6 +142,15 @@ def to_labeling(
     return f"Labeling session `{name}` created with this pair: open the Label tab and pick it."
 
 
+def stop_servers(ctx: StudioContext) -> str:
+    """The Chat tab's Stop: every server, but those a running run (`eval.warm`) generates through,
+    which it would fail."""
+    kept = ctx.servers.stop_all(keep_leased=True)
+    if not kept:
+        return "Every generation server was stopped."
+    return f"Stopped the others; kept {len(kept)} that a running run generates through: {', '.join(kept)}."
+
+
 def server_rows(ctx: StudioContext) -> list[list[Any]]:
     now = time.time()
     rows = []
@@ -150,7 +159,9 @@ def server_rows(ctx: StudioContext) -> list[list[Any]]:
         rows.append(
             [
                 s.model,
-                s.state + (f" ({s.error})" if s.error else ""),
+                s.state
+                + (f" ({s.error})" if s.error else "")
+                + (", a run uses it" if ctx.servers.in_use(s.model) else ""),
                 s.engine,
                 s.device,
                 f"{mem:.0f} MB" if mem else "",

@@ -15,7 +15,7 @@ from gradio.context import LocalContext
 
 from studio.context import StudioContext
 from studio.logic.arena_actions import model_choices
-from studio.logic.chat import Sampling, chosen_models, server_rows, stream_turn, to_labeling
+from studio.logic.chat import Sampling, chosen_models, server_rows, stop_servers, stream_turn, to_labeling
 
 SERVER_HEADERS = ["model", "state", "engine", "device", "memory", "idle for"]
 
@@ -110,10 +110,8 @@ def build_chat_tab(ctx: StudioContext) -> None:
         )
 
     def on_stop() -> tuple[Any, str]:
-        ctx.servers.stop_all()
-        return gr.Dataframe(
-            value=server_rows(ctx), headers=SERVER_HEADERS
-        ), "Every generation server was stopped."
+        said = stop_servers(ctx)
+        return gr.Dataframe(value=server_rows(ctx), headers=SERVER_HEADERS), said
 
     def on_refresh(a: str, b: str) -> tuple[Any, Any]:
         found = model_choices(ctx)

@@ -32,7 +32,12 @@ def studio(tmp_path: Path, tiny_model: str) -> Iterator[Server]:
     from studio.context import StudioContext
 
     runs = tmp_path / "runs"
-    ctx = StudioContext.create(runs_dir=runs, presets_dir=ROOT / "presets", data_dir=tmp_path / "data")
+    ctx = StudioContext.create(
+        runs_dir=runs,
+        presets_dir=ROOT / "presets",
+        data_dir=tmp_path / "data",
+        servers_folder=tmp_path / "servers",  # its own: the machine's is shared by the session's tests
+    )
     port = free_port()
     app = launch_app(ctx, host="127.0.0.1", port=port, block=False)
     try:

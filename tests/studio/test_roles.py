@@ -30,7 +30,9 @@ def accounts_studio(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) -
     users = tmp / "users.txt"
     add_user(users, *LABELER[:1], "labeler", LABELER[1])
     add_user(users, *OPERATOR[:1], "operator", OPERATOR[1])
-    ctx = StudioContext.create(tmp / "runs", ROOT / "presets", tmp / "data", accounts=Accounts(users))
+    ctx = StudioContext.create(
+        tmp / "runs", ROOT / "presets", tmp / "data", accounts=Accounts(users), servers_folder=tmp / "servers"
+    )
     ctx.store.create_session("s", [{"prompt": "p", "responses": ["a", "b"]}] * 3)
     (ctx.data_dir / "pairs.jsonl").write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
     port = free_port()
@@ -139,9 +141,7 @@ def test_a_labeler_chats_only_with_a_server_an_operator_started(accounts_studio)
     )
     assert "needs the operator role" in note and "builtin:tiny-llama" in note
     assert server.ctx.servers.servers() == []  # nothing was started
-    assert not (server.ctx.data_dir / "servers").exists() or not any(
-        (server.ctx.data_dir / "servers").glob("*.log")
-    )
+    assert not any(server.ctx.servers.folder.glob("*.log"))
 
 
 def test_an_operator_launches_and_stops(accounts_studio) -> None:

@@ -143,14 +143,16 @@ class ServerPool:
         self._lease_path(model, pid or os.getpid()).unlink(missing_ok=True)
 
     def in_use(self, model: str) -> bool:
-        """Leased by a process that still runs (a lease whose process is gone is removed)."""
+        """Leased by another process that still runs (a lease whose process is gone is removed;
+        this process's own leases count as its own business: a comparison sizes the pool for
+        its models)."""
         held = False
         for path in self.folder.glob(f"{self.state_path(model).stem}.lease-*"):
             pid = int(path.name.rsplit("-", 1)[1])
-            if process_running(pid):
-                held = True
-            else:
+            if not process_running(pid):
                 path.unlink(missing_ok=True)
+            elif pid != os.getpid():
+                held = True
         return held
 
     def wait_ready(self, model: str, timeout_s: float = 300.0) -> ServerInfo:
@@ -189,9 +191,16 @@ class ServerPool:
             return False
         return True
 
-    def stop_all(self) -> None:
+    def stop_all(self, keep_leased: bool = False) -> list[str]:
+        """Stop every server (with `keep_leased`, those another live process generates through
+        are kept); return the models kept."""
+        kept = []
         for s in self.servers():
-            self.stop(s.model)
+            if keep_leased and self.in_use(s.model):
+                kept.append(s.model)
+            else:
+                self.stop(s.model)
+        return kept
 
 
 def _healthy(port: int) -> bool:
