@@ -10,6 +10,7 @@ import pytest
 
 from backends.core.runs.genservers import ServerError, ServerPool, chat_stream
 from backends.core.runs.pids import pid_alive
+from tests.backends.headless import stand_in_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,27 +74,20 @@ def test_a_server_a_live_run_leases_is_never_stopped_for_room(tmp_path: Path, mo
     writes them) and the runs; the rule is the pool's alone."""
     import json
     import subprocess
-    import sys
 
     from backends.core.runs import genservers
-
-    def stand_in() -> subprocess.Popen[bytes]:  # "backends.worker" in its command line, as a server's
-        return subprocess.Popen(
-            [sys.executable, "-c", "import time; time.sleep(120)", "backends.worker.serve"],
-            start_new_session=True,
-        )
 
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
         model, state = cmd[cmd.index("--model") + 1], Path(cmd[cmd.index("--state") + 1])
-        procs.append(stand_in())
+        procs.append(stand_in_server())
         state.write_text(json.dumps({"model": model, "pid": procs[-1].pid, "port": 1, "state": "ready"}))
         return procs[-1]
 
     monkeypatch.setattr(genservers, "start_detached", start)
     pool = ServerPool(tmp_path / "servers", max_loaded=2)
-    run = stand_in()  # a live run generating through model a
+    run = stand_in_server()  # a live run generating through model a
     procs.append(run)
     try:
         pool.ensure("a")

@@ -4,21 +4,14 @@ a run keeps loaded (and says which a running run uses), and its Stop keeps those
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from backends.core.runs.genservers import ServerPool, servers_dir
 from studio.context import StudioContext
 from studio.logic.chat import server_rows, stop_servers
+from tests.backends.headless import stand_in_server
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def stand_in() -> subprocess.Popen[bytes]:
-    """A process that passes for a server ("backends.worker" in its command line)."""
-    cmd = [sys.executable, "-c", "import time; time.sleep(120)", "backends.worker.serve"]
-    return subprocess.Popen(cmd, start_new_session=True)
 
 
 def test_the_chat_tab_sees_the_servers_warm_runs_keep_and_its_stop_spares_a_running_runs(
@@ -33,7 +26,7 @@ def test_the_chat_tab_sees_the_servers_warm_runs_keep_and_its_stop_spares_a_runn
 
     pool = ServerPool(tmp_path / "servers")
     ctx.servers = pool
-    procs = [stand_in(), stand_in(), stand_in()]
+    procs = [stand_in_server(), stand_in_server(), stand_in_server()]
     try:
         for model, proc in (("kept-by-a-run", procs[0]), ("idle", procs[1])):
             pool.state_path(model).write_text(
