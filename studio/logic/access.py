@@ -43,11 +43,9 @@ LABELER_OK = frozenset(
         "preview",
         "runs",
         "run_details",
-        "monitor_select",
+        "monitor_select",  # the chart, the config diff and a selected sweep's table and chart
         "monitor_tick",
         "monitor_view",  # chart options (x axis, log y); writes the chart's CSV for download
-        "monitor_diff",
-        "monitor_sweep",  # a selected sweep's table and chart
         "run_diff",
         "label_session",
         "label_create",

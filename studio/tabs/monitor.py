@@ -232,11 +232,24 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
     # --- wiring ------------------------------------------------------------------------
     view = [metrics, smoothing, splits, state, x_axis, log_y]
     drawn = [plot, status, state, metrics, timer, samples, scatter, samples_box, csv]
-    runs.change(
-        on_select, [runs, *view], [*drawn, log_y, act_run], api_name="monitor_select", show_progress="hidden"
-    )
-    runs.change(on_diff, [runs, metrics], [diff_note, diff], api_name="monitor_diff", show_progress="hidden")
     sweep_out = [sweep_box, sweep_note, sweep_table, sweep_plot, sweep_seen]
+
+    def on_select_all(selected, chosen, smooth, split, st: MonitorState, x, logs, seen) -> list[Any]:
+        """A new selection redraws the chart, the config diff, the resume hint and the sweep
+        panel in one event: as four events the page walked every component four times, ~3 s a
+        selection on 2 cores (docs/BENCHMARKS.md)."""
+        out = on_select(selected, chosen, smooth, split, st, x, logs)
+        changed = isinstance(out[-1], gr.Dropdown)  # the act-on run's dropdown, not a skip
+        hint_now = resume_hint(ctx.runs_dir, next(iter(st.tails), None)) if changed else gr.skip()
+        return [*out, hint_now, *on_diff(selected, chosen), *on_sweep(selected, seen)]
+
+    runs.change(
+        on_select_all,
+        [runs, *view, sweep_seen],
+        [*drawn, log_y, act_run, hint, diff_note, diff, *sweep_out],
+        api_name="monitor_select",
+        show_progress="hidden",
+    )
 
     def on_tick_all(chosen, smooth, split, st: MonitorState, x, logs, selected, seen) -> list[Any]:
         """The chart and the sweep panel in one event a second: each event makes the page walk
@@ -250,7 +263,6 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         api_name="monitor_tick",
         show_progress="hidden",
     )
-    runs.change(on_sweep, [runs, sweep_seen], sweep_out, api_name="monitor_sweep", show_progress="hidden")
     gr.on(
         [metrics.input, smoothing.release, splits.input, x_axis.input, log_y.input],
         on_style,
@@ -261,6 +273,6 @@ def build_monitor_tab(ctx: StudioContext) -> MonitorTab:
         show_progress="hidden",
     )
     refresh.click(on_refresh, runs, runs, api_visibility="private")
-    act_run.change(lambda r: resume_hint(ctx.runs_dir, r), act_run, hint, api_visibility="private")
+    act_run.input(lambda r: resume_hint(ctx.runs_dir, r), act_run, hint, api_visibility="private")
     resume.click(on_resume, [act_run, runs], [hint, runs], api_name="monitor_resume")
     return MonitorTab(runs, timer, on_page_load, act_run, rerun)

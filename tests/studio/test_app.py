@@ -171,7 +171,9 @@ def test_a_headless_sweep_shows_its_trials_best_first_in_the_monitor(studio) -> 
     assert "sweep (best first" in proc.stdout
     sweep_id = next(p.name for p in studio.runs_dir.iterdir() if (p / "sweep.json").exists())
     client = Client(studio.url, verbose=False)
-    note, table, plot = client.predict([sweep_id], api_name="/monitor_sweep")  # layout and state stay out
+    # one event draws the chart, the config diff and the sweep panel; the sweep's note, table
+    # and chart come last (layout and state stay out of the API's outputs)
+    *_, note, table, plot = client.predict([sweep_id], api_name="/monitor_select")
     assert "4 of 4 trials done" in note and "best (lowest `loss`)" in note
     assert table["headers"] == ["trial", "train.learning_rate", "train.warmup_steps", "loss", "state", "run"]
     rows = table["value"]["data"]  # a component update: its value holds the rows

@@ -209,11 +209,10 @@ ENTRY_POINTS: list[tuple[str, str, Callable[[Client, str], str]]] = [
     ("data: mixture part", "sft", lambda c, p: call(c, "/data_mix", f"builtin:tasks:sft: 3\n{p}: 1", "m", 0)),
     ("data: tokenizer folder", "model", tokenizer),
     (
-        "monitor: run id",
+        "monitor: run id (chart, config diff, sweep panel)",
         "run",
         lambda c, p: no_leak(call(c, "/monitor_select", [p], ["loss"], 0.0, ["train"])),
     ),
-    ("monitor: sweep id", "run", lambda c, p: no_leak(call(c, "/monitor_sweep", [p]))),
     ("train: run details id", "run", lambda c, p: no_leak(call(c, "/run_details", p))),
     ("arena: comparison id", "run", lambda c, p: no_leak(call(c, "/arena_show", p, False))),
 ]
