@@ -8,6 +8,7 @@ TORCH ?= torch==2.13.0
 ARGS ?=
 # pytest-xdist workers for `make test`, each taking a whole test file at a time (its module
 # fixtures, a Ray head, stay in one worker); TEST_WORKERS=0 runs the suite in one process.
+# Each worker gets cores / TEST_WORKERS math threads (tests/conftest.py; OMP_NUM_THREADS wins).
 TEST_WORKERS ?= 2
 
 .PHONY: setup run test lint browser bench vllm-cpu
