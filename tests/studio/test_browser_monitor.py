@@ -227,6 +227,8 @@ def test_edit_and_rerun_fills_the_form_with_the_runs_values(studio, page, tmp_pa
     page.get_by_role("tab", name="Monitor").click()
     runs_box = page.locator("#monitor-runs")
     runs_box.locator(".remove-all").click()
+    page.locator("#monitor-status").get_by_text("Select one or more runs.").wait_for(timeout=30_000)
+    events.clear()
     for run in (old, other):
         runs_box.locator("input").fill(run.run_id)
         page.get_by_role("option", name=run.run_id, exact=True).click()
@@ -234,6 +236,10 @@ def test_edit_and_rerun_fills_the_form_with_the_runs_values(studio, page, tmp_pa
     page.get_by_text("Rerun, resume, compare configs").click()
     diff = page.locator("#monitor-diff")
     diff.get_by_text("train.learning_rate").wait_for(timeout=30_000)
+    # the act-on run's resume hint came with the selection; each selection is one event that
+    # draws the chart, the diff, the hint and the sweep panel (four events, ~3 s each, before)
+    page.locator("#monitor-resume-hint").get_by_text("is succeeded").wait_for(timeout=30_000)
+    assert len(events) <= 5, [e[-80:] for e in events]
     headers = diff.locator("thead").inner_text()
     assert "train.max_steps" in headers and "lora.enabled" in headers and "train.seed" not in headers
     shot(page, tmp_path, "monitor-diff.png")
