@@ -220,6 +220,15 @@ def servers_dir() -> Path:
     return cache_dir() / "servers"
 
 
+def server_error(info: ServerInfo, status: int, body: str) -> ServerError:
+    """A refused request's error: OpenAI's `error.message` when the body has one, else the body."""
+    try:
+        body = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    return ServerError(f"{info.model}: {status} {body}")
+
+
 def complete(info: ServerInfo, prompts: list[str], n: int, **settings: Any) -> list[list[str]]:
     """`n` answers per prompt, in one request (OpenAI's completions: choice i * n + j is prompt
     i's answer j). The prompts are sent as they are: the caller applies the chat template."""
@@ -235,11 +244,7 @@ def complete(info: ServerInfo, prompts: list[str], n: int, **settings: Any) -> l
     finally:
         conn.close()
     if resp.status != 200:
-        try:
-            data = json.loads(data)["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            pass
-        raise ServerError(f"{info.model}: {resp.status} {data}")
+        raise server_error(info, resp.status, data)
     choices = sorted(json.loads(data)["choices"], key=lambda c: c["index"])
     if len(choices) != len(prompts) * n:
         raise ServerError(f"{info.model}: {len(choices)} answers for {len(prompts)} prompts x {n}")
@@ -254,12 +259,7 @@ def chat_stream(info: ServerInfo, messages: list[dict[str, str]], **settings: An
         conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
         resp = conn.getresponse()
         if resp.status != 200:
-            detail = resp.read().decode(errors="replace")
-            try:
-                detail = json.loads(detail)["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                pass
-            raise ServerError(f"{info.model}: {resp.status} {detail}")
+            raise server_error(info, resp.status, resp.read().decode(errors="replace"))
         for raw in resp:
             line = raw.decode(errors="replace").strip()
             if not line.startswith("data:"):
